@@ -1,0 +1,76 @@
+"""What a model needs installed, and whether this interpreter has it."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import platform
+import re
+from collections.abc import Iterable
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+# A version mismatch in these changes what a model computes or whether it loads at all;
+# they are refused by default. Others are reported as warnings.
+STRICT_PACKAGES = ("scikit-learn", "numpy")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def distribution_for_module(module: str) -> str | None:
+    top = module.split(".", 1)[0]
+    dists = md.packages_distributions().get(top)
+    return dists[0] if dists else None
+
+
+def requirement_closure(roots: Iterable[str]) -> dict[str, str]:
+    """Exact installed versions of ``roots`` and of everything they require (no extras)."""
+    found: dict[str, str] = {}
+    todo = [_canonical(r) for r in roots]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue
+        found[name] = dist.version
+        for line in dist.requires or []:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            todo.append(_canonical(req.name))
+    return dict(sorted(found.items()))
+
+
+def python_version() -> str:
+    return platform.python_version()
+
+
+def platform_tag() -> str:
+    return f"{platform.system().lower()}-{platform.machine()}"
+
+
+def installed_version(name: str) -> str | None:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def compare(recorded: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Return (refusals, warnings): recorded-vs-running differences, worded for people."""
+    refusals: list[str] = []
+    warnings: list[str] = []
+    for name, want in recorded.items():
+        have = installed_version(name)
+        if have == want:
+            continue
+        line = f"{name} {want} recorded, {have or 'not installed'} running"
+        (refusals if name in STRICT_PACKAGES or have is None else warnings).append(line)
+    return refusals, warnings

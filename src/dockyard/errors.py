@@ -1,0 +1,163 @@
+"""The one error hierarchy.
+
+Every error a user can cause or fix derives from :class:`DockyardError`. Each class
+states once its HTTP status and CLI exit code; the HTTP layer turns it into
+``{"error": ..., "code": ..., "details": [...]}`` and the CLI into one line on stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason one input field was refused."""
+
+    field: str | None
+    reason: str
+    row: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "reason": self.reason}
+        if self.row is not None:
+            out["row"] = self.row
+        return out
+
+    def __str__(self) -> str:
+        where = f"row {self.row}: " if self.row is not None else ""
+        return f"{where}{self.field}: {self.reason}" if self.field else f"{where}{self.reason}"
+
+
+class DockyardError(Exception):
+    """Base class of every error Dockyard reports to a user."""
+
+    status_code: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    @property
+    def details(self) -> Sequence[FieldError]:
+        return ()
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": str(self), "code": self.code}
+        if self.details:
+            body["details"] = [d.as_dict() for d in self.details]
+        return body
+
+
+# --- bundles -----------------------------------------------------------------------------
+
+
+class BundleError(DockyardError):
+    """A bundle cannot be read, trusted or used here."""
+
+    exit_code = 3
+    code = "bundle_error"
+
+
+class BundleNotFound(BundleError):
+    exit_code = 2
+    code = "bundle_not_found"
+
+
+class BundleIntegrityError(BundleError):
+    code = "bundle_integrity"
+
+
+class BundleSchemaError(BundleError):
+    code = "bundle_schema"
+
+
+class EnvironmentMismatch(BundleError):
+    code = "environment_mismatch"
+
+
+class UntrustedTypes(BundleError):
+    code = "untrusted_types"
+
+
+# --- training and saving -----------------------------------------------------------------
+
+
+class TrainingError(DockyardError):
+    exit_code = 4
+    code = "training_error"
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+class ModelNotFound(DockyardError):
+    status_code = 404
+    exit_code = 2
+    code = "model_not_found"
+
+
+class BadRequest(DockyardError):
+    status_code = 400
+    exit_code = 2
+    code = "bad_request"
+
+
+class InvalidInput(DockyardError):
+    """Input that parsed but does not match the model's schema (HTTP 422)."""
+
+    status_code = 422
+    exit_code = 2
+    code = "invalid_input"
+
+    def __init__(self, errors: Sequence[FieldError], *, message: str | None = None) -> None:
+        self.errors = tuple(errors)
+        if message is None:
+            shown = "; ".join(str(e) for e in self.errors[:3])
+            more = f" (and {len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
+            message = f"Invalid input: {shown}{more}"
+        super().__init__(message)
+
+    @property
+    def details(self) -> Sequence[FieldError]:
+        return self.errors
+
+
+class PayloadTooLarge(DockyardError):
+    status_code = 413
+    exit_code = 2
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(DockyardError):
+    status_code = 415
+    exit_code = 2
+    code = "unsupported_media_type"
+
+
+class NotReady(DockyardError):
+    status_code = 503
+    code = "not_ready"
+
+
+# --- command line and packaging ------------------------------------------------------------
+
+
+class UsageError(DockyardError):
+    exit_code = 2
+    code = "usage"
+
+
+class DockerError(DockyardError):
+    """The Docker engine is unreachable or refused an operation."""
+
+    exit_code = 5
+    code = "docker_error"

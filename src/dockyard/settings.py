@@ -1,0 +1,71 @@
+"""Server settings: defaults, overridden by ``DOCKYARD_*`` environment variables,
+overridden by explicit arguments (the CLI passes its flags that way)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import field_validator
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """How ``dockyard serve`` behaves. Every field can be set as ``DOCKYARD_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", extra="ignore", frozen=True)
+
+    bundles: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    """Bundle directories to serve; in the environment, separated by ``:`` (os.pathsep)."""
+
+    host: str = "127.0.0.1"
+    """Interface to bind. Containers set ``0.0.0.0``."""
+
+    port: int = Field(default=8000, ge=0, le=65535)
+    """TCP port to bind."""
+
+    workers: int = Field(default=1, ge=1, le=64)
+    """Worker processes; each loads every bundle."""
+
+    max_body_bytes: int = Field(default=8 * MiB, ge=1024)
+    """Largest JSON request body accepted; larger bodies get 413."""
+
+    max_upload_bytes: int = Field(default=512 * MiB, ge=1024)
+    """Largest CSV body or upload accepted; larger ones get 413."""
+
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    """Most records one JSON or V2 request may carry."""
+
+    csv_chunk_rows: int = Field(default=50_000, ge=1)
+    """Rows scored at a time when streaming CSV; bounds memory."""
+
+    allow_version_mismatch: bool = False
+    """Serve a bundle whose recorded scikit-learn/numpy versions differ from the running ones."""
+
+    trusted_types: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Extra types the skops loader may construct, beyond Dockyard's reviewed list."""
+
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """Server log level."""
+
+    graceful_timeout: float = Field(default=20.0, ge=0)
+    """Seconds to finish in-flight requests after SIGTERM before exiting."""
+
+    @field_validator("bundles", mode="before")
+    @classmethod
+    def _split_bundles(cls, value: object) -> object:
+        if isinstance(value, str):
+            import os
+
+            return [p for p in value.split(os.pathsep) if p]
+        return value
+
+    @field_validator("trusted_types", mode="before")
+    @classmethod
+    def _split_types(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value

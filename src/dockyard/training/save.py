@@ -1,0 +1,270 @@
+"""Save a user's fitted scikit-learn estimator or Pipeline as a bundle."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dockyard.__about__ import __version__
+from dockyard.bundle import environment, schema
+from dockyard.bundle.metadata import (
+    BundleMetadata,
+    Environment,
+    Evaluation,
+    ModelFile,
+    Target,
+    Task,
+)
+from dockyard.bundle.store import (
+    MODEL_FILE,
+    REVIEWED_TRUSTED_TYPES,
+    checksum_files,
+    load_bundle,
+    untrusted_types,
+    write_metadata,
+)
+from dockyard.errors import DockyardError, TrainingError, UntrustedTypes
+from dockyard.training.metrics import classification_metrics, regression_metrics
+
+CV_FOLDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationData:
+    """What the evaluation saw, for reports: true and predicted targets on held-out rows."""
+
+    X: pd.DataFrame
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    probabilities: np.ndarray | None
+    method: str
+
+
+def _estimator_modules(obj: Any, seen: set[int] | None = None) -> Iterator[str]:
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    module = getattr(type(obj), "__module__", "") or ""
+    if callable(obj) and not hasattr(obj, "get_params"):
+        module = getattr(obj, "__module__", "") or module
+    yield module
+    if hasattr(obj, "get_params"):
+        for value in obj.get_params(deep=True).values():
+            if hasattr(value, "get_params") or callable(value):
+                yield from _estimator_modules(value, seen)
+
+
+def _required_packages(model: Any, frame_input: bool) -> dict[str, str]:
+    roots = {"scikit-learn", "numpy", "skops"}
+    if frame_input:
+        roots.add("pandas")
+    for module in _estimator_modules(model):
+        if module in ("builtins", "") or module.startswith("__main__"):
+            continue
+        dist = environment.distribution_for_module(module)
+        if dist:
+            roots.add(dist)
+    return environment.requirement_closure(roots)
+
+
+def _infer_task(model: Any, task: Task | None) -> Task:
+    from sklearn.base import is_classifier, is_regressor
+
+    if task is not None:
+        return task
+    if is_classifier(model):
+        return "classification"
+    if is_regressor(model):
+        return "regression"
+    raise TrainingError(
+        f"Cannot tell whether {type(model).__name__} is a classifier or a regressor.",
+        hint="Pass task='classification' or task='regression'.",
+    )
+
+
+def model_input(frame: pd.DataFrame, input_kind: str) -> Any:
+    return frame if input_kind == "frame" else frame.to_numpy()
+
+
+def _evaluate(
+    model: Any,
+    task: Task,
+    frame: pd.DataFrame,
+    y: Any,
+    input_kind: str,
+    X_test: Any,
+    y_test: Any,
+) -> tuple[Evaluation, EvaluationData]:
+    proba: np.ndarray | None = None
+    if X_test is not None:
+        test = schema.as_frame(X_test, list(frame.columns)).astype(frame.dtypes.to_dict())
+        truth = np.asarray(y_test)
+        predicted = np.asarray(model.predict(model_input(test, input_kind)))
+        if task == "classification" and hasattr(model, "predict_proba"):
+            proba = np.asarray(model.predict_proba(model_input(test, input_kind)))
+        method, rows, shown = "holdout", len(test), test
+    else:
+        from sklearn.base import clone
+        from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+        folds = (
+            StratifiedKFold(CV_FOLDS, shuffle=True, random_state=0)
+            if task == "classification"
+            else KFold(CV_FOLDS, shuffle=True, random_state=0)
+        )
+        truth = np.asarray(y)
+        predicted = np.asarray(cross_val_predict(clone(model), model_input(frame, input_kind), truth, cv=folds))
+        method, rows, shown = "cross_validation", len(frame), frame
+    metrics = classification_metrics(truth, predicted) if task == "classification" else regression_metrics(truth, predicted)
+    evaluation = Evaluation(method=method, rows=rows, metrics=metrics)  # type: ignore[arg-type]
+    return evaluation, EvaluationData(shown, truth, predicted, proba, method)
+
+
+def save_bundle(
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    name: str,
+    path: str | os.PathLike[str],
+    version: str = "1.0.0",
+    description: str = "",
+    X_test: Any = None,
+    y_test: Any = None,
+    task: Task | None = None,
+    feature_names: Sequence[str] | None = None,
+    target_name: str | None = None,
+    trusted_types: Sequence[str] = (),
+    overwrite: bool = False,
+) -> BundleMetadata:
+    """Save a fitted estimator or Pipeline as a Dockyard bundle at ``path``.
+
+    ``X``/``y`` are the training data: the feature schema (names, types, ranges, categories)
+    and the data fingerprint come from them. Held-out metrics come from ``X_test``/``y_test``
+    when given, otherwise from 5-fold cross-validation of an unfitted clone.
+    The bundle is written to a temporary directory, loaded back and checked, then moved
+    into place, so ``path`` never holds half a bundle.
+    """
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise TrainingError(f"{type(model).__name__} is not fitted; call fit() before save_bundle().") from None
+    except TypeError as exc:
+        raise TrainingError(f"{type(model).__name__} is not a scikit-learn estimator ({exc}).") from None
+
+    frame = schema.as_frame(X, feature_names)
+    if len(np.asarray(y)) != len(frame):
+        raise TrainingError(f"X has {len(frame)} rows but y has {len(np.asarray(y))}.")
+    task = _infer_task(model, task)
+    fitted_names = getattr(model, "feature_names_in_", None)
+    if fitted_names is not None:
+        if [str(n) for n in fitted_names] != list(frame.columns):
+            raise TrainingError(
+                "The model was fitted on columns "
+                f"{list(fitted_names)}, but X has {list(frame.columns)}; pass the DataFrame it was fitted on."
+            )
+        input_kind = "frame"
+    else:
+        input_kind = "array"
+        non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+        if non_numeric:
+            raise TrainingError(
+                f"Columns {non_numeric} are not numeric, but the model was fitted without column names.",
+                hint="Fit a Pipeline with a ColumnTransformer on a DataFrame.",
+            )
+
+    features = schema.infer_features(frame)
+    classes: list[Any] | None = None
+    if task == "classification":
+        if not hasattr(model, "classes_"):
+            raise TrainingError(f"{type(model).__name__} has no classes_; is it a classifier?")
+        classes = np.asarray(model.classes_).tolist()
+    evaluation, evaluation_data = _evaluate(model, task, frame, y, input_kind, X_test, y_test)
+    target = target_name or (str(y.name) if isinstance(y, pd.Series) and y.name is not None else "target")
+
+    destination = Path(path)
+    if destination.exists() and not overwrite:
+        raise TrainingError(f"{destination} already exists.", hint="Choose another path or pass overwrite=True.")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    try:
+        import skops.io as sio
+
+        sio.dump(model, workdir / MODEL_FILE)
+        needed = untrusted_types(workdir / MODEL_FILE)
+        unknown = sorted(set(needed) - set(REVIEWED_TRUSTED_TYPES) - set(trusted_types))
+        if unknown:
+            raise UntrustedTypes(
+                f"{type(model).__name__} needs types Dockyard has not reviewed: {', '.join(unknown)}.",
+                hint="If they are yours and safe, pass trusted_types=[...] naming them.",
+            )
+        _write_extras(workdir, model, evaluation_data, task, classes)
+        metadata = BundleMetadata(
+            name=name,
+            version=version,
+            description=description,
+            created_at=datetime.now(UTC).replace(microsecond=0),
+            dockyard_version=__version__,
+            task=task,
+            model=ModelFile(
+                path=MODEL_FILE,
+                format="skops",
+                estimator=f"{type(model).__module__}.{type(model).__qualname__}",
+                input=input_kind,  # type: ignore[arg-type]
+                trusted_types=sorted(set(needed) - set(REVIEWED_TRUSTED_TYPES)),
+            ),
+            features=features,
+            target=Target(name=target, classes=classes),
+            evaluation=evaluation,
+            data=schema.fingerprint(frame, y),
+            environment=Environment(
+                python=environment.python_version(),
+                platform=environment.platform_tag(),
+                packages=_required_packages(model, input_kind == "frame"),
+            ),
+            input_example=schema.input_example(frame, features, rows=1),
+            files=checksum_files(workdir),
+        )
+        write_metadata(workdir, metadata)
+        _check_round_trip(workdir, model, frame, input_kind, trusted_types)
+        if destination.exists():
+            shutil.rmtree(destination)
+        os.replace(workdir, destination)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return metadata
+
+
+def _write_extras(
+    directory: Path, model: Any, evaluation: EvaluationData, task: Task, classes: list[Any] | None
+) -> None:
+    """Files written beside the model (reports); each is checksummed like the model."""
+    del directory, model, evaluation, task, classes
+
+
+def _check_round_trip(
+    directory: Path, model: Any, frame: pd.DataFrame, input_kind: str, trusted: Sequence[str]
+) -> None:
+    sample = frame.head(min(len(frame), 64))
+    try:
+        loaded = load_bundle(directory, trusted_types=tuple(trusted)).model
+    except DockyardError as exc:
+        raise TrainingError(f"The bundle does not load back: {exc}") from None
+    before = np.asarray(model.predict(model_input(sample, input_kind)))
+    after = np.asarray(loaded.predict(model_input(sample, input_kind)))
+    if not np.array_equal(before, after):
+        raise TrainingError("The saved model predicts differently from the original; not saving it.")
