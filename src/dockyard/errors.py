@@ -19,15 +19,21 @@ class FieldError:
     field: str | None
     reason: str
     row: int | None = None
+    """Index of the record in a JSON batch (0-based)."""
+    line: int | None = None
+    """Line number in a CSV file (the header is line 1)."""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"field": self.field, "reason": self.reason}
         if self.row is not None:
             out["row"] = self.row
+        if self.line is not None:
+            out["line"] = self.line
         return out
 
     def __str__(self) -> str:
         where = f"row {self.row}: " if self.row is not None else ""
+        where = f"line {self.line}: " if self.line is not None else where
         return f"{where}{self.field}: {self.reason}" if self.field else f"{where}{self.reason}"
 
 

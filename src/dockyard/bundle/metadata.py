@@ -15,13 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dockyard.errors import BundleSchemaError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Final = 2
 METADATA_FILE = "bundle.json"
 
 Scalar = str | int | float | bool
@@ -44,6 +44,8 @@ class Feature(_Model):
     maximum: float | None = None
     categories: list[str] | None = None
     """Allowed values of a ``category`` feature; ``None`` means free text."""
+    nullable: bool = False
+    """Whether the training data had missing values here (then null is accepted)."""
 
 
 class Target(_Model):
@@ -128,7 +130,9 @@ def _upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
     """Dockyard 0.1 development bundles → schema 2."""
     dtypes: dict[str, str] = doc.get("dtypes", {})
     type_map = {"float": "number", "int": "integer", "bool": "boolean", "str": "category"}
-    features = [{"name": n, "type": type_map.get(dtypes.get(n, "float"), "number")} for n in doc["features"]]
+    features = [
+        {"name": n, "type": type_map.get(dtypes.get(n, "float"), "number")} for n in doc["features"]
+    ]
     example = {f["name"]: (0.0 if f["type"] == "number" else 0) for f in features}
     packages = {"scikit-learn": doc["sklearn_version"], "numpy": doc["numpy_version"]}
     return {
@@ -147,9 +151,17 @@ def _upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
         },
         "features": features,
         "target": {"name": doc.get("target", "target"), "classes": doc.get("classes")},
-        "evaluation": {"method": "holdout", "rows": doc.get("test_rows", 0), "metrics": doc["metrics"]},
+        "evaluation": {
+            "method": "holdout",
+            "rows": doc.get("test_rows", 0),
+            "metrics": doc["metrics"],
+        },
         "data": {"sha256": doc.get("data_sha256", ""), "rows": 0, "columns": len(features)},
-        "environment": {"python": doc["python_version"], "platform": "unknown", "packages": packages},
+        "environment": {
+            "python": doc["python_version"],
+            "platform": "unknown",
+            "packages": packages,
+        },
         "input_example": [example] if all(f["type"] != "category" for f in features) else [],
         "files": doc["checksums"],
     }
@@ -164,7 +176,9 @@ def parse_metadata(doc: Any, *, source: str = METADATA_FILE) -> BundleMetadata:
         raise BundleSchemaError(f"{source} is not a JSON object.")
     version = doc.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise BundleSchemaError(f"{source} has no integer 'schema_version'; it is not a Dockyard bundle.")
+        raise BundleSchemaError(
+            f"{source} has no integer 'schema_version'; it is not a Dockyard bundle."
+        )
     if version > SCHEMA_VERSION:
         from dockyard import __version__
 
@@ -173,16 +187,18 @@ def parse_metadata(doc: Any, *, source: str = METADATA_FILE) -> BundleMetadata:
             f"schema {SCHEMA_VERSION}.",
             hint="Upgrade Dockyard (pip install -U dockyard) to load this bundle.",
         )
-    while version < SCHEMA_VERSION:
-        upgrade = _UPGRADES.get(version)
+    current: int = version
+    while current < SCHEMA_VERSION:
+        upgrade = _UPGRADES.get(current)
         if upgrade is None:
-            raise BundleSchemaError(f"{source}: bundle schema {version} is no longer supported.")
+            raise BundleSchemaError(f"{source}: bundle schema {current} is no longer supported.")
         doc = upgrade(doc)
-        version = doc["schema_version"]
+        current = doc["schema_version"]
     try:
         return BundleMetadata.model_validate(doc)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+            for e in exc.errors()[:5]
         )
         raise BundleSchemaError(f"{source} is not valid: {problems}") from None

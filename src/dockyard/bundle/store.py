@@ -114,7 +114,9 @@ def read_metadata(path: str | os.PathLike[str], *, verify: bool = True) -> Bundl
 
 def verify_files(directory: Path, metadata: BundleMetadata) -> None:
     if metadata.model.path not in metadata.files:
-        raise BundleIntegrityError(f"{directory / METADATA_FILE} records no checksum for the model file.")
+        raise BundleIntegrityError(
+            f"{directory / METADATA_FILE} records no checksum for the model file."
+        )
     for rel, expected in metadata.files.items():
         file = (directory / rel).resolve()
         if directory.resolve() not in file.parents:
@@ -144,7 +146,9 @@ def check_environment(metadata: BundleMetadata, *, allow_mismatch: bool) -> list
         )
     if refusals and not allow_mismatch:
         wanted = " ".join(
-            f"{n}=={v}" for n, v in metadata.environment.packages.items() if n in environment.STRICT_PACKAGES
+            f"{n}=={v}"
+            for n, v in metadata.environment.packages.items()
+            if n in environment.STRICT_PACKAGES
         )
         raise EnvironmentMismatch(
             f"Bundle '{metadata.name}' was trained with a different environment: {'; '.join(refusals)}.",
@@ -200,7 +204,9 @@ def load_bundle(
     if unknown:
         raise UntrustedTypes(
             f"Bundle '{metadata.name}' needs types Dockyard has not reviewed: {', '.join(unknown)}.",
-            hint="If you trust where this bundle came from, pass --trust " + " --trust ".join(unknown) + ".",
+            hint="If you trust where this bundle came from, pass --trust "
+            + " --trust ".join(unknown)
+            + ".",
         )
     try:
         model = sio.load(model_path, trusted=sorted(needed))

@@ -33,7 +33,9 @@ def _snake(name: str) -> str:
 
 
 def _frame(bunch: Any) -> tuple[pd.DataFrame, pd.Series]:
-    X = pd.DataFrame(bunch.data, columns=[_snake(n.replace(" (cm)", "")) for n in bunch.feature_names])
+    X = pd.DataFrame(
+        bunch.data, columns=[_snake(n.replace(" (cm)", "")) for n in bunch.feature_names]
+    )
     y = pd.Series([str(bunch.target_names[t]) for t in bunch.target], name="species")
     return X, y
 

@@ -92,6 +92,32 @@ def _infer_task(model: Any, task: Task | None) -> Task:
     )
 
 
+def _input_kind(model: Any, frame: pd.DataFrame) -> str:
+    """ "frame" when the model was fitted on named DataFrame columns, else "array"."""
+    fitted_names = getattr(model, "feature_names_in_", None)
+    if fitted_names is not None:
+        if [str(n) for n in fitted_names] != list(frame.columns):
+            raise TrainingError(
+                f"The model was fitted on columns {list(fitted_names)}, but X has "
+                f"{list(frame.columns)}; pass the DataFrame it was fitted on."
+            )
+        return "frame"
+    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise TrainingError(
+            f"Columns {non_numeric} are not numeric, but the model was fitted without column names.",
+            hint="Fit a Pipeline with a ColumnTransformer on a DataFrame.",
+        )
+    return "array"
+
+
+def _classes(model: Any) -> list[Any]:
+    if not hasattr(model, "classes_"):
+        raise TrainingError(f"{type(model).__name__} has no classes_; is it a classifier?")
+    classes: list[Any] = np.asarray(model.classes_).tolist()
+    return classes
+
+
 def model_input(frame: pd.DataFrame, input_kind: str) -> Any:
     return frame if input_kind == "frame" else frame.to_numpy()
 
@@ -123,9 +149,15 @@ def _evaluate(
             else KFold(CV_FOLDS, shuffle=True, random_state=0)
         )
         truth = np.asarray(y)
-        predicted = np.asarray(cross_val_predict(clone(model), model_input(frame, input_kind), truth, cv=folds))
+        predicted = np.asarray(
+            cross_val_predict(clone(model), model_input(frame, input_kind), truth, cv=folds)
+        )
         method, rows, shown = "cross_validation", len(frame), frame
-    metrics = classification_metrics(truth, predicted) if task == "classification" else regression_metrics(truth, predicted)
+    metrics = (
+        classification_metrics(truth, predicted)
+        if task == "classification"
+        else regression_metrics(truth, predicted)
+    )
     evaluation = Evaluation(method=method, rows=rows, metrics=metrics)  # type: ignore[arg-type]
     return evaluation, EvaluationData(shown, truth, predicted, proba, method)
 
@@ -161,43 +193,31 @@ def save_bundle(
     try:
         check_is_fitted(model)
     except NotFittedError:
-        raise TrainingError(f"{type(model).__name__} is not fitted; call fit() before save_bundle().") from None
+        raise TrainingError(
+            f"{type(model).__name__} is not fitted; call fit() before save_bundle()."
+        ) from None
     except TypeError as exc:
-        raise TrainingError(f"{type(model).__name__} is not a scikit-learn estimator ({exc}).") from None
+        raise TrainingError(
+            f"{type(model).__name__} is not a scikit-learn estimator ({exc})."
+        ) from None
 
     frame = schema.as_frame(X, feature_names)
     if len(np.asarray(y)) != len(frame):
         raise TrainingError(f"X has {len(frame)} rows but y has {len(np.asarray(y))}.")
     task = _infer_task(model, task)
-    fitted_names = getattr(model, "feature_names_in_", None)
-    if fitted_names is not None:
-        if [str(n) for n in fitted_names] != list(frame.columns):
-            raise TrainingError(
-                "The model was fitted on columns "
-                f"{list(fitted_names)}, but X has {list(frame.columns)}; pass the DataFrame it was fitted on."
-            )
-        input_kind = "frame"
-    else:
-        input_kind = "array"
-        non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-        if non_numeric:
-            raise TrainingError(
-                f"Columns {non_numeric} are not numeric, but the model was fitted without column names.",
-                hint="Fit a Pipeline with a ColumnTransformer on a DataFrame.",
-            )
-
+    input_kind = _input_kind(model, frame)
     features = schema.infer_features(frame)
-    classes: list[Any] | None = None
-    if task == "classification":
-        if not hasattr(model, "classes_"):
-            raise TrainingError(f"{type(model).__name__} has no classes_; is it a classifier?")
-        classes = np.asarray(model.classes_).tolist()
+    classes = _classes(model) if task == "classification" else None
     evaluation, evaluation_data = _evaluate(model, task, frame, y, input_kind, X_test, y_test)
-    target = target_name or (str(y.name) if isinstance(y, pd.Series) and y.name is not None else "target")
+    target = target_name or (
+        str(y.name) if isinstance(y, pd.Series) and y.name is not None else "target"
+    )
 
     destination = Path(path)
     if destination.exists() and not overwrite:
-        raise TrainingError(f"{destination} already exists.", hint="Choose another path or pass overwrite=True.")
+        raise TrainingError(
+            f"{destination} already exists.", hint="Choose another path or pass overwrite=True."
+        )
     destination.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
@@ -267,4 +287,6 @@ def _check_round_trip(
     before = np.asarray(model.predict(model_input(sample, input_kind)))
     after = np.asarray(loaded.predict(model_input(sample, input_kind)))
     if not np.array_equal(before, after):
-        raise TrainingError("The saved model predicts differently from the original; not saving it.")
+        raise TrainingError(
+            "The saved model predicts differently from the original; not saving it."
+        )

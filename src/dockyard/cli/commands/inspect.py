@@ -1,0 +1,76 @@
+"""``dockyard inspect``: the model card of a bundle, checked against this environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from dockyard.cli.console import out
+
+
+def inspect(
+    bundle: Path = typer.Argument(..., help="Bundle directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print bundle.json (verified) instead."),
+) -> None:
+    """Show a bundle's model card: metrics, features, versions, integrity."""
+    from dockyard.bundle import bundle_digest, read_metadata
+    from dockyard.bundle.environment import installed_version
+
+    metadata = read_metadata(bundle)
+    if as_json:
+        out.print_json(json.dumps(metadata.model_dump(mode="json")))
+        return
+    out.print(
+        f"[bold]{metadata.name}[/] {metadata.version}  ({metadata.task}, {metadata.model.estimator})"
+    )
+    if metadata.description:
+        out.print(metadata.description)
+    out.print(
+        f"created {metadata.created_at:%Y-%m-%d %H:%M} UTC with Dockyard {metadata.dockyard_version}, "
+        f"Python {metadata.environment.python} on {metadata.environment.platform}"
+    )
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in metadata.evaluation.metrics.items())
+    out.print(f"metrics ({metadata.evaluation.method}, {metadata.evaluation.rows} rows): {metrics}")
+    out.print(
+        f"trained on {metadata.data.rows} rows x {metadata.data.columns} columns, "
+        f"data sha256 {metadata.data.sha256[:16]}…"
+    )
+    if metadata.target.classes:
+        out.print(
+            f"target [bold]{metadata.target.name}[/]: {', '.join(map(str, metadata.target.classes))}"
+        )
+
+    features = Table(title="Features", title_justify="left")
+    for column in ("name", "type", "range / categories", "nullable"):
+        features.add_column(column)
+    for f in metadata.features:
+        if f.categories is not None:
+            shown = ", ".join(f.categories[:6]) + (", …" if len(f.categories) > 6 else "")
+        elif f.minimum is not None:
+            shown = f"{f.minimum:g} … {f.maximum:g}"
+        else:
+            shown = "free text" if f.type == "category" else ""
+        features.add_row(f.name, f.type, shown, "yes" if f.nullable else "")
+    out.print(features)
+
+    versions = Table(title="Environment (recorded vs running)", title_justify="left")
+    for column in ("package", "recorded", "running"):
+        versions.add_column(column)
+    for name, recorded in metadata.environment.packages.items():
+        running = installed_version(name) or "not installed"
+        style = "" if running == recorded else "red"
+        versions.add_row(name, recorded, f"[{style}]{running}[/]" if style else running)
+    out.print(versions)
+    out.print(
+        f"integrity: all {len(metadata.files)} file checksums match; bundle sha256 {bundle_digest(bundle)}"
+    )
+    report = Path(bundle) / "report" / "index.html"
+    if report.is_file():
+        out.print(f"training report: {report}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(inspect)

@@ -1,0 +1,111 @@
+"""``dockyard predict``: score a CSV file offline, streamed in chunks."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from dockyard.cli.console import err
+from dockyard.errors import UsageError
+from dockyard.predictor import Prediction
+
+
+class _Counting(io.RawIOBase):
+    """A read-only byte stream that reports how far it has read."""
+
+    def __init__(self, raw: IO[bytes], advance: Callable[[int], object]) -> None:
+        self._raw = raw
+        self._advance = advance
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self._advance(len(data))
+        return len(data)
+
+
+def predict(
+    bundle: Path = typer.Argument(..., help="Bundle directory."),
+    input_csv: Path = typer.Argument(..., help="CSV with a header row; '-' reads stdin."),
+    output: Path = typer.Option(
+        Path("-"), "--output", "-o", help="Scored CSV to write; '-' is stdout."
+    ),
+    chunk_rows: int = typer.Option(50_000, min=1, help="Rows scored at a time (bounds memory)."),
+    allow_version_mismatch: bool = typer.Option(False, "--allow-version-mismatch"),
+    trust: list[str] = typer.Option([], "--trust", help="Extra trusted type (repeatable)."),
+) -> None:
+    """Score a CSV file: every row comes out with prediction columns appended."""
+    from dockyard.batch import score_csv
+    from dockyard.predictor import Predictor
+
+    with err.status("Loading bundle…"):
+        predictor = Predictor.from_path(
+            bundle, allow_version_mismatch=allow_version_mismatch, trusted_types=trust
+        )
+    if str(input_csv) == "-":
+        source: IO[bytes] = sys.stdin.buffer
+        total = None
+    else:
+        if not input_csv.is_file():
+            raise UsageError(f"Input file {input_csv} does not exist.")
+        source = input_csv.open("rb")
+        total = input_csv.stat().st_size
+    to_stdout = str(output) == "-"
+    progress = Progress(
+        TextColumn("[bold]scoring[/]"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=to_stdout,
+        disable=not err.is_terminal and total is None,
+    )
+    tmp_path: str | None = None
+    try:
+        with progress:
+            task = progress.add_task("score", total=total, rows=0)
+            counted = io.BufferedReader(
+                _Counting(source, lambda n: progress.advance(task, n)), 1 << 20
+            )
+            rows_done = [0]
+
+            def on_chunk(prediction: Prediction) -> None:
+                rows_done[0] += len(prediction)
+                progress.update(task, rows=rows_done[0])
+
+            if to_stdout:
+                rows = score_csv(
+                    predictor, counted, sys.stdout, chunk_rows=chunk_rows, on_chunk=on_chunk
+                )
+            else:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp_path = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as sink:
+                    rows = score_csv(
+                        predictor, counted, sink, chunk_rows=chunk_rows, on_chunk=on_chunk
+                    )
+                os.replace(tmp_path, output)
+                tmp_path = None
+    finally:
+        if tmp_path is not None:
+            Path(tmp_path).unlink(missing_ok=True)
+        if source is not sys.stdin.buffer:
+            source.close()
+    if not to_stdout:
+        err.print(f"Scored {rows:,} rows with {predictor.name} {predictor.version} → {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(predict)

@@ -1,0 +1,102 @@
+"""``dockyard serve``: serve one or more bundles over HTTP."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from dockyard.cli.console import err
+from dockyard.settings import Settings
+
+
+def settings_from_flags(**flags: Any) -> Settings:
+    """CLI flags override ``DOCKYARD_*`` variables, which override defaults."""
+    return Settings(**{k: v for k, v in flags.items() if v is not None and v != []})
+
+
+def environment_for(settings: Settings) -> dict[str, str]:
+    """Settings as ``DOCKYARD_*`` variables, for worker processes that rebuild them."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if isinstance(value, list):
+            separator = os.pathsep if name == "bundles" else ","
+            text = separator.join(str(v) for v in value)
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+        env[f"DOCKYARD_{name.upper()}"] = text
+    return env
+
+
+def serve(
+    bundles: list[Path] = typer.Argument(
+        ..., help="Bundle directories to serve.", show_default=False
+    ),
+    host: str | None = typer.Option(None, help="Interface to bind [default: 127.0.0.1]."),
+    port: int | None = typer.Option(None, help="Port to bind [default: 8000]."),
+    workers: int | None = typer.Option(None, help="Worker processes [default: 1]."),
+    allow_version_mismatch: bool | None = typer.Option(
+        None,
+        "--allow-version-mismatch",
+        help="Serve bundles trained with other scikit-learn/numpy versions.",
+    ),
+    trust: list[str] = typer.Option(
+        [], "--trust", help="Extra type the model loader may construct (repeatable)."
+    ),
+    log_level: str | None = typer.Option(None, help="critical, error, warning, info or debug."),
+) -> None:
+    """Serve bundles: JSON, CSV, Open Inference Protocol, docs, health and metrics."""
+    import uvicorn
+
+    from dockyard.server.app import create_app, load_predictors
+
+    settings = settings_from_flags(
+        bundles=bundles,
+        host=host,
+        port=port,
+        workers=workers,
+        allow_version_mismatch=allow_version_mismatch,
+        trusted_types=trust,
+        log_level=log_level,
+    )
+    with err.status("Loading bundles…"):
+        predictors = load_predictors(settings)
+    base = f"http://{_display_host(settings.host)}:{settings.port}"
+    for p in predictors:
+        err.print(f"  [bold]{p.name}[/] {p.version}  {base}/v1/models/{p.name}/predict")
+    err.print(f"  API docs {base}/docs   health {base}/readyz   metrics {base}/metrics")
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": settings.graceful_timeout,
+        "server_header": False,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, predictors=predictors), **options)
+        return
+    # Workers are fresh processes: they rebuild the settings from the environment, and
+    # prometheus-client aggregates their metrics through files in a shared directory.
+    del predictors
+    os.environ.update(environment_for(settings))
+    metrics_dir = tempfile.mkdtemp(prefix="dockyard-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "dockyard.server.app:app_factory", factory=True, workers=settings.workers, **options
+        )
+    finally:
+        import shutil
+
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

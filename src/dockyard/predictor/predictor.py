@@ -1,0 +1,160 @@
+"""The data plane: every entry point (JSON, query string, CSV, Open Inference Protocol,
+``dockyard predict``) validates and predicts through a :class:`Predictor`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dockyard.bundle.metadata import BundleMetadata
+from dockyard.bundle.store import Bundle, load_bundle
+from dockyard.errors import FieldError, InvalidInput
+from dockyard.predictor.validation import Validator
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Model output for a batch: labels (or values) and, for classifiers, probabilities."""
+
+    outputs: list[Any]
+    probabilities: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+
+class Predictor:
+    """One loaded bundle with its schema compiled for fast validation."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.metadata: BundleMetadata = bundle.metadata
+        self.name = bundle.metadata.name
+        self.version = bundle.metadata.version
+        self.task = bundle.metadata.task
+        self.model = bundle.model
+        self.digest = bundle.digest
+        self.validator = Validator(bundle.metadata.features)
+        self.feature_names = self.validator.names
+        self.classes: list[Any] = list(bundle.metadata.classes)
+        self.class_keys = [str(c) for c in self.classes]
+        self.has_probabilities = self.task == "classification" and hasattr(
+            self.model, "predict_proba"
+        )
+        self._frame_input = bundle.metadata.model.input == "frame"
+        self._dtypes = {
+            f.name: {
+                "number": "float64",
+                "integer": "float64",
+                "boolean": "bool",
+                "category": "object",
+            }[f.type]
+            for f in bundle.metadata.features
+        }
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        allow_version_mismatch: bool = False,
+        trusted_types: Sequence[str] = (),
+    ) -> Predictor:
+        bundle = load_bundle(
+            Path(path),
+            allow_version_mismatch=allow_version_mismatch,
+            trusted_types=tuple(trusted_types),
+        )
+        return cls(bundle)
+
+    # -- input -----------------------------------------------------------------------------
+
+    def model_input(self, columns: list[list[Any]]) -> Any:
+        """Validated columns (model order) → what the estimator was fitted on."""
+        if not self._frame_input:
+            # Fitted on a plain array: the hot path needs no DataFrame (nor pandas at all).
+            return np.array(columns, dtype=np.float64).T
+        import pandas as pd
+
+        data = {name: column for name, column in zip(self.feature_names, columns, strict=True)}
+        frame = pd.DataFrame(data)
+        return frame.astype({n: t for n, t in self._dtypes.items() if t != "object"})
+
+    # -- prediction ------------------------------------------------------------------------
+
+    def predict_columns(self, columns: list[list[Any]]) -> Prediction:
+        X = self.model_input(columns)
+        # Inputs far outside the training range can overflow inside the model; that is
+        # reported per row below instead of as floating-point warnings.
+        with np.errstate(all="ignore"):
+            outputs = np.asarray(self.model.predict(X))
+            probabilities = (
+                np.asarray(self.model.predict_proba(X)) if self.has_probabilities else None
+            )
+        self._check_finite(outputs, probabilities)
+        return Prediction(outputs.tolist(), probabilities)
+
+    def _check_finite(self, outputs: np.ndarray, probabilities: np.ndarray | None) -> None:
+        bad = np.zeros(len(outputs), dtype=bool)
+        if outputs.dtype.kind == "f":
+            bad |= ~np.isfinite(outputs)
+        if probabilities is not None:
+            bad |= ~np.isfinite(probabilities).all(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:10].tolist()
+            raise InvalidInput(
+                [
+                    FieldError(
+                        None,
+                        "the model's output is not a finite number; the input is far outside the "
+                        "range it was trained on (see the feature ranges in /v1/models/"
+                        + self.name
+                        + ")",
+                        row=row,
+                    )
+                    for row in rows
+                ]
+            )
+
+    def predict_records(self, records: Sequence[Any]) -> Prediction:
+        return self.predict_columns(self.validator.records(records))
+
+    def predict_text(self, values: Mapping[str, str]) -> Prediction:
+        return self.predict_columns(self.validator.text_record(values))
+
+    # -- output ----------------------------------------------------------------------------
+
+    def to_json(self, prediction: Prediction) -> list[dict[str, Any]]:
+        """Per-row JSON objects: ``{"label", "probabilities"}`` or ``{"value"}``."""
+        if self.task == "regression":
+            return [{"value": float(v)} for v in prediction.outputs]
+        if prediction.probabilities is None:
+            return [{"label": label} for label in prediction.outputs]
+        keys = self.class_keys
+        return [
+            {"label": label, "probabilities": dict(zip(keys, row, strict=True))}
+            for label, row in zip(
+                prediction.outputs, prediction.probabilities.tolist(), strict=True
+            )
+        ]
+
+    def response(self, prediction: Prediction) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "version": self.version,
+            "predictions": self.to_json(prediction),
+        }
+
+    @property
+    def output_columns(self) -> list[str]:
+        """Columns ``dockyard predict`` and CSV scoring append to each row."""
+        target = self.metadata.target.name
+        columns = [f"predicted_{target}"]
+        if self.has_probabilities:
+            columns += [f"probability_{k}" for k in self.class_keys]
+        return columns

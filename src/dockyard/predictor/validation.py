@@ -1,0 +1,285 @@
+"""Input validation compiled once from a bundle's feature schema.
+
+Each feature gets two converters, chosen at load time: one for JSON values (strict types:
+a string is not a number) and one for text (query strings, CSV cells, V2 BYTES). Both
+reject NaN and infinities, unknown categories and missing values, naming the field.
+Validation collects every problem (up to a cap) instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.bundle.metadata import Feature
+from dockyard.errors import FieldError, InvalidInput
+
+MAX_ERRORS = 50
+
+
+class Invalid(Exception):
+    """One value refused; carries the reason shown to the caller."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_JSON_KINDS = {
+    type(None): "null",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
+def _kind(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _finite(number: float) -> float:
+    if not math.isfinite(number):
+        raise Invalid("must be a finite number, not NaN or infinity")
+    return number
+
+
+def _number_json(value: Any) -> float:
+    kind = type(value)
+    if kind is float:
+        return _finite(value)
+    if kind is int:
+        try:
+            return float(value)
+        except OverflowError:
+            raise Invalid("number is too large") from None
+    raise Invalid(f"expected a number, got {_kind(value)}")
+
+
+def _number_text(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise Invalid(f"expected a number, got {text[:40]!r}") from None
+    return _finite(number)
+
+
+def _integer_json(value: Any) -> float:
+    kind = type(value)
+    if kind is int:
+        return float(value) if abs(value) < 2**53 else _too_big()
+    if kind is float and value.is_integer():
+        return float(value)
+    if kind is float:
+        raise Invalid("expected an integer" if math.isfinite(value) else "must be finite")
+    raise Invalid(f"expected an integer, got {_kind(value)}")
+
+
+def _too_big() -> float:
+    raise Invalid("integer is too large")
+
+
+def _integer_text(text: str) -> float:
+    try:
+        return _integer_json(int(text))
+    except ValueError:
+        pass
+    number = _number_text(text)
+    if not number.is_integer():
+        raise Invalid(f"expected an integer, got {text[:40]!r}")
+    return number
+
+
+def _boolean_json(value: Any) -> float:
+    if type(value) is bool:
+        return 1.0 if value else 0.0
+    raise Invalid(f"expected true or false, got {_kind(value)}")
+
+
+_TRUE = frozenset({"true", "1", "yes", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "n", "f"})
+
+
+def _boolean_text(text: str) -> float:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return 1.0
+    if lowered in _FALSE:
+        return 0.0
+    raise Invalid(f"expected true or false, got {text[:40]!r}")
+
+
+def _category(
+    categories: frozenset[str] | None,
+) -> tuple[Callable[[Any], Any], Callable[[str], Any]]:
+    shown = ", ".join(sorted(categories)[:10]) if categories else ""
+
+    def text(value: str) -> str:
+        if categories is not None and value not in categories:
+            more = ", …" if categories and len(categories) > 10 else ""
+            raise Invalid(f"unknown category {value[:40]!r}; expected one of: {shown}{more}")
+        return value
+
+    def json(value: Any) -> str:
+        if type(value) is not str:
+            raise Invalid(f"expected a string, got {_kind(value)}")
+        return text(value)
+
+    return json, text
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFeature:
+    name: str
+    from_json: Callable[[Any], Any]
+    from_text: Callable[[str], Any]
+    nullable: bool
+    numeric: bool
+
+    @property
+    def null(self) -> Any:
+        return math.nan if self.numeric else None
+
+
+def compile_feature(feature: Feature) -> CompiledFeature:
+    pairs: dict[str, tuple[Callable[[Any], Any], Callable[[str], Any]]] = {
+        "number": (_number_json, _number_text),
+        "integer": (_integer_json, _integer_text),
+        "boolean": (_boolean_json, _boolean_text),
+    }
+    if feature.type == "category":
+        cats = frozenset(feature.categories) if feature.categories is not None else None
+        json, text = _category(cats)
+        return CompiledFeature(feature.name, json, text, feature.nullable, numeric=False)
+    json_fn, text_fn = pairs[feature.type]
+    return CompiledFeature(feature.name, json_fn, text_fn, feature.nullable, numeric=True)
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, error: FieldError) -> None:
+        self.items.append(error)
+        if len(self.items) >= MAX_ERRORS:
+            self.raise_()
+
+    def raise_(self) -> None:
+        if self.items:
+            raise InvalidInput(self.items)
+
+
+class Validator:
+    """Turns caller input into validated feature columns, in model order."""
+
+    def __init__(self, features: Sequence[Feature]) -> None:
+        self.features = tuple(compile_feature(f) for f in features)
+        self.names = tuple(f.name for f in self.features)
+        self._name_set = frozenset(self.names)
+
+    def records(self, records: Sequence[Any]) -> list[list[Any]]:
+        """JSON objects, one per row → columns. Unknown and missing keys are errors."""
+        columns: list[list[Any]] = [[] for _ in self.features]
+        errors = _Errors()
+        for row, record in enumerate(records):
+            where = row if len(records) > 1 else None
+            if type(record) is not dict:
+                errors.add(
+                    FieldError(
+                        None, f"expected an object of feature values, got {_kind(record)}", row
+                    )
+                )
+                continue
+            if len(record) != len(self.names) or not self._name_set.issuperset(record):
+                for key in record:
+                    if key not in self._name_set:
+                        errors.add(FieldError(str(key)[:100], "unknown feature", where))
+            for feature, column in zip(self.features, columns, strict=True):
+                value = record.get(feature.name, _MISSING)
+                try:
+                    if value is None or value is _MISSING:
+                        column.append(self._null(feature, value))
+                    else:
+                        column.append(feature.from_json(value))
+                except Invalid as exc:
+                    errors.add(FieldError(feature.name, exc.reason, where))
+        errors.raise_()
+        return columns
+
+    def text_record(self, values: Mapping[str, str]) -> list[list[Any]]:
+        """One record given as text (a query string)."""
+        errors = _Errors()
+        for key in values:
+            if key not in self._name_set:
+                errors.add(FieldError(key[:100], "unknown feature"))
+        columns: list[list[Any]] = []
+        for feature in self.features:
+            text = values.get(feature.name)
+            try:
+                if text is None or text == "":
+                    columns.append([self._null(feature, _MISSING if text is None else None)])
+                else:
+                    columns.append([feature.from_text(text)])
+            except Invalid as exc:
+                errors.add(FieldError(feature.name, exc.reason))
+        errors.raise_()
+        return columns
+
+    def text_columns(self, columns: Sequence[Sequence[str]], *, first_line: int) -> list[list[Any]]:
+        """Columns of text cells (CSV), in model order; errors name the file line."""
+        out: list[list[Any]] = []
+        errors = _Errors()
+        for feature, cells in zip(self.features, columns, strict=True):
+            convert = feature.from_text
+            converted: list[Any] = []
+            for offset, text in enumerate(cells):
+                try:
+                    converted.append(convert(text) if text != "" else self._null(feature, None))
+                except Invalid as exc:
+                    errors.add(FieldError(feature.name, exc.reason, line=first_line + offset))
+            out.append(converted)
+        errors.raise_()
+        return out
+
+    def json_columns(self, columns: Mapping[str, Iterable[Any]]) -> list[list[Any]]:
+        """Named columns of JSON values (Open Inference Protocol tensors)."""
+        errors = _Errors()
+        for key in columns:
+            if key not in self._name_set:
+                errors.add(FieldError(key[:100], "unknown input; expected one tensor per feature"))
+        out: list[list[Any]] = []
+        for feature in self.features:
+            values = columns.get(feature.name)
+            if values is None:
+                errors.add(FieldError(feature.name, "missing input tensor"))
+                continue
+            converted: list[Any] = []
+            for row, value in enumerate(values):
+                try:
+                    if value is None:
+                        converted.append(self._null(feature, None))
+                    elif type(value) is str and feature.numeric:
+                        converted.append(feature.from_text(value))
+                    else:
+                        converted.append(feature.from_json(value))
+                except Invalid as exc:
+                    errors.add(FieldError(feature.name, exc.reason, row))
+            out.append(converted)
+        errors.raise_()
+        return out
+
+    @staticmethod
+    def _null(feature: CompiledFeature, value: Any) -> Any:
+        if value is _MISSING:
+            raise Invalid("missing")
+        if not feature.nullable:
+            raise Invalid("is required and may not be null or empty")
+        return feature.null
+
+
+_MISSING: Any = object()

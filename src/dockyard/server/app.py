@@ -1,0 +1,139 @@
+"""The ASGI application: an explicit route list over the endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from dockyard.errors import DockyardError, UsageError
+from dockyard.predictor import Predictor
+from dockyard.server.endpoints import Endpoints, ServerState
+from dockyard.server.metrics import Metrics, MetricsMiddleware
+from dockyard.server.openapi import build_openapi
+from dockyard.server.repository import ModelRepository
+from dockyard.server.responses import JSONResponse, dockyard_error, http_error, server_error
+from dockyard.server.v2 import V2Endpoints
+from dockyard.settings import Settings
+
+logger = logging.getLogger("dockyard.server")
+
+_SWAGGER_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Dockyard API</title>
+<link rel="stylesheet" href="/static/swagger/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/static/swagger/swagger-ui-bundle.js"></script>
+<script>
+window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});
+</script>
+</body>
+</html>
+"""
+
+
+def load_predictors(settings: Settings) -> list[Predictor]:
+    if not settings.bundles:
+        raise UsageError(
+            "No bundles to serve.", hint="Pass bundle directories: dockyard serve models/iris."
+        )
+    return [
+        Predictor.from_path(
+            path,
+            allow_version_mismatch=settings.allow_version_mismatch,
+            trusted_types=settings.trusted_types,
+        )
+        for path in settings.bundles
+    ]
+
+
+def create_app(
+    settings: Settings | None = None, *, predictors: Sequence[Predictor] | None = None
+) -> Starlette:
+    """Build the server for ``settings.bundles`` (or already loaded ``predictors``)."""
+    settings = settings or Settings()
+    repository = ModelRepository(
+        predictors if predictors is not None else load_predictors(settings)
+    )
+    metrics = Metrics()
+    state = ServerState()
+    v1 = Endpoints(repository, settings, metrics, state)
+    v2 = V2Endpoints(v1)
+    openapi = build_openapi(repository, settings)
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(_SWAGGER_HTML)
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", v1.healthz, methods=["GET"]),
+        Route("/readyz", v1.readyz, methods=["GET"]),
+        Route("/metrics", v1.metrics_text, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+        Route("/v1/models", v1.list_models, methods=["GET"]),
+        Route("/v1/models/{name}", v1.model, methods=["GET"]),
+        Route("/v1/models/{name}/predict", v1.predict, methods=["POST"]),
+        Route("/v1/models/{name}/predict", v1.predict_query, methods=["GET"]),
+        Route("/v1/models/{name}/predict/csv", v1.predict_csv, methods=["POST"]),
+        Route("/v2", v2.server_metadata, methods=["GET"]),
+        Route("/v2/health/live", v2.live, methods=["GET"]),
+        Route("/v2/health/ready", v2.ready, methods=["GET"]),
+        Route("/v2/models/{name}", v2.model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/ready", v2.model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/infer", v2.infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}", v2.model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/ready", v2.model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/infer", v2.infer, methods=["POST"]),
+        Mount("/static/swagger", StaticFiles(directory=_swagger_dir()), name="swagger"),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.ready = True
+        logger.info("serving %s", ", ".join(f"{p.name} {p.version}" for p in repository))
+        try:
+            yield
+        finally:
+            state.ready = False
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics, models=repository.names)],
+        exception_handlers={
+            DockyardError: dockyard_error,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.repository = repository
+    app.state.server = state
+    return app
+
+
+def _swagger_dir() -> str:
+    from swagger_ui_bundle import swagger_ui_path
+
+    return str(swagger_ui_path)
+
+
+def app_factory() -> Starlette:
+    """Entry point for ``uvicorn --factory`` worker processes: settings from the environment."""
+    return create_app(Settings())

@@ -1,0 +1,109 @@
+"""Reading request bodies: size limits, content types and JSON decoding."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from dockyard.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+
+SPOOL_BYTES = 4 * 1024 * 1024
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _declared_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"Request body of {declared} bytes exceeds the limit of {limit} bytes."
+        )
+
+
+async def limited_stream(request: Request, limit: int) -> AsyncGenerator[bytes]:
+    """The request body as it arrives, refused with 413 once it passes ``limit`` bytes."""
+    _declared_length(request, limit)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        yield chunk
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    return b"".join([chunk async for chunk in limited_stream(request, limit)])
+
+
+def require_json(request: Request) -> None:
+    kind = media_type(request)
+    if kind and kind != "application/json" and not kind.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type {kind!r} is not accepted here.",
+            hint="Send JSON with 'Content-Type: application/json' (curl: -H 'Content-Type: application/json').",
+        )
+
+
+def decode_json(body: bytes) -> Any:
+    if not body:
+        raise BadRequest("The request body is empty; expected JSON.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+
+
+async def spool_csv(request: Request, limit: int) -> tempfile.SpooledTemporaryFile[bytes]:
+    """Put a CSV body (raw ``text/csv`` or a multipart upload) in a spooled temporary file:
+    memory up to a few MiB, disk beyond, never more than ``limit`` bytes."""
+    kind = media_type(request)
+    # The spool outlives this function: the caller closes it after scoring.
+    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+        max_size=SPOOL_BYTES
+    )
+    try:
+        if kind in ("text/csv", "application/csv", "text/plain"):
+            async for chunk in limited_stream(request, limit):
+                spool.write(chunk)
+        elif kind == "multipart/form-data":
+            await _spool_upload(request, limit, spool)
+        else:
+            raise UnsupportedMediaType(
+                f"Content-Type {kind or '(none)'!r} is not accepted for CSV scoring.",
+                hint="Send the file as 'text/csv' (curl --data-binary @in.csv -H 'Content-Type: text/csv') "
+                "or as a multipart upload with field 'file' (curl -F file=@in.csv).",
+            )
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
+
+
+async def _spool_upload(
+    request: Request, limit: int, spool: tempfile.SpooledTemporaryFile[bytes]
+) -> None:
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    parser = MultiPartParser(
+        request.headers, limited_stream(request, limit), max_files=1, max_fields=10
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise BadRequest(f"The multipart upload is malformed: {exc.message}.") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise BadRequest("The multipart upload has no file field named 'file'.")
+        while block := await upload.read(1 << 20):
+            spool.write(block)
+    finally:
+        await form.close()

@@ -1,0 +1,179 @@
+"""HTTP endpoints for the v1 REST API, health and metrics. HTTP work only: parsing,
+limits and status codes here; validation and prediction in the predictor."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, TypeVar
+
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from dockyard.batch.csv import score_csv
+from dockyard.errors import FieldError, InvalidInput, NotReady, PayloadTooLarge
+from dockyard.predictor import Prediction, Predictor
+from dockyard.server.bodies import decode_json, read_body, require_json, spool_csv
+from dockyard.server.metrics import CONTENT_TYPE, Metrics
+from dockyard.server.repository import ModelRepository
+from dockyard.server.responses import JSONResponse
+from dockyard.settings import Settings
+
+T = TypeVar("T")
+
+# Batches up to this many rows are predicted on the event loop: a thread hop would cost
+# more than the prediction. Larger ones go to a worker thread so the loop stays responsive.
+INLINE_ROWS = 32
+_SPOOL_OUT = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class ServerState:
+    ready: bool = False
+
+
+class Endpoints:
+    def __init__(
+        self, repository: ModelRepository, settings: Settings, metrics: Metrics, state: ServerState
+    ) -> None:
+        self.repository = repository
+        self.settings = settings
+        self.metrics = metrics
+        self.state = state
+
+    # -- discovery -------------------------------------------------------------------------
+
+    async def list_models(self, request: Request) -> Response:
+        return JSONResponse({"models": [self.repository.summary(p) for p in self.repository]})
+
+    async def model(self, request: Request) -> Response:
+        predictor = self.repository.get(request.path_params["name"])
+        return JSONResponse(self.repository.detail(predictor))
+
+    # -- prediction ------------------------------------------------------------------------
+
+    async def predict(self, request: Request) -> Response:
+        predictor = self.repository.get(request.path_params["name"])
+        require_json(request)
+        payload = decode_json(await read_body(request, self.settings.max_body_bytes))
+        records = self._records(payload, predictor)
+        prediction = await self._run(len(records), predictor.predict_records, records)
+        return self._answer(predictor, prediction)
+
+    async def predict_query(self, request: Request) -> Response:
+        predictor = self.repository.get(request.path_params["name"])
+        params = request.query_params
+        duplicated = [k for k in params if len(params.getlist(k)) > 1]
+        if duplicated:
+            raise InvalidInput([FieldError(k[:100], "given more than once") for k in duplicated])
+        prediction = predictor.predict_text(dict(params))
+        return self._answer(predictor, prediction)
+
+    async def predict_csv(self, request: Request) -> Response:
+        predictor = self.repository.get(request.path_params["name"])
+        source = await spool_csv(request, self.settings.max_upload_bytes)
+        try:
+            scored = await to_thread.run_sync(self._score, predictor, source)
+        finally:
+            source.close()
+        filename = f"{predictor.name}-predictions.csv"
+        return StreamingResponse(
+            _iter_file(scored),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    def _score(self, predictor: Predictor, source: IO[bytes]) -> IO[bytes]:
+        # Scored into a spool first: every row is validated before the 200 is sent, so a
+        # bad line late in the file still gets a clean 422 naming it.
+        out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_OUT)  # noqa: SIM115
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        try:
+            score_csv(
+                predictor,
+                source,
+                text,
+                chunk_rows=self.settings.csv_chunk_rows,
+                on_chunk=lambda p: self._count(predictor, p),
+            )
+            text.flush()
+            text.detach()
+        except BaseException:
+            out.close()
+            raise
+        out.seek(0)
+        return out
+
+    def _records(self, payload: Any, predictor: Predictor) -> list[Any]:
+        if isinstance(payload, dict):
+            if "instances" in payload and "instances" not in predictor.feature_names:
+                extra = [k for k in payload if k != "instances"]
+                if extra:
+                    raise InvalidInput(
+                        [FieldError(k[:100], "unknown key beside 'instances'") for k in extra]
+                    )
+                records = payload["instances"]
+                if not isinstance(records, list):
+                    raise InvalidInput([FieldError("instances", "expected an array of records")])
+            else:
+                records = [payload]
+        elif isinstance(payload, list):
+            records = payload
+        else:
+            raise InvalidInput(
+                [
+                    FieldError(
+                        None,
+                        'expected a record object, an array of records or {"instances": [...]}',
+                    )
+                ]
+            )
+        if not records:
+            raise InvalidInput([FieldError(None, "no records to predict")])
+        if len(records) > self.settings.max_batch_rows:
+            raise PayloadTooLarge(
+                f"{len(records)} records in one request; the limit is {self.settings.max_batch_rows}.",
+                hint="Split the batch, or use CSV scoring for large files.",
+            )
+        return records
+
+    async def _run(self, rows: int, fn: Callable[..., T], *args: Any) -> T:
+        if rows <= INLINE_ROWS:
+            return fn(*args)
+        return await to_thread.run_sync(fn, *args)
+
+    def _count(self, predictor: Predictor, prediction: Prediction) -> None:
+        self.metrics.count_predictions(
+            predictor.name, prediction.outputs, predictor.task == "classification"
+        )
+
+    def _answer(self, predictor: Predictor, prediction: Prediction) -> Response:
+        self._count(predictor, prediction)
+        return JSONResponse(predictor.response(prediction))
+
+    # -- operations ------------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        if not self.state.ready:
+            raise NotReady("Not ready: models are loading or the server is shutting down.")
+        return JSONResponse({"status": "ready", "models": sorted(self.repository.names)})
+
+    async def metrics_text(self, request: Request) -> Response:
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+def _iter_file(handle: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while block := handle.read(1 << 16):
+            yield block
+    finally:
+        handle.close()
+
+
+__all__ = ["Endpoints", "ServerState"]
