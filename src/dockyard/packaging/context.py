@@ -1,0 +1,129 @@
+"""Write a build context: Dockerfile, .dockerignore, locks, wheels and verified bundles.
+
+The context is complete and self-describing: ``docker build`` of it anywhere gives the same
+image, which is what ``dockyard build --context-only DIR`` is for.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from dockyard.__about__ import __version__
+from dockyard.bundle import BundleMetadata, bundle_digest, read_metadata
+from dockyard.bundle.metadata import METADATA_FILE
+from dockyard.packaging import dockerfile, wheelhouse
+from dockyard.packaging.errors import PackagingError
+from dockyard.packaging.lock import Lock, Target, requirements_for, resolve
+
+_MARKER = "# Dockyard "
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    path: Path
+    spec: dockerfile.ImageSpec
+    lock: Lock
+    dockyard_lock: Lock
+    bundles: tuple[BundleMetadata, ...]
+
+    @property
+    def default_tag(self) -> str:
+        if self.spec.kind == "train":
+            return f"dockyard-train:{self.spec.dockyard_version}"
+        if len(self.bundles) == 1:
+            return f"{self.bundles[0].name}:{self.bundles[0].version}"
+        return "dockyard-models:" + "-".join(b.name for b in self.bundles)
+
+
+def default_base_image(python: str) -> str:
+    """The official slim image of the Python the bundle was trained with."""
+    return f"python:{'.'.join(python.split('.')[:2])}-slim"
+
+
+def _prepare(dest: Path) -> None:
+    if dest.exists():
+        if not dest.is_dir():
+            raise PackagingError(f"{dest} exists and is not a directory.")
+        if any(dest.iterdir()):
+            previous = dest / "Dockerfile"
+            mine = previous.is_file() and previous.read_text(encoding="utf-8").startswith(_MARKER)
+            if not mine:
+                raise PackagingError(
+                    f"{dest} is not empty; Dockyard writes a build context only into an empty "
+                    "directory or over one it wrote before.",
+                )
+            shutil.rmtree(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+
+
+def _copy_bundle(source: Path, meta: BundleMetadata, dest: Path) -> None:
+    # Only the files the metadata vouches for (already verified by read_metadata), world-readable
+    # so the image's non-root user can read them; editor backups and caches stay behind.
+    for rel in [METADATA_FILE, *meta.files]:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / rel, target)
+        target.chmod(0o644)
+    for directory in [dest, *(p for p in dest.rglob("*") if p.is_dir())]:
+        directory.chmod(0o755)
+
+
+def write_context(
+    dest: Path,
+    bundles: Sequence[Path],
+    *,
+    base_image: str | None = None,
+    offline: bool = False,
+    wheels: Path | None = None,
+    machine: str | None = None,
+    kind: Literal["serve", "train"] = "serve",
+) -> Context:
+    """Write the build context of an image serving ``bundles`` (or of the training image).
+
+    ``offline`` (implied by ``wheels``) puts every locked wheel, verified, into the context,
+    and the image build then needs no network at all.
+    """
+    metas = tuple(read_metadata(b) for b in bundles)
+    if kind == "serve" and not metas:
+        raise PackagingError("Name at least one bundle to serve.")
+    names = [m.name for m in metas]
+    if len(set(names)) != len(names):
+        raise PackagingError(f"Two bundles share a name ({', '.join(names)}); each is served as /v1/models/NAME.")
+    python = metas[0].environment.python if metas else platform.python_version()
+    target = Target.for_python(python, machine)
+    offline = offline or wheels is not None
+    resolved = resolve(requirements_for(metas, training=kind == "train"), target)
+    wheel_files = wheelhouse.fetch(resolved, wheels or wheelhouse.default_wheelhouse()) if offline else []
+
+    _prepare(dest)
+    wheelhouse.place(wheel_files, dest / "wheels")
+    own = wheelhouse.dockyard_wheel(target, dest / "dist")
+    for source, meta in zip(bundles, metas, strict=True):
+        _copy_bundle(Path(source), meta, dest / "models" / meta.name)
+    spec = dockerfile.ImageSpec(
+        base_image=base_image or default_base_image(python),
+        python=target.python,
+        dockyard_version=__version__,
+        offline=offline,
+        models=tuple(
+            dockerfile.ModelSpec(
+                name=m.name,
+                version=m.version,
+                digest=bundle_digest(b),
+                description=m.description,
+                created=m.created_at.isoformat(),
+            )
+            for b, m in zip(bundles, metas, strict=True)
+        ),
+        kind=kind,
+    )
+    (dest / "requirements.lock").write_text(resolved.render(), encoding="utf-8")
+    (dest / "dockyard.lock").write_text(own.render(), encoding="utf-8")
+    (dest / ".dockerignore").write_text(dockerfile.DOCKERIGNORE, encoding="utf-8")
+    (dest / "Dockerfile").write_text(dockerfile.render(spec), encoding="utf-8")
+    return Context(dest, spec, resolved, own, metas)

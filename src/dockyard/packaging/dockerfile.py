@@ -1,0 +1,201 @@
+"""Render the Dockerfile (and .dockerignore) of a serving or training image.
+
+Two stages. The builder makes a virtualenv from the hash-locked wheels; the final stage copies
+only that venv and the bundles, so no compiler, pip, cache, wheel or test directory is left.
+Layers are ordered by how often they change: dependencies, then Dockyard, then the bundles,
+so a rebuild after retraining reuses every dependency layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+VENV = "/opt/venv"
+MODELS_DIR = "/models"
+# Where the builder stage unpacks locks and wheels; never part of the final image.
+STAGING = "/opt/dockyard-build"
+PORT = 8000
+# Numeric, so that Kubernetes' runAsNonRoot can verify it without an /etc/passwd entry.
+UID = 10001
+
+# Files only a compiler or a type checker reads.
+_BUILD_ONLY = ("*.pyx", "*.pxd", "*.pxi", "*.pyi", "*.c", "*.cpp", "*.h", "*.hpp", "*.js.map")
+
+DOCKERIGNORE = """\
+# The context holds only what the Dockerfile copies; anything else dropped here stays out.
+*
+!Dockerfile
+!requirements.lock
+!dockyard.lock
+!dist/
+!wheels/
+!models/
+**/__pycache__
+**/.DS_Store
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    version: str
+    digest: str
+    description: str = ""
+    created: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    base_image: str
+    python: str
+    """``major.minor`` of the image's Python; it names the venv's site-packages."""
+    dockyard_version: str
+    offline: bool
+    models: Sequence[ModelSpec] = field(default_factory=tuple)
+    kind: Literal["serve", "train"] = "serve"
+
+    @property
+    def site_packages(self) -> str:
+        return f"{VENV}/lib/python{self.python}/site-packages"
+
+
+def _quote(value: str) -> str:
+    flat = " ".join(value.split())
+    return '"' + flat.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _json_list(items: Sequence[str]) -> str:
+    return "[" + ", ".join(_quote(i) for i in items) + "]"
+
+
+def labels(spec: ImageSpec) -> dict[str, str]:
+    """OCI annotations plus Dockyard's own: what is inside, and which exact bundle bytes."""
+    out = {
+        "org.opencontainers.image.title": ",".join(m.name for m in spec.models) or "dockyard-train",
+        "org.opencontainers.image.vendor": "Dockyard",
+        "io.dockyard.version": spec.dockyard_version,
+        "io.dockyard.kind": spec.kind,
+    }
+    if spec.models:
+        out["org.opencontainers.image.version"] = ",".join(m.version for m in spec.models)
+        out["org.opencontainers.image.description"] = (
+            "; ".join(m.description for m in spec.models if m.description)
+            or "Dockyard model server"
+        )
+        created = max((m.created for m in spec.models), default="")
+        if created:
+            # The newest bundle's training time, not the build time: the same inputs give
+            # the same image configuration.
+            out["org.opencontainers.image.created"] = created
+        out["io.dockyard.models"] = ",".join(m.name for m in spec.models)
+        for m in spec.models:
+            out[f"io.dockyard.model.{m.name}.version"] = m.version
+            out[f"io.dockyard.model.{m.name}.bundle-sha256"] = m.digest
+        if len(spec.models) == 1:
+            out["io.dockyard.model.name"] = spec.models[0].name
+            out["io.dockyard.model.version"] = spec.models[0].version
+            out["io.dockyard.bundle.sha256"] = spec.models[0].digest
+    return out
+
+
+def _builder(spec: ImageSpec) -> list[str]:
+    pip = f"{VENV}/bin/python -m pip install --no-cache-dir --require-hashes --no-deps --no-compile"
+    source = (
+        f"--no-index --find-links {STAGING}/wheels"
+        if spec.offline
+        else f"--find-links {STAGING}/wheels"
+    )
+    prune = " ".join(f"-o -name '{p}'" for p in _BUILD_ONLY)
+    lines = [
+        f"FROM {spec.base_image} AS builder",
+        "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1",
+        "# 'python3 -m venv' works alike on the official python image and on Debian's python3.",
+        f"RUN python3 -m venv {VENV}",
+        f"COPY requirements.lock {STAGING}/",
+    ]
+    if spec.offline:
+        lines.append(f"COPY wheels/ {STAGING}/wheels/")
+    else:
+        lines.append(f"RUN mkdir -p {STAGING}/wheels")
+    lines += [
+        "# Dependencies first: they change rarely, so this layer survives retraining.",
+        "# Test suites, caches and build-only files (C sources, headers, Cython, stubs, source",
+        "# maps) are never read by a running server: they go.",
+        f"RUN {pip} \\",
+        f"        {source} -r {STAGING}/requirements.lock \\",
+        f"    && find {VENV} -depth -type d \\( -name tests -o -name __pycache__ \\) -exec rm -rf {{}} + \\",
+        f"    && find {VENV}/lib -type f \\( -false {prune} \\) -delete",
+        f"COPY dockyard.lock dist/ {STAGING}/dist/",
+        "# Then Dockyard itself; pip leaves with it; shared objects lose their symbol tables",
+        "# and what a server imports at start is compiled once (see dockyard/packaging/).",
+        f"RUN {pip} \\",
+        f"        --no-index --find-links {STAGING}/dist -r {STAGING}/dist/dockyard.lock \\",
+        f"    && {VENV}/bin/python -m pip uninstall --yes --quiet pip setuptools \\",
+        f"    && {VENV}/bin/python -I {spec.site_packages}/dockyard/packaging/_strip.py {VENV}/lib \\",
+        f"    && {VENV}/bin/python -I {spec.site_packages}/dockyard/packaging/_precompile.py",
+    ]
+    return lines
+
+
+def _final(spec: ImageSpec) -> list[str]:
+    lines = [
+        f"FROM {spec.base_image}",
+        f'ENV PATH="{VENV}/bin:${{PATH}}" \\',
+        "    PYTHONDONTWRITEBYTECODE=1 \\",
+        "    PYTHONUNBUFFERED=1 \\",
+        "    HOME=/tmp \\",
+        f"    PORT={PORT}",
+        f"COPY --from=builder {VENV} {VENV}",
+    ]
+    if spec.kind == "train":
+        return [
+            *lines,
+            "WORKDIR /out",
+            f"USER {UID}:{UID}",
+            _json_instruction("ENTRYPOINT", ["dockyard", "train"]),
+            _json_instruction("CMD", ["--help"]),
+            *(f"LABEL {k}={_quote(v)}" for k, v in labels(spec).items()),
+        ]
+    serve = ["dockyard", "serve", *(f"{MODELS_DIR}/{m.name}" for m in spec.models)]
+    serve += ["--host", "0.0.0.0", "--port", str(PORT)]  # noqa: S104 - inside the container
+    lines += [
+        f"WORKDIR {MODELS_DIR}",
+        f"USER {UID}:{UID}",
+        f"EXPOSE {PORT}",
+        "# Standard library only, run as a file so it never pays for importing the model stack.",
+        "HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\",
+        "    "
+        + _json_instruction(
+            "CMD", ["python", "-I", f"{spec.site_packages}/dockyard/packaging/healthcheck.py"]
+        ),
+        "# Exec form: the server is PID 1 and receives docker stop's SIGTERM itself.",
+        "STOPSIGNAL SIGTERM",
+        _json_instruction("CMD", serve),
+        "# Bundles last: retraining invalidates only the layers from here on.",
+    ]
+    lines += [f"COPY models/{m.name}/ {MODELS_DIR}/{m.name}/" for m in spec.models]
+    label_items = list(labels(spec).items())
+    lines.append("LABEL " + " \\\n      ".join(f"{k}={_quote(v)}" for k, v in label_items))
+    return lines
+
+
+def _json_instruction(name: str, argv: Sequence[str]) -> str:
+    return f"{name} {_json_list(argv)}"
+
+
+def render(spec: ImageSpec) -> str:
+    """The Dockerfile text for ``spec``."""
+    what = (
+        "serving " + ", ".join(f"{m.name} {m.version}" for m in spec.models)
+        if spec.kind == "serve"
+        else "training (dockyard train)"
+    )
+    header = [
+        f"# Dockyard {spec.dockyard_version}: image for {what}.",
+        "# Written by 'dockyard build'; build this context anywhere with: docker build -t IMAGE .",
+        "# Every wheel is pinned with its sha256 in requirements.lock and dockyard.lock.",
+        "",
+    ]
+    return "\n".join([*header, *_builder(spec), "", *_final(spec)]) + "\n"

@@ -1,0 +1,269 @@
+"""The requirements lock: every distribution an image installs, pinned, with its sha256.
+
+The lock is resolved on the host with pip's own resolver (``pip install --dry-run --report``)
+for the image's platform and Python, not the host's. pip rather than uv: pip is what installs
+inside the image anyway, it is present wherever Dockyard is, and it also downloads the wheels
+for offline builds, which uv cannot; so the tool side needs no extra dependency.
+
+Versions come, in order of precedence, from the bundles' recorded environments, then from the
+versions running here (the environment the model was tested with), then from the resolver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from dockyard.__about__ import __version__
+from dockyard.bundle import environment
+from dockyard.bundle.metadata import BundleMetadata
+from dockyard.packaging.errors import PackagingError
+
+LOCK_FORMAT = 1
+# Wheels for glibc 2.17-2.28 run on every current Debian, Ubuntu and RHEL base, including
+# the official python:*-slim images; newer manylinux tags would narrow that.
+_MANYLINUX = [f"manylinux_2_{minor}" for minor in range(28, 16, -1)]
+# Needed only by ``dockyard train`` (data frames); serving never imports it, and it is the
+# largest package by far, so an image carries it only when a bundle records it.
+TRAINING_ONLY = frozenset({"pandas"})
+_MACHINES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The interpreter and platform an image runs: what wheels must be chosen for."""
+
+    python: str
+    """``major.minor``, e.g. ``3.11``."""
+    machine: str = "x86_64"
+
+    @classmethod
+    def for_python(cls, version: str, machine: str | None = None) -> Target:
+        major_minor = ".".join(version.split(".")[:2])
+        arch = _MACHINES.get((machine or platform.machine()).lower())
+        if arch is None:
+            raise PackagingError(
+                f"Images for the {machine or platform.machine()} architecture are not supported."
+            )
+        return cls(major_minor, arch)
+
+    @property
+    def abi(self) -> str:
+        return "cp" + self.python.replace(".", "")
+
+    @property
+    def platforms(self) -> list[str]:
+        return [f"{tag}_{self.machine}" for tag in _MANYLINUX] + [f"manylinux2014_{self.machine}"]
+
+    def pip_args(self) -> list[str]:
+        args = ["--only-binary=:all:", "--python-version", self.python, "--implementation", "cp"]
+        args += ["--abi", self.abi, "--abi", "abi3", "--abi", "none"]
+        for tag in self.platforms:
+            args += ["--platform", tag]
+        return args
+
+    def describe(self) -> str:
+        return f"python={self.python} machine={self.machine}"
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    name: str
+    version: str
+    sha256: str
+    filename: str
+
+    def line(self) -> str:
+        return f"{self.name}=={self.version} --hash=sha256:{self.sha256}"
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    target: Target
+    pins: tuple[Pin, ...]
+
+    def render(self) -> str:
+        lines = [
+            f"# Dockyard {__version__} lock (format {LOCK_FORMAT}); do not edit: rebuild to refresh.",
+            "# Install with: pip install --require-hashes --no-deps -r THIS_FILE",
+            f"# target: {self.target.describe()}",
+        ]
+        for pin in self.pins:
+            lines += [f"# file: {pin.filename}", pin.line()]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def parse(cls, text: str, *, source: str = "lock") -> Lock:
+        target: Target | None = None
+        pins: list[Pin] = []
+        filename: str | None = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith("# target:"):
+                fields = dict(f.split("=", 1) for f in line.removeprefix("# target:").split())
+                target = Target(fields["python"], fields["machine"])
+            elif line.startswith("# file:"):
+                filename = line.removeprefix("# file:").strip()
+            elif line and not line.startswith("#"):
+                spec, _, digest = line.partition(" --hash=sha256:")
+                name, _, version = spec.partition("==")
+                if not (name and version and digest and filename):
+                    raise PackagingError(f"{source}: malformed line {line!r}.")
+                pins.append(Pin(name, version, digest.strip(), filename))
+                filename = None
+        if target is None:
+            raise PackagingError(
+                f"{source} has no '# target:' line; it was not written by Dockyard."
+            )
+        return cls(target, tuple(pins))
+
+    def names(self) -> set[str]:
+        return {canonicalize_name(p.name) for p in self.pins}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where locks and wheels are cached between builds."""
+    if explicit := os.environ.get("DOCKYARD_CACHE_DIR"):
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dockyard"
+
+
+def _own_requirements() -> list[Requirement]:
+    """Dockyard's runtime requirements, read from its installed metadata (no extras)."""
+    out: list[Requirement] = []
+    for line in md.requires("dockyard") or []:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None and "extra" in str(req.marker):
+            continue
+        out.append(req)
+    return out
+
+
+def _merge_recorded(bundles: Sequence[BundleMetadata]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for meta in bundles:
+        for raw_name, version in meta.environment.packages.items():
+            name = canonicalize_name(raw_name)
+            if name in merged and merged[name] != version:
+                raise PackagingError(
+                    f"Bundles '{owner[name]}' and '{meta.name}' record {name} {merged[name]} and "
+                    f"{version}; one image has one environment.",
+                    hint="Retrain them in the same environment, or build one image per bundle.",
+                )
+            merged[name] = version
+            owner[name] = meta.name
+    return merged
+
+
+def requirements_for(bundles: Sequence[BundleMetadata], *, training: bool = False) -> list[str]:
+    """The root requirements of an image serving ``bundles`` (or training, with no bundles)."""
+    recorded = _merge_recorded(bundles)
+    own = _own_requirements()
+    wanted = {canonicalize_name(r.name) for r in own}
+    if not training:
+        wanted -= TRAINING_ONLY - recorded.keys()
+    pins = {
+        canonicalize_name(n): v for n, v in environment.requirement_closure(sorted(wanted)).items()
+    }
+    for name in list(pins):
+        if name in TRAINING_ONLY and name not in wanted:
+            del pins[name]
+    pins.update({canonicalize_name(n): v for n, v in recorded.items()})
+    roots = {name: f"{name}=={version}" for name, version in pins.items()}
+    for req in own:
+        name = canonicalize_name(req.name)
+        if name in wanted and name not in roots:
+            # Not installed here (another platform's dependency): let the resolver choose.
+            roots[name] = f"{name}{req.specifier}"
+    return [roots[name] for name in sorted(roots)]
+
+
+def _pip(args: Sequence[str], *, what: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pip", *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise PackagingError(f"Could not run pip to {what}: {exc}.") from None
+    if done.returncode != 0:
+        if "No module named pip" in done.stderr:
+            raise PackagingError(
+                f"pip is needed to {what}, and it is not installed in {sys.prefix}.",
+                hint="Install it with 'python -m ensurepip' (or 'uv pip install pip').",
+            )
+        tail = "\n".join(done.stderr.strip().splitlines()[-12:])
+        raise PackagingError(f"pip could not {what}:\n{tail}")
+    return done
+
+
+def _pin_from_report(item: dict[str, Any]) -> Pin:
+    info = item["download_info"]
+    url = str(info["url"])
+    filename = unquote(url.rsplit("/", 1)[-1].split("#", 1)[0])
+    hashes = info.get("archive_info", {}).get("hashes", {})
+    digest = hashes.get("sha256")
+    if digest is None and url.startswith("file:"):
+        digest = sha256_of(Path(unquote(urlparse(url).path)))
+    if digest is None:
+        raise PackagingError(f"The index published no sha256 for {filename}; it cannot be locked.")
+    meta = item["metadata"]
+    return Pin(canonicalize_name(meta["name"]), str(meta["version"]), str(digest), filename)
+
+
+def resolve(requirements: Iterable[str], target: Target, *, use_cache: bool = True) -> Lock:
+    """Resolve ``requirements`` for ``target`` to exact wheels and their sha256.
+
+    Cached by the exact input, so a rebuild with unchanged dependencies needs no index.
+    """
+    roots = sorted(requirements)
+    key = hashlib.sha256(
+        json.dumps({"format": LOCK_FORMAT, "roots": roots, "target": target.describe()}).encode()
+    ).hexdigest()[:32]
+    cached = cache_dir() / "locks" / f"{key}.txt"
+    if use_cache and cached.is_file():
+        return Lock.parse(cached.read_text(encoding="utf-8"), source=str(cached))
+    with tempfile.TemporaryDirectory(prefix="dockyard-lock-") as tmp:
+        roots_file = Path(tmp) / "roots.txt"
+        roots_file.write_text("\n".join(roots) + "\n", encoding="utf-8")
+        report = Path(tmp) / "report.json"
+        _pip(
+            [
+                "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
+                "--target", str(Path(tmp) / "target"), "--report", str(report),
+                *target.pip_args(), "-r", str(roots_file),
+            ],
+            what=f"resolve the image's requirements for {target.describe()}",
+        )  # fmt: skip
+        items = json.loads(report.read_text(encoding="utf-8"))["install"]
+    lock = Lock(target, tuple(sorted((_pin_from_report(i) for i in items), key=lambda p: p.name)))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp_file = cached.with_suffix(f".{os.getpid()}.tmp")
+    tmp_file.write_text(lock.render(), encoding="utf-8")
+    tmp_file.replace(cached)
+    return lock

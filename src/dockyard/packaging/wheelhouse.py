@@ -1,0 +1,151 @@
+"""The wheelhouse: the locked wheels, downloaded on the host, so an image build needs no network.
+
+Every file is checked against the lock's sha256 before it goes into a build context; a file
+that fails is refused, never silently re-downloaded over.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from dockyard.__about__ import __version__
+from dockyard.packaging.errors import PackagingError
+from dockyard.packaging.lock import Lock, Pin, Target, _pip, cache_dir, sha256_of
+
+
+def default_wheelhouse() -> Path:
+    return cache_dir() / "wheels"
+
+
+def missing(lock: Lock, wheelhouse: Path) -> list[Pin]:
+    """Pins with no file in ``wheelhouse``; raises if a file is there but its hash is wrong."""
+    absent: list[Pin] = []
+    for pin in lock.pins:
+        file = wheelhouse / pin.filename
+        if not file.is_file():
+            absent.append(pin)
+            continue
+        actual = sha256_of(file)
+        if actual != pin.sha256:
+            raise PackagingError(
+                f"{file} does not match the lock: sha256 {actual[:12]}…, expected {pin.sha256[:12]}… "
+                "(corrupted, truncated or substituted).",
+                hint=f"Delete {file} and build again to download it afresh.",
+            )
+    return absent
+
+
+def fetch(lock: Lock, wheelhouse: Path, *, download: bool = True) -> list[Path]:
+    """Make sure ``wheelhouse`` holds every locked wheel, verified; return their paths.
+
+    Only missing wheels are downloaded, by pip with ``--require-hashes`` for the lock's
+    target platform; then every file is verified again against the lock.
+    """
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    absent = missing(lock, wheelhouse)
+    if absent and not download:
+        names = ", ".join(p.filename for p in absent[:5])
+        raise PackagingError(
+            f"The wheelhouse {wheelhouse} lacks {len(absent)} locked wheel(s): {names}.",
+            hint="Build once with network access to fill it, or copy the wheels in.",
+        )
+    if absent:
+        with tempfile.TemporaryDirectory(prefix="dockyard-wheels-") as tmp:
+            reqs = Path(tmp) / "requirements.txt"
+            reqs.write_text("".join(p.line() + "\n" for p in absent), encoding="utf-8")
+            _pip(
+                [
+                    "download", "--quiet", "--no-deps", "--require-hashes", "--disable-pip-version-check",
+                    "--dest", tmp, *lock.target.pip_args(), "-r", str(reqs),
+                ],
+                what=f"download {len(absent)} wheel(s) for {lock.target.describe()}",
+            )  # fmt: skip
+            for pin in absent:
+                got = Path(tmp) / pin.filename
+                if not got.is_file():
+                    raise PackagingError(
+                        f"pip downloaded no {pin.filename} for {pin.name}=={pin.version}."
+                    )
+                shutil.move(got, wheelhouse / pin.filename)
+        still = missing(lock, wheelhouse)
+        if still:
+            raise PackagingError(f"After downloading, {still[0].filename} is still missing.")
+    return [wheelhouse / p.filename for p in lock.pins]
+
+
+def _source_tree() -> Path | None:
+    """The project directory when the running Dockyard is a source (editable) install."""
+    try:
+        raw = md.distribution("dockyard").read_text("direct_url.json")
+    except md.PackageNotFoundError:
+        raw = None
+    if raw:
+        info = json.loads(raw)
+        if "dir_info" in info and str(info.get("url", "")).startswith("file:"):
+            return Path(unquote(urlparse(info["url"]).path))
+    # Running from a checkout without installing (PYTHONPATH=src): src/dockyard/packaging/…
+    here = Path(__file__).resolve().parents[3]
+    return (
+        here
+        if (here / "pyproject.toml").is_file() and (here / "src" / "dockyard").is_dir()
+        else None
+    )
+
+
+def dockyard_wheel(target: Target, dest: Path) -> Lock:
+    """A wheel of the running Dockyard in ``dest``, and a one-line lock for it.
+
+    From a source install the wheel is built from the tree (hatchling builds are
+    reproducible, so unchanged sources give the same file and the same cached layer);
+    otherwise the released wheel of this version is downloaded.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dockyard-wheel-") as tmp:
+        tree = _source_tree()
+        if tree is not None:
+            _pip(
+                [
+                    "wheel",
+                    "--quiet",
+                    "--no-deps",
+                    "--disable-pip-version-check",
+                    "--wheel-dir",
+                    tmp,
+                    str(tree),
+                ],
+                what=f"build a Dockyard wheel from {tree}",
+            )
+        else:
+            _pip(
+                [
+                    "download", "--quiet", "--no-deps", "--disable-pip-version-check", "--dest", tmp,
+                    *target.pip_args(), f"dockyard=={__version__}",
+                ],
+                what=f"download the Dockyard {__version__} wheel",
+            )  # fmt: skip
+        wheels = sorted(Path(tmp).glob("dockyard-*.whl"))
+        if len(wheels) != 1:
+            raise PackagingError(f"Expected one Dockyard wheel, found {[w.name for w in wheels]}.")
+        wheel = dest / wheels[0].name
+        shutil.move(wheels[0], wheel)
+    version = wheel.name.split("-")[1]
+    return Lock(target, (Pin("dockyard", version, sha256_of(wheel), wheel.name),))
+
+
+def place(files: Sequence[Path], dest: Path) -> None:
+    """Put verified wheels into a build context: hard links when possible (no copy), else copies."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        target = dest / file.name
+        target.unlink(missing_ok=True)
+        try:
+            os.link(file, target)
+        except OSError:
+            shutil.copyfile(file, target)
