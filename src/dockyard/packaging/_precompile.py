@@ -66,7 +66,11 @@ def main(extra: list[str]) -> int:
     count = 0
     for module in list(sys.modules.values()):
         source = getattr(module, "__file__", None)
-        if not source or not source.endswith(".py") or not os.path.realpath(source).startswith(prefix):
+        if (
+            not source
+            or not source.endswith(".py")
+            or not os.path.realpath(source).startswith(prefix)
+        ):
             continue
         py_compile.compile(
             source, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH

@@ -8,6 +8,10 @@ remove non-allocated ``.symtab``/``.strtab``/``.debug*``/``.comment`` sections t
 every loaded segment and after every allocated section (so no section index the dynamic
 linker sees moves). Any file that does not fit that shape is left untouched.
 
+Identical copies of one vendored library are also linked instead of stored twice.
+
+Identical copies of one vendored library are also linked instead of stored twice.
+
 Standard library only, run by path (``python -I .../_strip.py DIR``).
 """
 
@@ -63,8 +67,16 @@ def strip(data: bytes) -> bytes | None:
     if data[:6] != b"\x7fELF\x02\x01":  # 64-bit, little-endian only
         return None
     header = list(_EHDR.unpack_from(data))
-    phoff, shoff, phentsize, phnum, shentsize, shnum, shstrndx = (header[i] for i in (5, 6, 9, 10, 11, 12, 13))
-    if shoff == 0 or shnum == 0 or shstrndx >= shnum or shentsize != _SHDR.size or phentsize != _PHDR.size:
+    phoff, shoff, phentsize, phnum, shentsize, shnum, shstrndx = (
+        header[i] for i in (5, 6, 9, 10, 11, 12, 13)
+    )
+    if (
+        shoff == 0
+        or shnum == 0
+        or shstrndx >= shnum
+        or shentsize != _SHDR.size
+        or phentsize != _PHDR.size
+    ):
         return None
     sections = [list(_SHDR.unpack_from(data, shoff + i * _SHDR.size)) for i in range(shnum)]
     phdrs = [_PHDR.unpack_from(data, phoff + i * _PHDR.size) for i in range(phnum)]
@@ -115,6 +127,27 @@ def strip_tree(root: Path) -> tuple[int, int]:
     return changed, saved
 
 
+def dedupe_vendored(root: Path) -> int:
+    """Replace byte-identical copies of a vendored library (auditwheel's ``*.libs``
+    directories: numpy and scipy each carry the same libgfortran) with relative symlinks;
+    return the bytes saved."""
+    first: dict[tuple[str, int], Path] = {}
+    saved = 0
+    for path in sorted(root.glob("**/*.libs/*")):
+        if not path.is_file() or path.is_symlink():
+            continue
+        key = (path.name, path.stat().st_size)
+        original = first.setdefault(key, path)
+        if original is path or original.read_bytes() != path.read_bytes():
+            continue
+        path.unlink()
+        path.symlink_to(os.path.relpath(original, path.parent))
+        saved += key[1]
+    return saved
+
+
 if __name__ == "__main__":
-    files, total = strip_tree(Path(sys.argv[1]))
-    print(f"strip: {files} shared objects, {total / 2**20:.1f} MiB of symbols removed", file=sys.stderr)
+    root = Path(sys.argv[1])
+    files, total = strip_tree(root)
+    total += dedupe_vendored(root)
+    print(f"strip: {files} shared objects stripped, {total / 2**20:.1f} MiB saved", file=sys.stderr)

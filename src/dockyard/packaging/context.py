@@ -93,12 +93,16 @@ def write_context(
         raise PackagingError("Name at least one bundle to serve.")
     names = [m.name for m in metas]
     if len(set(names)) != len(names):
-        raise PackagingError(f"Two bundles share a name ({', '.join(names)}); each is served as /v1/models/NAME.")
+        raise PackagingError(
+            f"Two bundles share a name ({', '.join(names)}); each is served as /v1/models/NAME."
+        )
     python = metas[0].environment.python if metas else platform.python_version()
     target = Target.for_python(python, machine)
     offline = offline or wheels is not None
     resolved = resolve(requirements_for(metas, training=kind == "train"), target)
-    wheel_files = wheelhouse.fetch(resolved, wheels or wheelhouse.default_wheelhouse()) if offline else []
+    wheel_files = (
+        wheelhouse.fetch(resolved, wheels or wheelhouse.default_wheelhouse()) if offline else []
+    )
 
     _prepare(dest)
     wheelhouse.place(wheel_files, dest / "wheels")

@@ -1,0 +1,56 @@
+"""``dockyard build``: bundles → a hardened, hash-locked serving image (or just its context)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dockyard.cli.console import err, out
+
+
+def build(
+    bundles: list[Path] = typer.Argument(
+        ..., help="Bundle directories to serve from the image.", show_default=False
+    ),
+    tag: str | None = typer.Option(None, "--tag", "-t", help="Image name [default: NAME:VERSION]."),
+    base_image: str | None = typer.Option(
+        None,
+        help="Base image [default: python:X.Y-slim, X.Y the Python the bundle was trained with].",
+    ),
+    wheelhouse: Path | None = typer.Option(
+        None, help="Keep the locked wheels in DIR (missing ones are downloaded); implies --offline."
+    ),
+    offline: bool = typer.Option(
+        False,
+        "--offline",
+        help="Download and verify wheels on this machine: the build needs no network.",
+    ),
+    context_only: Path | None = typer.Option(
+        None,
+        "--context-only",
+        help="Write the build context to DIR (for 'docker build' elsewhere) and stop.",
+    ),
+) -> None:
+    """Build a container image that serves the bundles."""
+    if context_only is not None:
+        from dockyard.packaging.context import write_context
+
+        with err.status("Locking dependencies and writing the build context…"):
+            context = write_context(
+                context_only, bundles, base_image=base_image, offline=offline, wheels=wheelhouse
+            )
+        out.print(f"Build context written to {context.path}")
+        out.print(f"  docker build -t {tag or context.default_tag} {context.path}")
+        return
+    from dockyard.packaging.images import build_image
+
+    built = build_image(
+        bundles, console=err, tag=tag, base_image=base_image, offline=offline, wheels=wheelhouse
+    )
+    out.print(f"Built {built.describe()}")
+    out.print(f"  run it: dockyard run {built.tag}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(build)

@@ -1,0 +1,261 @@
+"""The Docker engine, through the Docker SDK for Python (the Engine API, no ``docker`` CLI).
+
+Every failure surfaces as :class:`dockyard.errors.DockerError` with what to do next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from dockyard.errors import DockerError
+
+CONTAINER_PORT = 8000
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+
+def _sdk() -> Any:
+    try:
+        import docker
+    except ImportError:
+        raise DockerError(
+            "The Docker SDK for Python is not installed.",
+            hint="Install it with: pip install 'dockyard[docker]'.",
+        ) from None
+    return docker
+
+
+def connect() -> Any:
+    """A client for the engine at ``DOCKER_HOST`` (or the default socket), checked with a ping."""
+    docker = _sdk()
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (DOCKER_HOST is not set)"
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        reason = str(exc).splitlines()[0][:200]
+        raise DockerError(
+            f"No Docker engine is reachable at {where}: {reason}",
+            hint=(
+                "Start one (Linux: 'sudo systemctl start docker', or 'sudo dockerd &'; macOS and "
+                "Windows: start Docker Desktop), or set DOCKER_HOST to an engine that is running "
+                "(e.g. DOCKER_HOST=ssh://user@buildhost)."
+            ),
+        ) from None
+    return client
+
+
+def machine(client: Any) -> str:
+    """The engine's CPU architecture, which is the architecture of the images it builds."""
+    return str(client.info().get("Architecture", "x86_64"))
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    tag: str
+    image_id: str
+    size: int
+    base_size: int | None
+    seconds: float
+
+    def describe(self) -> str:
+        added = f", {mb(self.size - self.base_size)} on top of the base" if self.base_size else ""
+        return f"{self.tag}: {mb(self.size)}{added}, built in {self.seconds:.1f} s"
+
+
+def mb(size: int) -> str:
+    return f"{size / 1e6:.0f} MB"
+
+
+def image_size(client: Any, ref: str) -> int | None:
+    docker = _sdk()
+    try:
+        return int(client.images.get(ref).attrs["Size"])
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _stream(client: Any, context: Path, tag: str, *, network: bool) -> Iterator[dict[str, Any]]:
+    docker = _sdk()
+    try:
+        yield from client.api.build(
+            path=str(context),
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            # Offline builds get no network at all: proof that nothing is fetched.
+            network_mode=None if network else "none",
+        )
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"The engine refused to build {tag}: {exc}") from None
+
+
+def build(
+    client: Any, context: Path, tag: str, *, network: bool, base_image: str, console: Console
+) -> Built:
+    """Build ``context`` as ``tag``, streaming each step to ``console``."""
+    started = time.monotonic()
+    image_id = ""
+    tail: list[str] = []
+    with console.status(f"Building {tag}…") as status:
+        for chunk in _stream(client, context, tag, network=network):
+            if "error" in chunk:
+                detail = "\n".join(tail[-15:])
+                hint = None
+                if "pull access denied" in chunk["error"] or "dial tcp" in chunk["error"]:
+                    hint = (
+                        f"The base image {base_image} is not on this engine and cannot be pulled; "
+                        "pass --base-image with a local image."
+                    )
+                raise DockerError(
+                    f"Building {tag} failed: {chunk['error'].strip()}\n{detail}", hint=hint
+                )
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = str(chunk["aux"]["ID"])
+            text = str(chunk.get("stream", "")).rstrip()
+            if not text:
+                continue
+            tail.append(text)
+            step = _STEP.match(text)
+            if step:
+                number, total, instruction = step.groups()
+                status.update(f"Building {tag}: step {number}/{total}")
+                console.print(f"[dim]{number:>2}/{total}[/] {instruction}", highlight=False, no_wrap=True, overflow="ellipsis")
+            elif text.strip() == "---> Using cache":
+                console.print("       [green]cached[/]")
+    built_image = client.images.get(tag)
+    size = int(built_image.attrs["Size"])
+    return Built(
+        tag,
+        image_id or str(built_image.id),
+        size,
+        image_size(client, base_image),
+        time.monotonic() - started,
+    )
+
+
+def wait_ready(url: str, *, timeout: float, container: Any | None = None) -> float:
+    """Poll ``url`` + ``/readyz`` until it answers 200; return the seconds it took."""
+    started = time.monotonic()
+    parsed = url.removeprefix("http://").split(":")
+    host, port = parsed[0], int(parsed[1].rstrip("/"))
+    while True:
+        connection = http.client.HTTPConnection(host, port, timeout=1.0)
+        try:
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                return time.monotonic() - started
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            connection.close()
+        if container is not None:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                logs = container.logs(tail=20).decode(errors="replace")
+                raise DockerError(f"The container exited before it was ready:\n{logs}")
+        if time.monotonic() - started > timeout:
+            raise DockerError(f"{url} was not ready after {timeout:.0f} s.")
+        time.sleep(0.05)
+
+
+def run(
+    client: Any,
+    image: str,
+    *,
+    port: int | None,
+    host_ip: str = "127.0.0.1",
+    name: str | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> tuple[Any, str]:
+    """Start ``image`` hardened (read-only root, tmpfs /tmp, no capabilities); return it and its URL."""
+    docker = _sdk()
+    try:
+        container = client.containers.run(
+            image,
+            detach=True,
+            name=name,
+            ports={f"{CONTAINER_PORT}/tcp": (host_ip, port)},
+            read_only=True,
+            tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"},  # noqa: S108 - the container's own tmpfs
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            environment=dict(environment or {}),
+        )
+        container.reload()
+    except docker.errors.ImageNotFound:
+        raise DockerError(
+            f"No image {image} on this engine.", hint="Build it with 'dockyard build'."
+        ) from None
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"Could not start {image}: {exc}") from None
+    bindings = container.attrs["NetworkSettings"]["Ports"][f"{CONTAINER_PORT}/tcp"]
+    return container, f"http://{host_ip}:{bindings[0]['HostPort']}"
+
+
+def save(client: Any, image: str, out: Path) -> str:
+    """Write ``image`` to ``out`` (a ``docker save`` tar) and ``out.sha256``; return the digest."""
+    docker = _sdk()
+    try:
+        chunks = client.images.get(image).save(named=True)
+    except docker.errors.ImageNotFound:
+        raise DockerError(f"No image {image} on this engine.") from None
+    digest = hashlib.sha256()
+    partial = out.with_name(out.name + ".partial")
+    with partial.open("wb") as fh:
+        for chunk in chunks:
+            digest.update(chunk)
+            fh.write(chunk)
+    partial.replace(out)
+    checksum = sha256_path(out)
+    checksum.write_text(f"{digest.hexdigest()}  {out.name}\n", encoding="utf-8")
+    return digest.hexdigest()
+
+
+def sha256_path(tar: Path) -> Path:
+    return tar.with_name(tar.name + ".sha256")
+
+
+def verify(tar: Path) -> str:
+    """Check ``tar`` against its ``.sha256`` file; raise if absent or different."""
+    checksum = sha256_path(tar)
+    if not tar.is_file():
+        raise DockerError(f"No such file: {tar}.")
+    if not checksum.is_file():
+        raise DockerError(
+            f"{checksum} is missing, so {tar} cannot be verified.",
+            hint="Copy the .sha256 file written by 'dockyard save' next to the tar.",
+        )
+    expected = checksum.read_text(encoding="utf-8").split()[0].lower()
+    digest = hashlib.sha256()
+    with tar.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise DockerError(
+            f"{tar} is corrupted: sha256 {digest.hexdigest()[:12]}…, expected {expected[:12]}…; not loaded.",
+            hint="Copy it again from the machine that saved it.",
+        )
+    return expected
+
+
+def load(client: Any, tar: Path) -> list[str]:
+    """Verify ``tar`` against its checksum, then load it; return the image tags it held."""
+    verify(tar)
+    docker = _sdk()
+    try:
+        with tar.open("rb") as fh:
+            images = client.images.load(fh)
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"The engine refused {tar}: {exc}") from None
+    return [tag for image in images for tag in image.tags] or [image.id for image in images]

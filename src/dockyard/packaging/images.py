@@ -1,0 +1,52 @@
+"""Build an image end to end: write the context into a temporary directory, build, measure."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.console import Console
+
+from dockyard.packaging import engine
+from dockyard.packaging.context import write_context
+
+
+def build_image(
+    bundles: Sequence[Path],
+    *,
+    console: Console,
+    tag: str | None = None,
+    base_image: str | None = None,
+    offline: bool = False,
+    wheels: Path | None = None,
+    kind: Literal["serve", "train"] = "serve",
+    client: Any | None = None,
+) -> engine.Built:
+    """Build the image serving ``bundles`` (or the training image) on the engine."""
+    client = client if client is not None else engine.connect()
+    with tempfile.TemporaryDirectory(prefix="dockyard-context-") as tmp:
+        with console.status("Locking dependencies and writing the build context…"):
+            context = write_context(
+                Path(tmp) / "context",
+                bundles,
+                base_image=base_image,
+                offline=offline,
+                wheels=wheels,
+                machine=engine.machine(client),
+                kind=kind,
+            )
+        mode = "offline, no network" if context.spec.offline else "wheels from the index"
+        console.print(
+            f"Context: {len(context.lock.pins)} locked packages + Dockyard {context.spec.dockyard_version}"
+            f" ({mode}), base {context.spec.base_image}"
+        )
+        return engine.build(
+            client,
+            context.path,
+            tag or context.default_tag,
+            network=not context.spec.offline,
+            base_image=context.spec.base_image,
+            console=console,
+        )
