@@ -273,7 +273,9 @@ def _write_extras(
     directory: Path, model: Any, evaluation: EvaluationData, task: Task, classes: list[Any] | None
 ) -> None:
     """Files written beside the model (reports); each is checksummed like the model."""
-    del directory, model, evaluation, task, classes
+    from dockyard.training.report import write_report
+
+    write_report(directory, model, evaluation, task, classes)
 
 
 def _check_round_trip(
