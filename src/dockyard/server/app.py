@@ -23,6 +23,7 @@ from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import JSONResponse, dockyard_error, http_error, server_error
 from dockyard.server.v2 import V2Endpoints
 from dockyard.settings import Settings
+from dockyard.web import routes as web_routes
 
 logger = logging.getLogger("dockyard.server")
 
@@ -100,6 +101,7 @@ def create_app(
         Route("/v2/models/{name}/versions/{version}", v2.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", v2.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/infer", v2.infer, methods=["POST"]),
+        *web_routes(repository, settings),
         Mount("/static/swagger", StaticFiles(directory=_swagger_dir()), name="swagger"),
     ]
 

@@ -1,0 +1,171 @@
+"""Web pages for people: the list of served models, and one page per model with a form
+generated from its schema, CSV scoring, the model card and the training report.
+
+The pages hold no prediction logic: their script calls the same JSON API as any client.
+Every asset is served from this package; nothing is fetched from the internet.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from dockyard.__about__ import __version__
+from dockyard.errors import ModelNotFound
+from dockyard.settings import Settings
+from dockyard.web import views
+
+if TYPE_CHECKING:
+    # Only a type here: the server imports this module while building its route list.
+    from dockyard.server.repository import ModelRepository
+
+_HERE = Path(__file__).parent
+STATIC_DIR = _HERE / "static"
+TEMPLATE_DIR = _HERE / "templates"
+
+# The pages load only their own script, styles and images; inline script and style are
+# refused, so a value that slipped through escaping still could not run.
+_PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# The standalone report carries its own <style> so it opens from disk; it runs no script.
+_REPORT_POLICY = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; "
+    "frame-ancestors 'self'"
+)
+_MEDIA_TYPES = {
+    ".png": "image/png",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+}
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+class Pages:
+    def __init__(self, repository: ModelRepository, settings: Settings) -> None:
+        self.repository = repository
+        self.settings = settings
+        self._views: dict[tuple[str, str], views.ModelView] = {}
+
+    def _base(self, request: Request) -> str:
+        # Behind a proxy that mounts the server under a prefix, links must keep it.
+        return str(request.scope.get("root_path", "")).rstrip("/")
+
+    def _view(self, name: str, base: str) -> views.ModelView:
+        # Bundles do not change while a server runs: each model's view is built once.
+        key = (name, base)
+        view = self._views.get(key)
+        if view is None:
+            predictor = self.repository.get(name)
+            view = views.model_view(predictor, report_url=f"{base}/models/{name}/report")
+            self._views[key] = view
+        return view
+
+    def _render(self, template: str, status_code: int = 200, **context: object) -> Response:
+        html = (
+            _environment()
+            .get_template(template)
+            .render(version=__version__, asset_version=__version__, **context)
+        )
+        return HTMLResponse(
+            html,
+            status_code=status_code,
+            headers={
+                "Content-Security-Policy": _PAGE_POLICY,
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "same-origin",
+            },
+        )
+
+    async def index(self, request: Request) -> Response:
+        base = self._base(request)
+        models = [self._view(p.name, base) for p in self.repository]
+        return self._render("index.html", base=base, models=models)
+
+    async def model(self, request: Request) -> Response:
+        base = self._base(request)
+        name = request.path_params["name"]
+        try:
+            view = self._view(name, base)
+        except ModelNotFound as exc:
+            return self._not_found(base, str(exc))
+        api = f"{base}/v1/models/{name}"
+        return self._render(
+            "model.html",
+            base=base,
+            model=view,
+            predict_url=f"{api}/predict",
+            csv_url=f"{api}/predict/csv",
+            example_url=f"{base}/models/{name}/example.csv",
+            max_upload=_size(self.settings.max_upload_bytes),
+        )
+
+    async def example_csv(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        predictor = self.repository.get(name)
+        return Response(
+            views.example_csv(predictor),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}-example.csv"'},
+        )
+
+    async def report_file(self, request: Request) -> Response:
+        base = self._base(request)
+        name = request.path_params["name"]
+        try:
+            predictor = self.repository.get(name)
+        except ModelNotFound as exc:
+            return self._not_found(base, str(exc))
+        file = request.path_params["file"]
+        path = views.report_path(predictor, file)
+        if path is None or not path.is_file():
+            return self._not_found(base, f"Model '{name}' has no report file '{file[:100]}'.")
+        return FileResponse(
+            path,
+            media_type=_MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
+            headers={
+                "Content-Security-Policy": _REPORT_POLICY,
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    def _not_found(self, base: str, message: str) -> Response:
+        return self._render("not_found.html", status_code=404, base=base, message=message)
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if count < 1024:
+            return f"{count:g} {unit}"
+        count //= 1024
+    return f"{count:g} GiB"
+
+
+def routes(repository: ModelRepository, settings: Settings) -> list[BaseRoute]:
+    """The pages' routes, for the server's route list."""
+    pages = Pages(repository, settings)
+    return [
+        Route("/", pages.index, methods=["GET"]),
+        Route("/models/{name}", pages.model, methods=["GET"]),
+        Route("/models/{name}/example.csv", pages.example_csv, methods=["GET"]),
+        Route("/models/{name}/report/{file}", pages.report_file, methods=["GET"]),
+        Mount("/static/web", StaticFiles(directory=STATIC_DIR), name="web-static"),
+    ]
