@@ -34,6 +34,7 @@ MODEL_FILE = "model.skops"
 # that scikit-learn's own estimators persist (tree arrays, KD-trees, optimiser state).
 # None of them executes code from the file when constructed.
 REVIEWED_TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",  # SimpleImputer and others record the dtype they were fitted on
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.neighbors._kd_tree.KDTree",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import click
 import typer
 from rich.markup import escape
 
@@ -46,19 +45,18 @@ for _module in (train, serve, predict, inspect):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code (0 on success)."""
     try:
-        result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # Standalone mode: Typer prints usage errors and --help itself and exits through
+        # SystemExit; our own errors propagate here to become one line on stderr.
+        app(args=list(argv) if argv is not None else None, standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except DockyardError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         err.print("aborted")
         return 130
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 if __name__ == "__main__":

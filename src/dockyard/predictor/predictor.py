@@ -91,11 +91,18 @@ class Predictor:
         X = self.model_input(columns)
         # Inputs far outside the training range can overflow inside the model; that is
         # reported per row below instead of as floating-point warnings.
-        with np.errstate(all="ignore"):
-            outputs = np.asarray(self.model.predict(X))
-            probabilities = (
-                np.asarray(self.model.predict_proba(X)) if self.has_probabilities else None
-            )
+        try:
+            with np.errstate(all="ignore"):
+                outputs = np.asarray(self.model.predict(X))
+                probabilities = (
+                    np.asarray(self.model.predict_proba(X)) if self.has_probabilities else None
+                )
+        except ValueError as exc:
+            # The input passed the schema, so a ValueError here means values the fitted
+            # model cannot handle (e.g. finite inputs that overflow inside a scaler).
+            raise InvalidInput(
+                [FieldError(None, f"the model could not score this input: {str(exc)[:200]}")]
+            ) from None
         self._check_finite(outputs, probabilities)
         return Prediction(outputs.tolist(), probabilities)
 

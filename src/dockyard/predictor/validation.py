@@ -17,6 +17,10 @@ from dockyard.bundle.metadata import Feature
 from dockyard.errors import FieldError, InvalidInput
 
 MAX_ERRORS = 50
+# Numbers beyond this magnitude are refused: no real measurement is that large, and
+# values near the float limit overflow inside scalers and linear models. The OpenAPI
+# schema states the same bound, so the contract and the behaviour agree.
+MAX_MAGNITUDE = 1e15
 
 
 class Invalid(Exception):
@@ -46,6 +50,8 @@ def _kind(value: Any) -> str:
 def _finite(number: float) -> float:
     if not math.isfinite(number):
         raise Invalid("must be a finite number, not NaN or infinity")
+    if abs(number) > MAX_MAGNITUDE:
+        raise Invalid(f"must be between -{MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g}")
     return number
 
 
@@ -54,10 +60,9 @@ def _number_json(value: Any) -> float:
     if kind is float:
         return _finite(value)
     if kind is int:
-        try:
-            return float(value)
-        except OverflowError:
-            raise Invalid("number is too large") from None
+        if abs(value) > MAX_MAGNITUDE:
+            raise Invalid(f"must be between -{MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g}")
+        return float(value)
     raise Invalid(f"expected a number, got {_kind(value)}")
 
 
@@ -71,17 +76,11 @@ def _number_text(text: str) -> float:
 
 def _integer_json(value: Any) -> float:
     kind = type(value)
-    if kind is int:
-        return float(value) if abs(value) < 2**53 else _too_big()
-    if kind is float and value.is_integer():
-        return float(value)
+    if kind is int or (kind is float and value.is_integer()):
+        return _number_json(value)
     if kind is float:
         raise Invalid("expected an integer" if math.isfinite(value) else "must be finite")
     raise Invalid(f"expected an integer, got {_kind(value)}")
-
-
-def _too_big() -> float:
-    raise Invalid("integer is too large")
 
 
 def _integer_text(text: str) -> float:

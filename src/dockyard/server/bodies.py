@@ -101,6 +101,9 @@ async def _spool_upload(
         raise BadRequest(f"The multipart upload is malformed: {exc.message}.") from None
     try:
         upload = form.get("file")
+        if isinstance(upload, str):  # sent as a plain form field rather than a file part
+            spool.write(upload.encode())
+            return
         if not isinstance(upload, UploadFile):
             raise BadRequest("The multipart upload has no file field named 'file'.")
         while block := await upload.read(1 << 20):

@@ -9,11 +9,10 @@ from typing import Any
 from dockyard.__about__ import __version__
 from dockyard.bundle.metadata import Feature
 from dockyard.predictor import Predictor
+from dockyard.predictor.validation import MAX_MAGNITUDE
 from dockyard.server.repository import ModelRepository
 from dockyard.server.v2 import FEATURE_TYPES, NUMPY_TYPES, label_datatype
 from dockyard.settings import Settings
-
-MAX_SAFE_INTEGER = 2**53 - 1
 
 _ERROR_STATUSES = {
     "400": "Malformed request (not JSON, not CSV, bad encoding).",
@@ -57,15 +56,125 @@ def feature_schema(feature: Feature) -> dict[str, Any]:
     elif feature.type == "boolean":
         schema = {"type": "boolean"}
     elif feature.type == "integer":
-        schema = {"type": "integer", "minimum": -MAX_SAFE_INTEGER, "maximum": MAX_SAFE_INTEGER}
+        schema = {"type": "integer", "minimum": -int(MAX_MAGNITUDE), "maximum": int(MAX_MAGNITUDE)}
     else:
-        schema = {"type": "number"}
+        schema = {"type": "number", "minimum": -MAX_MAGNITUDE, "maximum": MAX_MAGNITUDE}
     if feature.minimum is not None and feature.maximum is not None:
         schema["description"] = f"Observed in training: {feature.minimum:g} to {feature.maximum:g}."
         schema["x-training-range"] = [feature.minimum, feature.maximum]
     if feature.nullable:
         schema["type"] = [schema["type"], "null"]
     return schema
+
+
+_UNSAFE_CSV = re.compile(r'[,"\r\n]')
+_CELL = {
+    "number": r"-?[0-9]{1,6}(\.[0-9]{1,6})?",
+    "integer": r"-?[0-9]{1,9}",
+    "boolean": r"(true|false)",
+}
+
+
+def csv_pattern(features: list[Feature], max_rows: int = 20) -> str:
+    """A regular expression for the canonical CSV body: the header in model order, then
+    typed rows. The server accepts more (any column order, extra columns, quoting)."""
+    cells = []
+    for f in features:
+        if f.type != "category":
+            cell = _CELL[f.type]
+        elif f.categories is None:
+            cell = r"[A-Za-z0-9 _-]{0,20}"
+        else:
+            safe = [re.escape(c) for c in f.categories if c and not _UNSAFE_CSV.search(c)]
+            cell = "(" + "|".join(safe) + ")"
+        cells.append(f"({cell})?" if f.nullable else cell)
+    header = ",".join(re.escape(f.name) for f in features)
+    return f"^{header}\n({','.join(cells)}\n){{0,{max_rows}}}$"
+
+
+def v2_request_schema(predictor: Predictor) -> dict[str, Any]:
+    """The canonical single-row V2 request for one model: one tensor per feature in model
+    order, or (all-numeric models) one ``[1, F]`` tensor. Batches (``[N]``) work too."""
+    features = list(predictor.metadata.features)
+    per_feature = {
+        "type": "array",
+        "prefixItems": [
+            {
+                "type": "object",
+                "properties": {
+                    "name": {"const": f.name},
+                    "shape": {
+                        "type": "array",
+                        "prefixItems": [{"const": 1}],
+                        "minItems": 1,
+                        "maxItems": 1,
+                    },
+                    "datatype": {"const": FEATURE_TYPES[f.type]},
+                    "data": {
+                        "type": "array",
+                        "items": feature_schema(f),
+                        "minItems": 1,
+                        "maxItems": 1,
+                    },
+                },
+                "required": ["name", "shape", "datatype", "data"],
+            }
+            for f in features
+        ],
+        "minItems": len(features),
+        "maxItems": len(features),
+    }
+    layouts: list[dict[str, Any]] = [per_feature]
+    if all(f.type in ("number", "integer") and not f.nullable for f in features):
+        row = {
+            "type": "array",
+            "prefixItems": [feature_schema(f) for f in features],
+            "minItems": len(features),
+            "maxItems": len(features),
+        }
+        layouts.append(
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "not": {"enum": [f.name for f in features]},
+                        },
+                        "shape": {
+                            "type": "array",
+                            "prefixItems": [{"const": 1}, {"const": len(features)}],
+                            "minItems": 2,
+                            "maxItems": 2,
+                        },
+                        "datatype": {"const": "FP64"},
+                        "data": {"type": "array", "items": row, "minItems": 1, "maxItems": 1},
+                    },
+                    "required": ["name", "shape", "datatype", "data"],
+                },
+                "minItems": 1,
+                "maxItems": 1,
+            }
+        )
+    outputs = ["predict", "predict_proba"] if predictor.has_probabilities else ["predict"]
+    return {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "inputs": {"oneOf": layouts} if len(layouts) > 1 else per_feature,
+            "outputs": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"name": {"enum": outputs}},
+                    "required": ["name"],
+                },
+            },
+        },
+        "required": ["inputs"],
+    }
 
 
 def _model_schemas(predictor: Predictor, settings: Settings) -> dict[str, Any]:
@@ -122,6 +231,7 @@ def _model_schemas(predictor: Predictor, settings: Settings) -> dict[str, Any]:
                 },
             ]
         },
+        f"{key}_v2_request": v2_request_schema(predictor),
         f"{key}_response": {
             "type": "object",
             "properties": {
@@ -141,6 +251,16 @@ def _model_paths(predictor: Predictor) -> dict[str, Any]:
     json_200 = {
         "description": "Predictions",
         "content": {"application/json": {"schema": _ref(f"{key}_response")}},
+    }
+    csv_body = {
+        "type": "string",
+        "pattern": csv_pattern(list(meta.features)),
+        "description": "CSV with a header row. Feature columns may come in any order; "
+        "other columns pass through to the output.",
+        "example": ",".join(predictor.feature_names)
+        + "\n"
+        + ",".join(str(example[n]) for n in predictor.feature_names)
+        + "\n",
     }
     csv_200 = {
         "description": "The input CSV with prediction columns appended: "
@@ -204,13 +324,15 @@ def _model_paths(predictor: Predictor) -> dict[str, Any]:
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "text/csv": {"schema": {"type": "string"}},
+                        "text/csv": {"schema": csv_body},
                         "multipart/form-data": {
                             "schema": {
                                 "type": "object",
-                                "properties": {"file": {"type": "string", "format": "binary"}},
+                                "properties": {"file": csv_body},
                                 "required": ["file"],
-                            }
+                                "additionalProperties": False,
+                            },
+                            "encoding": {"file": {"contentType": "text/csv"}},
                         },
                     },
                 },
@@ -247,7 +369,7 @@ def _model_paths(predictor: Predictor) -> dict[str, Any]:
                     "required": True,
                     "content": {
                         "application/json": {
-                            "schema": _ref("V2InferenceRequest"),
+                            "schema": _ref(f"{key}_v2_request"),
                             "example": {
                                 "inputs": [
                                     {

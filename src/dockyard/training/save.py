@@ -33,7 +33,6 @@ from dockyard.bundle.store import (
     write_metadata,
 )
 from dockyard.errors import DockyardError, TrainingError, UntrustedTypes
-from dockyard.training.metrics import classification_metrics, regression_metrics
 
 CV_FOLDS = 5
 
@@ -153,6 +152,8 @@ def _evaluate(
             cross_val_predict(clone(model), model_input(frame, input_kind), truth, cv=folds)
         )
         method, rows, shown = "cross_validation", len(frame), frame
+    from dockyard.training.metrics import classification_metrics, regression_metrics
+
     metrics = (
         classification_metrics(truth, predicted)
         if task == "classification"

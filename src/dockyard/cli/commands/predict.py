@@ -8,14 +8,16 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from dockyard.cli.console import err
 from dockyard.errors import UsageError
-from dockyard.predictor import Prediction
+
+if TYPE_CHECKING:
+    from dockyard.predictor import Prediction
 
 
 class _Counting(io.RawIOBase):

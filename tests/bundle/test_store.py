@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dockyard.bundle import bundle_digest, load_bundle, read_metadata
+from dockyard.bundle.store import REVIEWED_TRUSTED_TYPES
+from dockyard.errors import (
+    BundleIntegrityError,
+    BundleNotFound,
+    BundleSchemaError,
+    EnvironmentMismatch,
+    UntrustedTypes,
+)
+
+
+@pytest.fixture
+def iris_copy(iris_bundle: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(iris_bundle, tmp_path / "iris"))
+
+
+def _edit_metadata(bundle: Path, change: dict) -> None:
+    path = bundle / "bundle.json"
+    doc = json.loads(path.read_text())
+    for key, value in change.items():
+        target = doc
+        *parents, last = key.split(".")
+        for parent in parents:
+            target = target[parent]
+        target[last] = value
+    path.write_text(json.dumps(doc))
+
+
+def test_loads_and_verifies(iris_bundle: Path) -> None:
+    bundle = load_bundle(iris_bundle)
+    assert bundle.metadata.name == "iris"
+    assert bundle.digest == bundle_digest(iris_bundle)
+    assert len(bundle.digest) == 64
+
+
+def test_tampered_model_is_refused_naming_the_file(iris_copy: Path) -> None:
+    model = iris_copy / "model.skops"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(BundleIntegrityError, match=r"model\.skops has sha256"):
+        load_bundle(iris_copy)
+
+
+def test_truncated_model_is_refused(iris_copy: Path) -> None:
+    model = iris_copy / "model.skops"
+    model.write_bytes(model.read_bytes()[:100])
+    with pytest.raises(BundleIntegrityError, match="modified or truncated"):
+        load_bundle(iris_copy)
+
+
+def test_missing_file_is_refused(iris_copy: Path) -> None:
+    (iris_copy / "model.skops").unlink()
+    with pytest.raises(BundleIntegrityError, match=r"model\.skops is missing"):
+        read_metadata(iris_copy)
+
+
+def test_not_a_bundle(tmp_path: Path) -> None:
+    with pytest.raises(BundleNotFound, match="not a directory"):
+        read_metadata(tmp_path / "nope")
+    with pytest.raises(BundleNotFound, match=r"no bundle\.json"):
+        read_metadata(tmp_path)
+
+
+def test_version_mismatch_is_refused_with_both_versions_and_the_fix(iris_copy: Path) -> None:
+    _edit_metadata(iris_copy, {"environment.packages.scikit-learn": "0.24.2"})
+    with pytest.raises(EnvironmentMismatch) as caught:
+        load_bundle(iris_copy)
+    message = str(caught.value)
+    assert "scikit-learn 0.24.2 recorded" in message
+    assert "running" in message
+    assert "pip install" in message
+    assert "scikit-learn==0.24.2" in message
+    assert "--allow-version-mismatch" in message
+
+
+def test_version_mismatch_can_be_overridden(
+    iris_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _edit_metadata(iris_copy, {"environment.packages.numpy": "1.0.0"})
+    bundle = load_bundle(iris_copy, allow_version_mismatch=True)
+    assert any("numpy 1.0.0 recorded" in note for note in bundle.environment_notes)
+    assert "numpy 1.0.0 recorded" in caplog.text
+
+
+def test_newer_schema_is_refused(iris_copy: Path) -> None:
+    _edit_metadata(iris_copy, {"schema_version": 99})
+    with pytest.raises(BundleSchemaError, match=r"schema 99.*Upgrade Dockyard"):
+        read_metadata(iris_copy)
+
+
+def test_invalid_metadata_is_refused(iris_copy: Path) -> None:
+    _edit_metadata(iris_copy, {"task": "clustering"})
+    with pytest.raises(BundleSchemaError, match="task"):
+        read_metadata(iris_copy)
+    (iris_copy / "bundle.json").write_text("{not json")
+    with pytest.raises(BundleSchemaError, match="not valid JSON"):
+        read_metadata(iris_copy)
+
+
+def test_pickle_format_is_refused(iris_copy: Path) -> None:
+    _edit_metadata(iris_copy, {"model.format": "pickle"})
+    with pytest.raises(UntrustedTypes, match="arbitrary code"):
+        load_bundle(iris_copy)
+
+
+def test_unreviewed_types_are_refused_unless_trusted(
+    wine_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "dockyard.bundle.store.REVIEWED_TRUSTED_TYPES",
+        tuple(t for t in REVIEWED_TRUSTED_TYPES if t != "sklearn.tree._tree.Tree"),
+    )
+    with pytest.raises(UntrustedTypes, match=r"--trust sklearn\.tree\._tree\.Tree"):
+        load_bundle(wine_bundle)
+    assert load_bundle(wine_bundle, trusted_types=["sklearn.tree._tree.Tree"]).model is not None
+
+
+def test_checksum_paths_cannot_escape_the_bundle(iris_copy: Path) -> None:
+    doc = json.loads((iris_copy / "bundle.json").read_text())
+    doc["files"]["../outside"] = "0" * 64
+    (iris_copy / "bundle.json").write_text(json.dumps(doc))
+    with pytest.raises(BundleIntegrityError, match="outside the bundle"):
+        read_metadata(iris_copy)

@@ -1,0 +1,137 @@
+"""The CLI, called in-process through its entry point."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dockyard import __version__
+from dockyard.cli.main import main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"dockyard {__version__}"
+
+
+def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("train", "serve", "predict", "inspect"):
+        assert command in out
+
+
+def test_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "iris", "--out", str(tmp_path / "iris")]) == 0
+    assert "Trained iris 1.0.0" in capsys.readouterr().out
+    assert (tmp_path / "iris" / "bundle.json").is_file()
+    assert main(["train", "iris", "--out", str(tmp_path / "iris")]) == 4
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_unknown_example_is_one_line_no_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "mnist", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "error: Unknown example 'mnist'" in err
+    assert "Traceback" not in err
+
+
+def test_predict_csv_file(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.csv"
+    rows = ["5.1,3.5,1.4,0.2", "6.3,2.8,5.1,1.5", "7.7,3.0,6.1,2.3"] * 100
+    source.write_text(
+        "sepal_length,sepal_width,petal_length,petal_width\n" + "\n".join(rows) + "\n"
+    )
+    target = tmp_path / "out" / "scored.csv"
+    assert (
+        main(["predict", str(iris_bundle), str(source), "-o", str(target), "--chunk-rows", "7"])
+        == 0
+    )
+    with target.open() as fh:
+        scored = list(csv.DictReader(fh))
+    assert len(scored) == 300
+    assert [r["predicted_species"] for r in scored[:3]] == ["setosa", "versicolor", "virginica"]
+    assert "Scored 300 rows" in capsys.readouterr().err
+
+
+def test_predict_bad_file_leaves_no_output(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4\n1,2,x,4\n")
+    target = tmp_path / "scored.csv"
+    assert main(["predict", str(iris_bundle), str(source), "-o", str(target)]) == 2
+    assert "line 3: petal_length: expected a number, got 'x'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [source]
+
+
+def test_predict_missing_input(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["predict", str(iris_bundle), str(tmp_path / "nope.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_inspect(wine_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(wine_bundle)]) == 0
+    out = capsys.readouterr().out
+    assert "wine 1.0.0" in out
+    assert "accuracy" in out
+    assert "od280_od315_of_diluted_wines" in out
+    assert "all" in out
+    assert "checksums match" in out
+
+
+def test_inspect_json(iris_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(iris_bundle), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "iris"
+
+
+def test_inspect_tampered(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = Path(shutil.copytree(iris_bundle, tmp_path / "iris"))
+    with (copy / "model.skops").open("ab") as fh:
+        fh.write(b"x")
+    assert main(["inspect", str(copy)]) == 3
+    assert "failed its integrity check" in capsys.readouterr().err
+
+
+def test_serve_refuses_mismatched_versions(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = Path(shutil.copytree(iris_bundle, tmp_path / "iris"))
+    doc = json.loads((copy / "bundle.json").read_text())
+    doc["environment"]["packages"]["scikit-learn"] = "1.0.2"
+    (copy / "bundle.json").write_text(json.dumps(doc))
+    assert main(["serve", str(copy), "--port", "0"]) == 3
+    err = capsys.readouterr().err
+    assert "scikit-learn 1.0.2 recorded" in err
+    assert "--allow-version-mismatch" in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict"]) == 2
+    assert "Missing argument" in capsys.readouterr().err
+
+
+def test_settings_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.cli.commands.serve import environment_for, settings_from_flags
+    from dockyard.settings import Settings
+
+    monkeypatch.setenv("DOCKYARD_PORT", "9100")
+    monkeypatch.setenv("DOCKYARD_WORKERS", "3")
+    settings = settings_from_flags(port=9200, workers=None, bundles=[Path("a"), Path("b")])
+    assert (settings.port, settings.workers) == (9200, 3)
+    env = environment_for(settings)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert Settings() == settings

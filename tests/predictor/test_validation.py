@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from dockyard.bundle.metadata import Feature
+from dockyard.errors import InvalidInput
+from dockyard.predictor.validation import MAX_ERRORS, Validator
+
+FEATURES = [
+    Feature(name="x", type="number", minimum=0, maximum=1),
+    Feature(name="n", type="integer"),
+    Feature(name="flag", type="boolean"),
+    Feature(name="colour", type="category", categories=["blue", "red"]),
+    Feature(name="maybe", type="number", nullable=True),
+]
+V = Validator(FEATURES)
+GOOD = {"x": 0.5, "n": 3, "flag": True, "colour": "red", "maybe": None}
+
+
+def reasons(exc: pytest.ExceptionInfo[InvalidInput]) -> dict[str | None, str]:
+    return {e.field: e.reason for e in exc.value.errors}
+
+
+def test_valid_record() -> None:
+    columns = V.records([GOOD])
+    assert columns[:4] == [[0.5], [3.0], [1.0], ["red"]]
+    assert math.isnan(columns[4][0])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("x", "0.5", "expected a number, got string"),
+        ("x", True, "expected a number, got boolean"),
+        ("x", [1], "expected a number, got array"),
+        ("x", None, "is required and may not be null or empty"),
+        ("x", 10**400, "must be between -1e+15 and 1e+15"),
+        ("x", -2e15, "must be between -1e+15 and 1e+15"),
+        ("x", float("inf"), "must be a finite number, not NaN or infinity"),
+        ("x", float("nan"), "must be a finite number, not NaN or infinity"),
+        ("n", 2.5, "expected an integer"),
+        ("n", 2**60, "must be between -1e+15 and 1e+15"),
+        ("flag", 1, "expected true or false, got number"),
+        ("colour", "green", "unknown category 'green'; expected one of: blue, red"),
+        ("colour", 1, "expected a string, got number"),
+    ],
+)
+def test_each_bad_value_names_field_and_reason(field: str, value: object, reason: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        V.records([{**GOOD, field: value}])
+    assert reasons(exc) == {field: reason}
+
+
+def test_missing_and_unknown_fields_are_all_reported() -> None:
+    record = {k: v for k, v in GOOD.items() if k != "n"} | {"extra": 1}
+    with pytest.raises(InvalidInput) as exc:
+        V.records([record])
+    assert reasons(exc) == {"n": "missing", "extra": "unknown feature"}
+
+
+def test_batch_errors_carry_row_indices() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        V.records([GOOD, {**GOOD, "x": "bad"}, "not an object"])
+    assert [(e.row, e.field) for e in exc.value.errors] == [(1, "x"), (2, None)]
+
+
+def test_error_count_is_capped() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        V.records([{**GOOD, "x": "bad"}] * (MAX_ERRORS * 3))
+    assert len(exc.value.errors) == MAX_ERRORS
+
+
+def test_integral_floats_are_integers() -> None:
+    assert V.records([{**GOOD, "n": 4.0}])[1] == [4.0]
+
+
+def test_text_record() -> None:
+    columns = V.text_record({"x": "0.25", "n": "7", "flag": "yes", "colour": "blue", "maybe": ""})
+    assert columns[:4] == [[0.25], [7.0], [1.0], ["blue"]]
+    with pytest.raises(InvalidInput) as exc:
+        V.text_record({"x": "nan", "n": "1.5", "flag": "perhaps", "colour": "blue", "extra": "1"})
+    assert reasons(exc) == {
+        "extra": "unknown feature",
+        "x": "must be a finite number, not NaN or infinity",
+        "n": "expected an integer, got '1.5'",
+        "flag": "expected true or false, got 'perhaps'",
+        "maybe": "missing",
+    }
+
+
+def test_text_columns_name_lines() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        V.text_columns(
+            [["1", "x"], ["1", "2"], ["true", "false"], ["red", "red"], ["", ""]], first_line=2
+        )
+    assert [(e.field, e.line) for e in exc.value.errors] == [("x", 3)]
+
+
+def test_json_columns() -> None:
+    columns = V.json_columns(
+        {"x": [0.5], "n": [1], "flag": [False], "colour": ["red"], "maybe": [1.0]}
+    )
+    assert columns == [[0.5], [1.0], [0.0], ["red"], [1.0]]
+    with pytest.raises(InvalidInput) as exc:
+        V.json_columns({"x": [0.5], "what": [1]})
+    assert reasons(exc)["what"].startswith("unknown input")
+    assert reasons(exc)["n"] == "missing input tensor"

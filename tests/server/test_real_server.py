@@ -1,0 +1,157 @@
+"""Against a real `dockyard serve` process on a real socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import IRIS_SETOSA
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, *bundles: Path, workers: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable,
+            "-m",
+            "dockyard",
+            "serve",
+            *map(str, bundles),
+            "--port",
+            str(self.port),
+        ]
+        command += ["--workers", str(workers), "--log-level", "warning"]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                output = self.process.stdout.read().decode() if self.process.stdout else ""
+                raise AssertionError(f"server exited with {self.process.returncode}:\n{output}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server did not become ready")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def server(iris_bundle: Path, wine_bundle: Path) -> Iterator[Server]:
+    running = Server(iris_bundle, wine_bundle)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def test_serves_predictions_over_a_socket(server: Server) -> None:
+    response = httpx.post(f"{server.url}/v1/models/iris/predict", json=IRIS_SETOSA)
+    assert response.status_code == 200
+    assert response.json()["predictions"][0]["label"] == "setosa"
+    query = httpx.get(f"{server.url}/v1/models/iris/predict", params=IRIS_SETOSA)
+    assert query.json() == response.json()
+    assert "server" not in response.headers  # no version banner
+
+
+def test_bad_input_does_not_hurt_the_server(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=5) as client:
+        for body in (b"{", b"\xff\xfe", b"[" * 10000, b'{"sepal_length": 1e999}'):
+            response = client.post(
+                "/v1/models/iris/predict",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+            assert 400 <= response.status_code < 500
+        assert client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code == 200
+
+
+def test_off_the_shelf_v2_client(server: Server) -> None:
+    tritonclient = pytest.importorskip("tritonclient.http")
+    client = tritonclient.InferenceServerClient(url=f"127.0.0.1:{server.url.rsplit(':', 1)[1]}")
+    try:
+        assert client.is_server_live()
+        assert client.is_model_ready("iris")
+        metadata = client.get_model_metadata("iris")
+        assert [i["name"] for i in metadata["inputs"]] == list(IRIS_SETOSA)
+        inputs = []
+        for name, value in IRIS_SETOSA.items():
+            tensor = tritonclient.InferInput(name, [2], "FP64")
+            tensor.set_data_from_numpy(np.array([value, value * 1.4]), binary_data=True)
+            inputs.append(tensor)
+        outputs = [tritonclient.InferRequestedOutput("predict_proba", binary_data=False)]
+        result = client.infer("iris", inputs, outputs=outputs)
+        probabilities = result.as_numpy("predict_proba")
+        assert probabilities.shape == (2, 3)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    finally:
+        client.close()
+
+
+def test_two_workers_share_metrics_and_shut_down_cleanly(iris_bundle: Path) -> None:
+    running = Server(iris_bundle, workers=2)
+    try:
+        running.wait_ready()
+        with httpx.Client(base_url=running.url, timeout=5) as client:
+            for _ in range(40):
+                assert client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code == 200
+            text = client.get("/metrics").text
+        line = next(
+            row
+            for row in text.splitlines()
+            if row.startswith('dockyard_predictions_total{label="setosa",model="iris"}')
+        )
+        assert float(line.split()[-1]) == 40.0  # summed over both workers
+    finally:
+        code = running.stop()
+    assert code == 0
+
+
+def test_refuses_a_tampered_bundle_at_start(iris_bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(iris_bundle, tmp_path / "iris"))
+    (copy / "model.skops").write_bytes(b"not a model")
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard", "serve", str(copy), "--port", str(free_port())],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 3
+    assert "model.skops has sha256" in done.stderr
+    assert "Traceback" not in done.stderr
