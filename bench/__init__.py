@@ -1,0 +1,1 @@
+"""Dockyard's benchmark suite: ``bench/run`` (or ``python -m bench``); see docs/performance.md."""

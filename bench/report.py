@@ -1,0 +1,110 @@
+"""Results → ratios against the baseline, a JSON file and a Markdown table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.models import KINDS
+from bench.servers import SERVERS
+
+HEADLINE = "c32"
+
+
+def _rps(entry: dict[str, Any], key: str = HEADLINE) -> float | None:
+    load = entry.get("load", {}).get(key)
+    return load["rps"] if load else None
+
+
+def add_ratios(doc: dict[str, Any]) -> None:
+    """Each result gets ``vs_baseline`` (req/s over the tutorial's, same model) and
+    ``vs_ceiling`` (req/s over the hello-world's), at the headline concurrency."""
+    results = doc["results"]
+    base = {r["model"]: _rps(r) for r in results if r["server"] == "baseline"}
+    ceiling = next((_rps(r) for r in results if r["server"] == "hello"), None)
+    for r in results:
+        rps = _rps(r)
+        if rps is None:
+            continue
+        if base.get(r["model"]):
+            r["vs_baseline"] = round(rps / base[r["model"]], 1)
+        if ceiling:
+            r["vs_ceiling"] = round(rps / ceiling, 3)
+
+
+def _f(value: Any, fmt: str = "{:,.0f}") -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    meta = doc["meta"]
+    lines = [
+        f"Benchmark {meta['started']} · commit {meta['commit']} · {meta['cpus']} cores · "
+        f"{meta['seconds']:g} s per load run · Dockyard workers {meta['workers']} · "
+        f"wrk on the same machine · load average {meta['load_average_at_start']:.1f} at start",
+        "",
+        "| server | model | req/s (32 conn) | x baseline | of ceiling | p50 / p99 ms (32 conn) "
+        "| req/s (1 conn) | p50 / p99 ms (1 conn) | cold start s | peak RSS MB | CSV over HTTP rows/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in doc["results"]:
+        model = KINDS.get(r["model"] or "", "—")
+        if r["status"] != "ok":
+            lines.append(
+                f"| {r['server']} | {model} | {r['status']}: {r.get('reason', '')[:160]} |"
+            )
+            continue
+        c32 = r["load"].get("c32", {})
+        c1 = r["load"].get("c1", {})
+        csv = r.get("csv_http", {})
+        lines.append(
+            f"| {r['server']} | {model} | {_f(c32.get('rps'))} | {_f(r.get('vs_baseline'), '{:g}x')} "
+            f"| {_f(r.get('vs_ceiling'), '{:.0%}')} "
+            f"| {_f(c32.get('p50_ms'), '{:.2f}')} / {_f(c32.get('p99_ms'), '{:.2f}')} "
+            f"| {_f(c1.get('rps'))} | {_f(c1.get('p50_ms'), '{:.2f}')} / {_f(c1.get('p99_ms'), '{:.2f}')} "
+            f"| {_f(r.get('cold_start_s'), '{:.2f}')} | {_f(r.get('peak_rss_mb'))} "
+            f"| {_f(csv.get('rows_per_s')) if csv.get('status') == 'ok' else csv.get('reason', '—')[:60]} |"
+        )
+    if doc.get("csv_cli"):
+        lines += [
+            "",
+            "| `dockyard predict` | model | rows | seconds | rows/s |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for c in doc["csv_cli"]:
+            if c["status"] == "ok":
+                lines.append(
+                    f"| {c['runtime']} | {KINDS[c['model']]} | {c['rows']:,} | {c['seconds']:.2f} "
+                    f"| {c['rows_per_s']:,} |"
+                )
+            else:
+                lines.append(
+                    f"| {c['runtime']} | {KINDS[c['model']]} | error: {c['reason'][:120]} |"
+                )
+    containers = doc.get("containers")
+    if containers:
+        lines += ["", "Containers: " + containers.get("reason", "")]
+        for c in containers.get("images", []):
+            lines.append(
+                f"- {c['name']}: image {_f(c.get('size_mb'))} MB "
+                f"(+{_f(c.get('added_mb'))} MB over the base), "
+                f"container cold start {_f(c.get('cold_start_s'), '{:.2f}')} s {c.get('note', '')}"
+            )
+    if doc.get("skipped"):
+        lines += ["", "Not measured:"]
+        lines += [f"- {s['server']}: {s['reason']}" for s in doc["skipped"]]
+    lines += ["", "Servers: " + "; ".join(f"{k}: {v}" for k, v in SERVERS.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = doc["meta"]["started"].replace(":", "").replace("-", "")
+    json_path = out_dir / f"bench-{stamp}.json"
+    md_path = out_dir / f"bench-{stamp}.md"
+    json_path.write_text(json.dumps(doc, indent=2) + "\n")
+    md_path.write_text(markdown(doc))
+    (out_dir / "latest.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out_dir / "latest.md").write_text(markdown(doc))
+    return json_path, md_path

@@ -1,0 +1,108 @@
+"""Smoke test of the benchmark harness: a quick run against the baseline and Dockyard,
+bounded in time, checking the shape of what it writes (never its speed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import report
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _need_wrk() -> None:
+    if shutil.which("wrk") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("wrk is not installed; .ci/run installs it")
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+
+
+@pytest.mark.slow
+def test_quick_run_writes_results(tmp_path: Path) -> None:
+    _need_wrk()
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--quick",
+        "--servers",
+        "baseline,dockyard-sklearn",
+        "--models",
+        "lr",
+        "--workers",
+        "1",
+        "--duration",
+        "1",
+        "--csv-rows",
+        "2000",
+        "--no-containers",
+        "--out",
+        str(tmp_path),
+    ]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    doc = json.loads((tmp_path / "latest.json").read_text())
+    assert {"meta", "results", "csv_cli", "skipped"} <= doc.keys()
+    by_server = {r["server"]: r for r in doc["results"]}
+    assert set(by_server) == {"baseline", "dockyard-sklearn"}
+    for result in by_server.values():
+        assert result["status"] == "ok", result
+        assert result["cold_start_s"] > 0
+        assert result["peak_rss_mb"] > 0
+        assert set(result["load"]) == {"c1", "c32"}
+        for load in result["load"].values():
+            assert load["requests"] > 0
+            assert load["errors"] == 0
+            assert load["p50_ms"] <= load["p99_ms"]
+    assert by_server["dockyard-sklearn"]["csv_http"]["status"] == "ok"
+    assert "vs_baseline" in by_server["dockyard-sklearn"]
+    assert [c["status"] for c in doc["csv_cli"]] == ["ok"]
+    table = (tmp_path / "latest.md").read_text()
+    assert "| dockyard-sklearn | LogisticRegression |" in table
+
+
+def test_ratios_and_table_from_a_synthetic_run() -> None:
+    load = {
+        "c1": {"rps": 100.0, "p50_ms": 1.0, "p99_ms": 2.0},
+        "c32": {"rps": 1000.0, "p50_ms": 3.0, "p99_ms": 4.0},
+    }
+    doc = {
+        "meta": {
+            "started": "2026-01-01T00:00:00Z",
+            "commit": "abc",
+            "cpus": 2,
+            "seconds": 1,
+            "workers": 2,
+            "load_average_at_start": 0.1,
+        },
+        "results": [
+            {"server": "hello", "model": None, "status": "ok", "load": {"c32": {"rps": 4000.0}}},
+            {"server": "baseline", "model": "lr", "status": "ok", "load": {"c32": {"rps": 10.0}}},
+            {
+                "server": "dockyard-fast",
+                "model": "lr",
+                "status": "ok",
+                "load": load,
+                "cold_start_s": 0.3,
+                "peak_rss_mb": 80.0,
+            },
+            {"server": "mlflow", "model": "lr", "status": "error", "reason": "did not start"},
+        ],
+        "csv_cli": [],
+        "skipped": [{"server": "bentoml", "reason": "could not install"}],
+    }
+    report.add_ratios(doc)
+    fast = doc["results"][2]
+    assert fast["vs_baseline"] == 100.0
+    assert fast["vs_ceiling"] == 0.25
+    table = report.markdown(doc)
+    assert "| dockyard-fast | LogisticRegression | 1,000 | 100x | 25% |" in table
+    assert "error: did not start" in table
+    assert "- bentoml: could not install" in table
