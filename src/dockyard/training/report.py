@@ -369,7 +369,7 @@ def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray | None:
     """A Gaussian kernel density estimate (Scott's bandwidth) of ``values`` on ``grid``;
     ``None`` when there are too few distinct values to estimate one."""
     values = values[np.isfinite(values)]
-    if len(values) < 2 or float(np.std(values)) == 0.0:
+    if len(values) < 2 or _bins(values, 2) == 1:
         return None
     values = values[_sample(len(values))]
     bandwidth = float(np.std(values, ddof=1)) * len(values) ** (-1 / 5)
@@ -497,6 +497,15 @@ def _pair_plot(evaluation: EvaluationData, classes: list[Any], numeric: list[str
     return figure
 
 
+def _bins(values: np.ndarray, count: int) -> int:
+    """``count`` bins, or one when the values are all equal up to float noise (numpy
+    refuses to split a range that narrow)."""
+    if len(values) == 0:
+        return 1
+    scale = max(1.0, float(np.max(np.abs(values))))
+    return count if float(np.ptp(values)) > scale * 1e-9 else 1
+
+
 def _regression_values(evaluation: EvaluationData) -> tuple[np.ndarray, np.ndarray]:
     return (
         np.asarray(evaluation.y_true, dtype="float64"),
@@ -534,7 +543,7 @@ def _residuals(evaluation: EvaluationData) -> Figure:
     left.set_xlabel("Predicted")
     left.set_ylabel(_RESIDUAL)
     finite = residual[np.isfinite(residual)]
-    right.hist(finite, bins=25, color=_ACCENT, alpha=0.75)
+    right.hist(finite, bins=_bins(finite, 25), color=_ACCENT, alpha=0.75)
     right.axvline(0, linestyle="--", color="#64748b", linewidth=1)
     right.set_xlabel(_RESIDUAL)
     right.set_ylabel("rows")
