@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import dockyard
-from dockyard.bundle.store import write_metadata
+from dockyard.bundle.store import sha256_file, write_metadata
 from dockyard.predictor import Predictor
 from dockyard.server import create_app
 from dockyard.settings import Settings
@@ -263,3 +263,26 @@ def test_pages_import_no_plotting_library() -> None:
         "assert 'jinja2' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_unreadable_report_entries_are_left_out(iris_bundle: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "iris"
+    shutil.copytree(iris_bundle, copy)
+    manifest = copy / "report" / "report.json"
+    doc = json.loads(manifest.read_text())
+    doc["figures"] += [
+        {"file": "confusion_matrix.png", "width": "wide"},
+        {"file": "../model.skops"},
+    ]
+    doc["per_class"] += [{"class": "incomplete"}, "not a row"]
+    manifest.write_text(json.dumps(doc))
+    metadata = dockyard.read_metadata(copy, verify=False)
+    files = {**metadata.files, "report/report.json": sha256_file(manifest)}
+    write_metadata(copy, metadata.model_copy(update={"files": files}))
+    app = create_app(Settings(), predictors=[Predictor.from_path(copy)])
+    with TestClient(app) as client:
+        response = client.get("/models/iris")
+    assert response.status_code == 200
+    assert response.text.count("<img ") == 3
+    assert "incomplete" not in response.text
+    assert "virginica</th>" in response.text

@@ -10,7 +10,6 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dockyard.bundle.environment import installed_version
 from dockyard.bundle.metadata import BundleMetadata, Feature, Scalar
@@ -310,33 +309,41 @@ def load_report(predictor: Predictor, base_url: str) -> Report | None:
         return None
     if not isinstance(doc, dict):
         return None
+    # The manifest is checksummed with the bundle, but a page must not fail over one odd
+    # entry: what cannot be read is left out.
     figures: list[ReportFigure] = []
     for item in doc.get("figures") or []:
         if not isinstance(item, dict) or f"{REPORT_DIR}/{item.get('file')}" not in files:
             continue
-        figures.append(
-            ReportFigure(
-                url=f"{base_url}/{item['file']}",
-                title=str(item.get("title", "")),
-                caption=str(item.get("caption", "")),
-                alt=str(item.get("alt", "")),
-                width=int(item.get("width", 0)),
-                height=int(item.get("height", 0)),
+        try:
+            figures.append(
+                ReportFigure(
+                    url=f"{base_url}/{item['file']}",
+                    title=str(item.get("title", "")),
+                    caption=str(item.get("caption", "")),
+                    alt=str(item.get("alt", "")),
+                    width=int(item.get("width", 0)),
+                    height=int(item.get("height", 0)),
+                )
             )
-        )
-    per_class = tuple(
-        ClassRow(
-            str(row.get("class", "")),
-            f"{float(row.get('precision', 0)):.3f}",
-            f"{float(row.get('recall', 0)):.3f}",
-            f"{float(row.get('f1', 0)):.3f}",
-            int(row.get("support", 0)),
-        )
-        for row in doc.get("per_class") or []
-        if isinstance(row, dict)
-    )
+        except (TypeError, ValueError):
+            continue
+    per_class: list[ClassRow] = []
+    for row in doc.get("per_class") or []:
+        try:
+            per_class.append(
+                ClassRow(
+                    str(row["class"]),
+                    f"{float(row['precision']):.3f}",
+                    f"{float(row['recall']):.3f}",
+                    f"{float(row['f1']):.3f}",
+                    int(row["support"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
     estimator = str(doc.get("estimator", ""))
-    return Report(f"{base_url}/{REPORT_INDEX}", estimator, tuple(figures), per_class)
+    return Report(f"{base_url}/{REPORT_INDEX}", estimator, tuple(figures), tuple(per_class))
 
 
 def report_path(predictor: Predictor, file: str) -> Path | None:
@@ -414,8 +421,3 @@ def example_csv(predictor: Predictor) -> str:
     for record in predictor.metadata.input_example:
         writer.writerow([_value_text(record.get(n)) for n in names])
     return out.getvalue()
-
-
-def as_json_attr(value: Any) -> str:
-    """A value for a ``data-*`` attribute read by the page script (the template escapes it)."""
-    return json.dumps(value, separators=(",", ":"))
