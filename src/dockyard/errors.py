@@ -149,6 +149,18 @@ class UnsupportedMediaType(DockyardError):
     code = "unsupported_media_type"
 
 
+class Unauthorized(DockyardError):
+    status_code = 401
+    exit_code = 2
+    code = "unauthorized"
+
+
+class RequestTimeout(DockyardError):
+    status_code = 408
+    exit_code = 2
+    code = "request_timeout"
+
+
 class NotReady(DockyardError):
     status_code = 503
     code = "not_ready"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -53,6 +53,23 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(default=20.0, ge=0)
     """Seconds to finish in-flight requests after SIGTERM before exiting."""
 
+    drain_seconds: float = Field(default=0.0, ge=0, le=300)
+    """After SIGTERM, keep serving this long while /readyz reports not ready, so load
+    balancers stop sending traffic before the listener closes (Kubernetes: a few seconds)."""
+
+    request_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a client may take to send a request body; slower clients get 408."""
+
+    api_key: SecretStr | None = None
+    """Require this key (``Authorization: Bearer <key>`` or ``X-API-Key``) on every
+    endpoint except health and readiness."""
+
+    api_key_file: Path | None = None
+    """Read the API key from this file (a mounted secret) instead of the environment."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser; empty (the default) allows none."""
+
     @field_validator("bundles", mode="before")
     @classmethod
     def _split_bundles(cls, value: object) -> object:
@@ -61,6 +78,31 @@ class Settings(BaseSettings):
 
             return [p for p in value.split(os.pathsep) if p]
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    def resolved_api_key(self) -> str | None:
+        """The API key from ``api_key_file`` or ``api_key``; ``None`` when auth is off."""
+        if self.api_key_file is not None:
+            try:
+                key = self.api_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                from dockyard.errors import UsageError
+
+                raise UsageError(
+                    f"Cannot read the API key file {self.api_key_file}: {exc.strerror}."
+                ) from None
+            if not key:
+                from dockyard.errors import UsageError
+
+                raise UsageError(f"The API key file {self.api_key_file} is empty.")
+            return key
+        return self.api_key.get_secret_value() if self.api_key is not None else None
 
     @field_validator("trusted_types", mode="before")
     @classmethod

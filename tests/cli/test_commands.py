@@ -135,3 +135,33 @@ def test_settings_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert Settings() == settings
+
+
+def test_import_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    from tests.conftest import churn_frame
+
+    X, _ = churn_frame()
+    model = LinearRegression().fit(X[["tenure_months"]], X["monthly_spend"])
+    path = tmp_path / "m.pkl"
+    joblib.dump(model, path)
+    X[["tenure_months", "monthly_spend"]].to_csv(tmp_path / "d.csv", index=False)
+    common = [
+        "--data",
+        str(tmp_path / "d.csv"),
+        "--target",
+        "monthly_spend",
+        "--name",
+        "spend",
+        "--out",
+        str(tmp_path / "b"),
+    ]
+    assert main(["import", str(path), "--sha256", "f" * 64, *common]) == 3
+    assert "refusing to unpickle" in capsys.readouterr().err
+    good = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert main(["import", str(path), "--sha256", good, *common]) == 0
+    assert "Imported spend 1.0.0" in capsys.readouterr().out

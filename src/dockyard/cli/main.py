@@ -9,7 +9,18 @@ import typer
 from rich.markup import escape
 
 from dockyard.__about__ import __version__
-from dockyard.cli.commands import inspect, predict, serve, train
+from dockyard.cli.commands import (
+    build,
+    compose,
+    import_model,
+    inspect,
+    k8s,
+    predict,
+    run,
+    serve,
+    share,
+    train,
+)
 from dockyard.cli.console import err
 from dockyard.errors import DockyardError
 
@@ -38,7 +49,8 @@ def _root(
     """Dockyard: train, serve, package and ship scikit-learn models."""
 
 
-for _module in (train, serve, predict, inspect):
+# Order here is the order in --help: the model's life from training to shipping.
+for _module in (train, import_model, inspect, serve, predict, build, run, compose, share, k8s):
     _module.register(app)
 
 

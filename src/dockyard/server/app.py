@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -17,10 +19,16 @@ from starlette.staticfiles import StaticFiles
 from dockyard.errors import DockyardError, UsageError
 from dockyard.predictor import Predictor
 from dockyard.server.endpoints import Endpoints, ServerState
+from dockyard.server.lifecycle import chain_sigterm
 from dockyard.server.metrics import Metrics, MetricsMiddleware
 from dockyard.server.openapi import build_openapi
 from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import JSONResponse, dockyard_error, http_error, server_error
+from dockyard.server.security import (
+    APIKeyMiddleware,
+    BodyTimeoutMiddleware,
+    SecurityHeadersMiddleware,
+)
 from dockyard.server.v2 import V2Endpoints
 from dockyard.settings import Settings
 from dockyard.web import routes as web_routes
@@ -38,9 +46,7 @@ _SWAGGER_HTML = """<!doctype html>
 <body>
 <div id="swagger-ui"></div>
 <script src="/static/swagger/swagger-ui-bundle.js"></script>
-<script>
-window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});
-</script>
+<script src="/static/docs/swagger-init.js"></script>
 </body>
 </html>
 """
@@ -103,20 +109,26 @@ def create_app(
         Route("/v2/models/{name}/versions/{version}/infer", v2.infer, methods=["POST"]),
         *web_routes(repository, settings),
         Mount("/static/swagger", StaticFiles(directory=_swagger_dir()), name="swagger"),
+        Mount("/static/docs", StaticFiles(directory=Path(__file__).parent / "static"), name="docs"),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        def not_ready() -> None:
+            state.ready = False
+
+        restore = chain_sigterm(not_ready, settings.drain_seconds)
         state.ready = True
         logger.info("serving %s", ", ".join(f"{p.name} {p.version}" for p in repository))
         try:
             yield
         finally:
             state.ready = False
+            restore()
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics, models=repository.names)],
+        middleware=_middleware(settings, metrics, repository),
         exception_handlers={
             DockyardError: dockyard_error,
             HTTPException: http_error,
@@ -128,6 +140,36 @@ def create_app(
     app.state.repository = repository
     app.state.server = state
     return app
+
+
+def _middleware(
+    settings: Settings, metrics: Metrics, repository: ModelRepository
+) -> list[Middleware]:
+    # Outermost first: every response gets security headers and is counted, including
+    # 401s; CORS answers preflights before authentication, as browsers require.
+    stack = [
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(MetricsMiddleware, metrics=metrics, models=repository.names),
+    ]
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "X-API-Key",
+                    "Inference-Header-Content-Length",
+                ],
+            )
+        )
+    key = settings.resolved_api_key()
+    if key is not None:
+        stack.append(Middleware(APIKeyMiddleware, key=key))
+    stack.append(Middleware(BodyTimeoutMiddleware, timeout=settings.request_timeout))
+    return stack
 
 
 def _swagger_dir() -> str:

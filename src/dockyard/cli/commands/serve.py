@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import SecretStr
 
 from dockyard.cli.console import err
 from dockyard.settings import Settings
@@ -22,7 +23,11 @@ def environment_for(settings: Settings) -> dict[str, str]:
     """Settings as ``DOCKYARD_*`` variables, for worker processes that rebuild them."""
     env: dict[str, str] = {}
     for name, value in settings.model_dump().items():
-        if isinstance(value, list):
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        elif isinstance(value, list):
             separator = os.pathsep if name == "bundles" else ","
             text = separator.join(str(v) for v in value)
         else:
@@ -47,6 +52,15 @@ def serve(
         [], "--trust", help="Extra type the model loader may construct (repeatable)."
     ),
     log_level: str | None = typer.Option(None, help="critical, error, warning, info or debug."),
+    api_key_file: Path | None = typer.Option(
+        None, help="Require the API key in this file (or set DOCKYARD_API_KEY)."
+    ),
+    cors_origin: list[str] = typer.Option(
+        [], "--cors-origin", help="Allow browser calls from this origin (repeatable)."
+    ),
+    drain_seconds: float | None = typer.Option(
+        None, help="After SIGTERM, report not ready and keep serving this long [default: 0]."
+    ),
 ) -> None:
     """Serve bundles: JSON, CSV, Open Inference Protocol, docs, health and metrics."""
     import uvicorn
@@ -61,13 +75,18 @@ def serve(
         allow_version_mismatch=allow_version_mismatch,
         trusted_types=trust,
         log_level=log_level,
+        api_key_file=api_key_file,
+        cors_origins=cors_origin,
+        drain_seconds=drain_seconds,
     )
+    auth = "on" if settings.resolved_api_key() else "off"
     with err.status("Loading bundles…"):
         predictors = load_predictors(settings)
     base = f"http://{_display_host(settings.host)}:{settings.port}"
     for p in predictors:
         err.print(f"  [bold]{p.name}[/] {p.version}  {base}/v1/models/{p.name}/predict")
-    err.print(f"  API docs {base}/docs   health {base}/readyz   metrics {base}/metrics")
+    err.print(f"  web {base}/   API docs {base}/docs   health {base}/readyz   metrics {base}/metrics")
+    err.print(f"  API key {auth}; workers {settings.workers}")
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

@@ -1,0 +1,45 @@
+"""``dockyard import``: turn a user's pickled model into a verified skops bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dockyard.cli.console import err, out
+
+
+def import_model(
+    model: Path = typer.Argument(..., help="A pickle or joblib file holding a fitted estimator."),
+    sha256: str = typer.Option(
+        ..., help="The file's sha256; it is unpickled only if this matches."
+    ),
+    data: Path = typer.Option(..., help="Training data CSV (features plus the target column)."),
+    target: str = typer.Option(..., help="Name of the target column in --data."),
+    name: str = typer.Option(..., help="Model name for the bundle."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Bundle directory to write."),
+    version: str = typer.Option("1.0.0", help="Model version recorded in the bundle."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+) -> None:
+    """Import a pickled model: verify its sha256, then save it as a skops bundle."""
+    from dockyard.training.imports import import_model as run
+
+    with err.status("Importing…"):
+        metadata = run(
+            model,
+            sha256=sha256,
+            data=data,
+            target=target,
+            name=name,
+            out=out_dir,
+            version=version,
+            overwrite=overwrite,
+        )
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in metadata.evaluation.metrics.items())
+    out.print(
+        f"Imported [bold]{metadata.name}[/] {metadata.version} → {out_dir} ({metadata.evaluation.method}: {metrics})"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="import")(import_model)

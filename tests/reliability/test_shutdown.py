@@ -1,0 +1,113 @@
+"""SIGTERM under load: not ready first, every accepted request answered, a prompt exit.
+And a worker killed with SIGKILL is replaced while the service keeps answering."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import IRIS_SETOSA
+from tests.processes import Server, worker_pids
+
+pytestmark = pytest.mark.slow
+
+
+def _load(
+    url: str, stop: threading.Event, results: list[tuple[float, object]], limit: int = 20_000
+) -> None:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for _ in range(limit):
+            if stop.is_set():
+                return
+            sent = time.monotonic()
+            try:
+                results.append(
+                    (sent, client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code)
+                )
+            except httpx.TransportError as exc:
+                results.append((sent, type(exc).__name__))
+                time.sleep(0.01)
+
+
+def test_sigterm_drains_then_exits(iris_bundle: Path) -> None:
+    server = Server(
+        iris_bundle, args=("--drain-seconds", "2"), env={"DOCKYARD_GRACEFUL_TIMEOUT": "10"}
+    )
+    stop = threading.Event()
+    results: list[tuple[float, object]] = []
+    threads = [threading.Thread(target=_load, args=(server.url, stop, results)) for _ in range(4)]
+    try:
+        server.wait_ready()
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        term_at = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        # Readiness flips first, while predictions are still being answered.
+        with httpx.Client(base_url=server.url, timeout=2) as probe:
+            deadline = time.monotonic() + 1.5
+            readiness = None
+            while time.monotonic() < deadline:
+                readiness = probe.get("/readyz").status_code
+                if readiness == 503:
+                    break
+                time.sleep(0.05)
+            assert readiness == 503
+            assert probe.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code == 200
+        server.process.wait(timeout=20)
+        exited_after = time.monotonic() - term_at
+    finally:
+        stop.set()
+        for t in threads:
+            if t.is_alive():
+                t.join(timeout=15)
+        server.stop()
+    assert 2.0 <= exited_after < 12.0  # the drain, then a prompt graceful shutdown
+    during_drain = [r for sent, r in results if term_at <= sent < term_at + 1.8]
+    assert during_drain, "load kept running through the drain"
+    assert all(r == 200 for r in during_drain), during_drain[:5]
+    before = [r for sent, r in results if sent < term_at]
+    assert before
+    assert all(r == 200 for r in before)
+    assert server.process.returncode in (0, -signal.SIGTERM)
+
+
+def test_killed_worker_is_replaced(iris_bundle: Path) -> None:
+    server = Server(iris_bundle, workers=2)
+    try:
+        server.wait_ready()
+        workers = worker_pids(server.pid)
+        assert len(workers) == 2
+        victim = workers[0]
+        os.kill(victim, signal.SIGKILL)
+        answered = 0
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            deadline = time.monotonic() + 60
+            replaced = False
+            while time.monotonic() < deadline:
+                try:
+                    if client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code == 200:
+                        answered += 1
+                except httpx.TransportError:
+                    pass
+                now = worker_pids(server.pid)
+                if len(now) == 2 and victim not in now:
+                    replaced = True
+                    break
+                time.sleep(0.05)
+            assert replaced, "the killed worker was not replaced"
+            assert answered > 0, "the service stopped answering after the kill"
+            # And the replacement is fully ready: every request succeeds again.
+            statuses = [
+                client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code
+                for _ in range(30)
+            ]
+            assert statuses == [200] * 30
+    finally:
+        assert server.stop() == 0

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from dockyard.errors import UsageError
+from dockyard.predictor import Predictor
+from dockyard.server import create_app
+from dockyard.settings import Settings
+from tests.conftest import IRIS_SETOSA
+
+
+@pytest.fixture(scope="module")
+def iris_only(predictors: list[Predictor]) -> list[Predictor]:
+    return predictors[:1]
+
+
+def test_security_headers(client: TestClient) -> None:
+    api = client.get("/v1/models")
+    assert api.headers["x-content-type-options"] == "nosniff"
+    assert api.headers["x-frame-options"] == "DENY"
+    assert api.headers["referrer-policy"] == "no-referrer"
+    assert "content-security-policy" not in api.headers
+    docs = client.get("/docs")
+    csp = docs.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "<script>" not in docs.text  # no inline script: the CSP would block it
+    assert client.get("/static/docs/swagger-init.js").status_code == 200
+
+
+def test_cors_is_closed_by_default(client: TestClient) -> None:
+    response = client.post(
+        "/v1/models/iris/predict", json=IRIS_SETOSA, headers={"origin": "https://evil.example"}
+    )
+    assert "access-control-allow-origin" not in response.headers
+    preflight = client.options(
+        "/v1/models/iris/predict",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_cors_allows_configured_origins(iris_only: list[Predictor]) -> None:
+    app = create_app(Settings(cors_origins=["https://app.example"]), predictors=iris_only)
+    with TestClient(app) as client:
+        ok = client.post(
+            "/v1/models/iris/predict", json=IRIS_SETOSA, headers={"origin": "https://app.example"}
+        )
+        assert ok.headers["access-control-allow-origin"] == "https://app.example"
+        other = client.post(
+            "/v1/models/iris/predict", json=IRIS_SETOSA, headers={"origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("source", ["env", "file"])
+def test_api_key(
+    iris_only: list[Predictor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    if source == "env":
+        monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret-key")
+        settings = Settings()
+    else:
+        secret = tmp_path / "key"
+        secret.write_text("s3cret-key\n")
+        settings = Settings(api_key_file=secret)
+    app = create_app(settings, predictors=iris_only)
+    with TestClient(app) as client:
+        for headers in ({}, {"authorization": "Bearer wrong"}, {"x-api-key": "s3cret-ke"}):
+            denied = client.post("/v1/models/iris/predict", json=IRIS_SETOSA, headers=headers)
+            assert denied.status_code == 401
+            assert denied.json()["code"] == "unauthorized"
+            assert denied.headers["www-authenticate"].startswith("Bearer")
+            assert "s3cret" not in denied.text
+        for headers in ({"authorization": "Bearer s3cret-key"}, {"x-api-key": "s3cret-key"}):
+            assert (
+                client.post(
+                    "/v1/models/iris/predict", json=IRIS_SETOSA, headers=headers
+                ).status_code
+                == 200
+            )
+        for probe in ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"):
+            assert client.get(probe).status_code == 200
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/v1/models").status_code == 401
+
+
+def test_api_key_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="Cannot read the API key file"):
+        Settings(api_key_file=tmp_path / "missing").resolved_api_key()
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(UsageError, match="is empty"):
+        Settings(api_key_file=tmp_path / "empty").resolved_api_key()
+
+
+def test_secret_is_not_shown_in_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret-key")
+    assert "s3cret" not in repr(Settings())
+
+
+def test_a_trickling_body_gets_408(iris_only: list[Predictor]) -> None:
+    app = create_app(Settings(request_timeout=0.2), predictors=iris_only)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if not sent:
+            sent.append({})
+            return {"type": "http.request", "body": b'{"sepal_length"', "more_body": True}
+        await asyncio.sleep(5)  # the client stalls mid-body
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    messages: list[dict] = []
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/models/iris/predict",
+        "raw_path": b"/v1/models/iris/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+    async def run() -> None:
+        await asyncio.wait_for(app(scope, receive, send), timeout=3)
+
+    asyncio.run(run())
+    assert messages[0]["status"] == 408
+    assert b"did not arrive within 0.2 s" in messages[1]["body"]
