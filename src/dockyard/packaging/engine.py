@@ -130,7 +130,12 @@ def build(
             if step:
                 number, total, instruction = step.groups()
                 status.update(f"Building {tag}: step {number}/{total}")
-                console.print(f"[dim]{number:>2}/{total}[/] {instruction}", highlight=False, no_wrap=True, overflow="ellipsis")
+                console.print(
+                    f"[dim]{number:>2}/{total}[/] {instruction}",
+                    highlight=False,
+                    no_wrap=True,
+                    overflow="ellipsis",
+                )
             elif text.strip() == "---> Using cache":
                 console.print("       [green]cached[/]")
     built_image = client.images.get(tag)
@@ -207,7 +212,10 @@ def save(client: Any, image: str, out: Path) -> str:
     """Write ``image`` to ``out`` (a ``docker save`` tar) and ``out.sha256``; return the digest."""
     docker = _sdk()
     try:
-        chunks = client.images.get(image).save(named=True)
+        found = client.images.get(image)
+        # The tar names the tag that was asked for, not whichever tag the image lists first.
+        wanted = image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"
+        chunks = found.save(named=wanted if wanted in found.tags else True)
     except docker.errors.ImageNotFound:
         raise DockerError(f"No image {image} on this engine.") from None
     digest = hashlib.sha256()

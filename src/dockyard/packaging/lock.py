@@ -37,9 +37,10 @@ LOCK_FORMAT = 1
 # Wheels for glibc 2.17-2.28 run on every current Debian, Ubuntu and RHEL base, including
 # the official python:*-slim images; newer manylinux tags would narrow that.
 _MANYLINUX = [f"manylinux_2_{minor}" for minor in range(28, 16, -1)]
-# Needed only by ``dockyard train`` (data frames); serving never imports it, and it is the
-# largest package by far, so an image carries it only when a bundle records it.
-TRAINING_ONLY = frozenset({"pandas"})
+# Needed only by ``dockyard train`` (data frames, the training report's plots); serving never
+# imports them and they are the largest packages by far, so a serving image carries one only
+# when a bundle records it.
+TRAINING_ONLY = frozenset({"pandas", "matplotlib"})
 _MACHINES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
 
 
@@ -151,10 +152,24 @@ def cache_dir() -> Path:
     return Path(base) / "dockyard"
 
 
+def _declared_requirements() -> list[str]:
+    # From a source tree, its pyproject.toml is the truth (an editable install's metadata goes
+    # stale when dependencies change); the wheel that goes into the image is built from it.
+    from dockyard.packaging.wheelhouse import source_tree
+
+    tree = source_tree()
+    if tree is not None:
+        import tomllib
+
+        project = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        return list(project.get("dependencies", []))
+    return list(md.requires("dockyard") or [])
+
+
 def _own_requirements() -> list[Requirement]:
-    """Dockyard's runtime requirements, read from its installed metadata (no extras)."""
+    """Dockyard's runtime requirements (no extras)."""
     out: list[Requirement] = []
-    for line in md.requires("dockyard") or []:
+    for line in _declared_requirements():
         try:
             req = Requirement(line)
         except InvalidRequirement:

@@ -80,7 +80,7 @@ def fetch(lock: Lock, wheelhouse: Path, *, download: bool = True) -> list[Path]:
     return [wheelhouse / p.filename for p in lock.pins]
 
 
-def _source_tree() -> Path | None:
+def source_tree() -> Path | None:
     """The project directory when the running Dockyard is a source (editable) install."""
     try:
         raw = md.distribution("dockyard").read_text("direct_url.json")
@@ -108,7 +108,7 @@ def dockyard_wheel(target: Target, dest: Path) -> Lock:
     """
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dockyard-wheel-") as tmp:
-        tree = _source_tree()
+        tree = source_tree()
         if tree is not None:
             _pip(
                 [

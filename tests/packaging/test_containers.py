@@ -1,0 +1,272 @@
+"""Real images on a real engine: build, run, stop, rebuild, compose, save/load, train."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import dockyard
+from dockyard.errors import DockerError
+from dockyard.packaging import engine
+from dockyard.packaging.images import build_image
+from dockyard.packaging.training import train_in_container
+from dockyard.packaging.wheelhouse import default_wheelhouse
+from dockyard.predictor import Predictor
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+# 'pip install numpy scipy scikit-learn pandas flask' with the wheels copied in adds this
+# much to the same base image (measured, see docs/containers.md); Dockyard must add at most half.
+TUTORIAL_ADDED_BYTES = 455e6
+
+
+def _console() -> Console:
+    return Console(file=io.StringIO(), width=200)
+
+
+def _request(url: str, method: str = "GET", path: str = "/", body: Any = None) -> tuple[int, Any]:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        payload = json.dumps(body) if body is not None else None
+        connection.request(method, path, body=payload, headers={"content-type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def _predict(url: str, name: str, records: list[dict[str, Any]]) -> Any:
+    status, body = _request(url, "POST", f"/v1/models/{name}/predict", records)
+    assert status == 200, body
+    return body
+
+
+def _local(bundle: Path, records: list[dict[str, Any]]) -> Any:
+    predictor = Predictor.from_path(bundle)
+    return json.loads(json.dumps(predictor.response(predictor.predict_records(records))))
+
+
+def _assert_same(container: Any, local: Any) -> None:
+    # Labels must be identical; probabilities to float32 precision, because the local
+    # predictor may run the bundle's ONNX graph when onnxruntime is installed here.
+    assert container["model"] == local["model"]
+    assert container["version"] == local["version"]
+    assert [p["label"] for p in container["predictions"]] == [
+        p["label"] for p in local["predictions"]
+    ]
+    for ours, theirs in zip(container["predictions"], local["predictions"], strict=True):
+        assert ours.get("probabilities", {}) == pytest.approx(
+            theirs.get("probabilities", {}), rel=1e-5, abs=1e-7
+        )
+
+
+def _records(bundle: Path) -> list[dict[str, Any]]:
+    meta = dockyard.read_metadata(bundle)
+    rows = [dict(meta.input_example[0])]
+    for feature in meta.features:
+        if feature.minimum is not None and feature.maximum is not None:
+            rows.append({**rows[0], feature.name: (feature.minimum + feature.maximum) / 2})
+    return rows
+
+
+@pytest.fixture
+def containers(docker_client: Any) -> Iterator[list[Any]]:
+    started: list[Any] = []
+    yield started
+    for container in started:
+        container.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def iris_image(docker_client: Any, base_image: str, iris_bundle: Path) -> engine.Built:
+    return build_image(
+        [iris_bundle], console=_console(), tag="dockyard-test/iris:e2e", base_image=base_image,
+        offline=True, client=docker_client,
+    )  # fmt: skip
+
+
+def test_image_is_small_hardened_and_labelled(
+    docker_client: Any, iris_image: engine.Built, iris_bundle: Path
+) -> None:
+    assert iris_image.base_size is not None
+    added = iris_image.size - iris_image.base_size
+    assert added <= TUTORIAL_ADDED_BYTES / 2, f"image adds {engine.mb(added)}"
+    config = docker_client.images.get(iris_image.tag).attrs["Config"]
+    assert config["User"] == "10001:10001"
+    assert config["Healthcheck"]["Test"][0] == "CMD"
+    assert config["Labels"]["io.dockyard.bundle.sha256"] == dockyard.bundle_digest(iris_bundle)
+    assert config["Labels"]["org.opencontainers.image.title"] == "iris"
+    listing = docker_client.containers.run(
+        iris_image.tag, ["python", "-c", "import importlib.util as u; print(u.find_spec('pandas'), u.find_spec('pip'))"],
+        remove=True, network_disabled=True,
+    )  # fmt: skip
+    assert listing.decode().split() == ["None", "None"]
+
+
+def test_container_serves_the_local_predictions(
+    docker_client: Any, iris_image: engine.Built, iris_bundle: Path, containers: list[Any]
+) -> None:
+    records = _records(iris_bundle)
+    container, url = engine.run(docker_client, iris_image.tag, port=None)
+    containers.append(container)
+    started = time.monotonic()
+    while True:
+        try:
+            answer = _predict(url, "iris", records)
+            break
+        except (OSError, http.client.HTTPException, AssertionError):
+            if time.monotonic() - started > 30:
+                raise
+            time.sleep(0.02)
+    first_prediction = time.monotonic() - started
+    print(f"container start → first prediction: {first_prediction:.2f} s")
+    # The target is 2 s (docs/containers.md has the measured figure); the guard leaves room
+    # for a loaded 2-core CI machine without hiding a regression.
+    assert first_prediction < 10
+    _assert_same(answer, _local(iris_bundle, records))
+    assert answer["model"] == "iris"
+    # Read-only root filesystem (engine.run sets it) and still healthy by its own check.
+    assert docker_client.api.inspect_container(container.id)["HostConfig"]["ReadonlyRootfs"] is True
+    exit_code, _ = container.exec_run(
+        ["python", "-I", "/opt/venv/lib/python3.11/site-packages/dockyard/packaging/healthcheck.py"]
+    )
+    assert exit_code == 0
+    stopping = time.monotonic()
+    container.stop(timeout=20)
+    assert time.monotonic() - stopping < 10, "SIGTERM did not stop the server promptly"
+    assert container.wait()["StatusCode"] == 0
+
+
+def test_rebuild_after_retraining_reuses_dependency_layers(
+    docker_client: Any, base_image: str, iris_image: engine.Built, iris_bundle: Path, tmp_path: Path
+) -> None:
+    # Warm the cache with the current sources first, so only the retrained bundle differs.
+    build_image(
+        [iris_bundle],
+        console=_console(),
+        tag=iris_image.tag,
+        base_image=base_image,
+        offline=True,
+        client=docker_client,
+    )
+    retrained = tmp_path / "iris"
+    dockyard.train_example("iris", retrained, version="1.0.1")
+    output = io.StringIO()
+    started = time.monotonic()
+    rebuilt = build_image(
+        [retrained], console=Console(file=output, width=200), tag="dockyard-test/iris:e2e-retrained",
+        base_image=base_image, offline=True, client=docker_client,
+    )  # fmt: skip
+    seconds = time.monotonic() - started
+    print(f"rebuild after retraining: {seconds:.1f} s")
+    assert output.getvalue().count("cached") >= 6
+    assert seconds < 10
+    labels = docker_client.images.get(rebuilt.tag).attrs["Config"]["Labels"]
+    assert labels["io.dockyard.model.version"] == "1.0.1"
+    assert labels["io.dockyard.bundle.sha256"] == dockyard.bundle_digest(retrained)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_compose_brings_up_two_models(
+    docker_client: Any, base_image: str, iris_bundle: Path, wine_bundle: Path, tmp_path: Path
+) -> None:
+    from dockyard.packaging.compose import Service, render
+
+    compose_bin = shutil.which("docker-compose")
+    if compose_bin is None:
+        pytest.fail("docker-compose is not installed (scripts/ci-system installs it)")
+    services = []
+    for bundle in (iris_bundle, wine_bundle):
+        meta = dockyard.read_metadata(bundle)
+        tag = f"dockyard-test/{meta.name}:compose"
+        build_image(
+            [bundle],
+            console=_console(),
+            tag=tag,
+            base_image=base_image,
+            offline=True,
+            client=docker_client,
+        )
+        services.append(Service(meta.name, tag, _free_port(), "3.11"))
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text(render(services))
+    command = [compose_bin, "-f", str(compose_file), "-p", "dockyardtest"]
+    subprocess.run([*command, "up", "-d"], check=True, capture_output=True)
+    try:
+        for service, bundle in zip(services, (iris_bundle, wine_bundle), strict=True):
+            url = f"http://127.0.0.1:{service.host_port}"
+            engine.wait_ready(url, timeout=60)
+            records = _records(bundle)
+            _assert_same(_predict(url, service.name, records), _local(bundle, records))
+    finally:
+        subprocess.run([*command, "down", "--timeout", "20"], check=True, capture_output=True)
+    assert not docker_client.containers.list(
+        all=True, filters={"label": "com.docker.compose.project=dockyardtest"}
+    )
+
+
+def test_save_remove_load_run(
+    docker_client: Any,
+    iris_image: engine.Built,
+    iris_bundle: Path,
+    tmp_path: Path,
+    containers: list[Any],
+) -> None:
+    tar = tmp_path / "iris.tar"
+    engine.save(docker_client, iris_image.tag, tar)
+    corrupted = tmp_path / "corrupted.tar"
+    data = bytearray(tar.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    corrupted.write_bytes(bytes(data))
+    shutil.copyfile(engine.sha256_path(tar), engine.sha256_path(corrupted))
+    with pytest.raises(DockerError, match="corrupted"):
+        engine.load(docker_client, corrupted)
+    docker_client.images.remove(iris_image.tag)
+    assert iris_image.tag in engine.load(docker_client, tar)
+    container, url = engine.run(docker_client, iris_image.tag, port=None)
+    containers.append(container)
+    engine.wait_ready(url, timeout=30, container=container)
+    records = _records(iris_bundle)
+    _assert_same(_predict(url, "iris", records), _local(iris_bundle, records))
+
+
+def test_train_in_container_matches_local_training(
+    docker_client: Any, base_image: str, iris_bundle: Path, tmp_path: Path, containers: list[Any]
+) -> None:
+    out = tmp_path / "trained" / "iris"
+    train_in_container(
+        "iris", out, base_image=base_image, wheelhouse=default_wheelhouse(), version="1.0.0"
+    )
+    assert out.stat().st_uid == os.getuid()
+    meta = dockyard.read_metadata(out)
+    assert (
+        meta.environment.packages["scikit-learn"]
+        == dockyard.read_metadata(iris_bundle).environment.packages["scikit-learn"]
+    )
+    image = build_image(
+        [out], console=_console(), tag="dockyard-test/iris:trained-in-container", base_image=base_image,
+        offline=True, client=docker_client,
+    )  # fmt: skip
+    container, url = engine.run(docker_client, image.tag, port=None)
+    containers.append(container)
+    engine.wait_ready(url, timeout=30, container=container)
+    records = _records(iris_bundle)
+    _assert_same(_predict(url, "iris", records), _local(iris_bundle, records))
