@@ -139,3 +139,30 @@ def test_a_trickling_body_gets_408(iris_only: list[Predictor]) -> None:
     asyncio.run(run())
     assert messages[0]["status"] == 408
     assert b"did not arrive within 0.2 s" in messages[1]["body"]
+
+
+def test_people_sign_in_to_the_pages(
+    iris_only: list[Predictor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret-key")
+    app = create_app(Settings(), predictors=iris_only)
+    with TestClient(app, follow_redirects=False) as client:
+        page = client.get("/models/iris")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/login?next=/models/iris"
+        assert client.get("/login").status_code == 200
+        assert client.get("/static/web/dockyard.css").status_code == 200
+        wrong = client.post("/login", data={"key": "nope", "next": "/models/iris"})
+        assert wrong.status_code == 401
+        assert "not the API key" in wrong.text
+        ok = client.post("/login", data={"key": "s3cret-key", "next": "//evil.example/x"})
+        assert ok.status_code == 303
+        assert ok.headers["location"] == "/"  # never off-site
+        cookie = ok.headers["set-cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie
+        assert "s3cret" not in cookie  # a derived token, not the key
+        assert client.get("/models/iris").status_code == 200
+        assert client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code == 200
+        client.cookies.clear()
+        assert client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code == 401

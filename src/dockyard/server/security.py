@@ -6,14 +6,23 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from urllib.parse import quote
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.errors import RequestTimeout, Unauthorized
 
-# Probes must work without credentials.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+# Probes must work without credentials; so must the sign-in page and its styles.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/login"})
+OPEN_PREFIXES = ("/static/web/",)
+SESSION_COOKIE = "dockyard_session"
+
+
+def session_token(key: str) -> str:
+    """What the sign-in page stores in the browser: derived from the key, not the key."""
+    return hmac.new(key.encode(), b"dockyard browser session", "sha256").hexdigest()
+
 
 _COMMON_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -57,22 +66,39 @@ class APIKeyMiddleware:
     def __init__(self, app: ASGIApp, key: str) -> None:
         self.app = app
         self.key = key.encode()
+        self.session = session_token(key).encode()
 
-    def _presented(self, scope: Scope) -> bytes | None:
+    def _authorized(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
             if name == b"x-api-key":
-                return bytes(value)
+                return hmac.compare_digest(bytes(value), self.key)
             if name == b"authorization" and value[:7].lower() == b"bearer ":
-                return bytes(value[7:].strip())
-        return None
+                return hmac.compare_digest(bytes(value[7:].strip()), self.key)
+            if name == b"cookie":
+                for part in bytes(value).split(b";"):
+                    cookie, _, token = part.strip().partition(b"=")
+                    if cookie == SESSION_COOKIE.encode() and hmac.compare_digest(
+                        token, self.session
+                    ):
+                        return True
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
-        presented = self._presented(scope)
-        if presented is not None and hmac.compare_digest(presented, self.key):
+        if self._authorized(scope):
             await self.app(scope, receive, send)
+            return
+        if scope["method"] == "GET" and (path == "/" or path.startswith("/models/")):
+            # A person opening a page is sent to sign in, then back.
+            root = scope.get("root_path", "")
+            location = f"{root}/login?next={quote(path)}".encode()
+            await send(
+                {"type": "http.response.start", "status": 303, "headers": [(b"location", location)]}
+            )
+            await send({"type": "http.response.body", "body": b""})
             return
         error = Unauthorized(
             "Missing or wrong API key.",

@@ -7,18 +7,20 @@ Every asset is served from this package; nothing is fetched from the internet.
 
 from __future__ import annotations
 
+import hmac
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jinja2
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dockyard.__about__ import __version__
 from dockyard.errors import ModelNotFound
+from dockyard.server.security import SESSION_COOKIE, session_token
 from dockyard.settings import Settings
 from dockyard.web import views
 
@@ -141,8 +143,52 @@ class Pages:
             headers={"Content-Security-Policy": _REPORT_POLICY},
         )
 
+    async def login_form(self, request: Request) -> Response:
+        return self._render(
+            "login.html",
+            base=self._base(request),
+            next=_safe_next(request.query_params.get("next")),
+            error=None,
+        )
+
+    async def login(self, request: Request) -> Response:
+        base = self._base(request)
+        key = self.settings.resolved_api_key()
+        async with request.form(max_files=0, max_fields=4) as form:
+            presented, wanted = form.get("key"), _safe_next(form.get("next"))
+        if key is None:
+            return RedirectResponse(f"{base}{wanted}", status_code=303)
+        if not isinstance(presented, str) or not hmac.compare_digest(
+            presented.encode(), key.encode()
+        ):
+            return self._render(
+                "login.html",
+                status_code=401,
+                base=base,
+                next=wanted,
+                error="That is not the API key.",
+            )
+        response = RedirectResponse(f"{base}{wanted}", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_token(key),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=12 * 3600,
+            path="/",
+        )
+        return response
+
     def _not_found(self, base: str, message: str) -> Response:
         return self._render("not_found.html", status_code=404, base=base, message=message)
+
+
+def _safe_next(value: object) -> str:
+    # Only local paths: never redirect a signed-in user to another site.
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return value
+    return "/"
 
 
 def _size(count: int) -> str:
@@ -158,6 +204,8 @@ def routes(repository: ModelRepository, settings: Settings) -> list[BaseRoute]:
     pages = Pages(repository, settings)
     return [
         Route("/", pages.index, methods=["GET"]),
+        Route("/login", pages.login_form, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
         Route("/models/{name}", pages.model, methods=["GET"]),
         Route("/models/{name}/example.csv", pages.example_csv, methods=["GET"]),
         Route("/models/{name}/report/{file}", pages.report_file, methods=["GET"]),
