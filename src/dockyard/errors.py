@@ -179,3 +179,10 @@ class DockerError(DockyardError):
 
     exit_code = 5
     code = "docker_error"
+
+
+class PackagingError(DockyardError):
+    """A lock, wheelhouse, build context or image reference cannot be made."""
+
+    exit_code = 5
+    code = "packaging_error"

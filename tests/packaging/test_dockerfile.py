@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from dockyard.bundle import read_metadata
+from dockyard.errors import PackagingError
 from dockyard.packaging import dockerfile
 from dockyard.packaging.context import write_context
-from dockyard.packaging.errors import PackagingError
 
 SPEC = dockerfile.ImageSpec(
     base_image="python:3.11-slim",

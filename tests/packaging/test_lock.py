@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.bundle import read_metadata
-from dockyard.packaging.errors import PackagingError
+from dockyard.errors import PackagingError
 from dockyard.packaging.lock import Lock, Pin, Target, requirements_for
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.errors import PackagingError
 from dockyard.packaging import wheelhouse
-from dockyard.packaging.errors import PackagingError
 from dockyard.packaging.lock import Lock, Pin, Target
 
 

@@ -16,8 +16,8 @@ from typing import Literal
 from dockyard.__about__ import __version__
 from dockyard.bundle import BundleMetadata, bundle_digest, read_metadata
 from dockyard.bundle.metadata import METADATA_FILE
+from dockyard.errors import PackagingError
 from dockyard.packaging import dockerfile, wheelhouse
-from dockyard.packaging.errors import PackagingError
 from dockyard.packaging.lock import Lock, Target, requirements_for, resolve
 
 _MARKER = "# Dockyard "

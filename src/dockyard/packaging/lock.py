@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 from dockyard.__about__ import __version__
 from dockyard.bundle import environment
 from dockyard.bundle.metadata import BundleMetadata
-from dockyard.packaging.errors import PackagingError
+from dockyard.errors import PackagingError
 
 LOCK_FORMAT = 1
 # Wheels for glibc 2.17-2.28 run on every current Debian, Ubuntu and RHEL base, including

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from dockyard.__about__ import __version__
-from dockyard.packaging.errors import PackagingError
+from dockyard.errors import PackagingError
 from dockyard.packaging.lock import Lock, Pin, Target, _pip, cache_dir, sha256_of
 
 
