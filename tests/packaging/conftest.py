@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import http.client
 import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dockyard.errors import DockerError
+from tests.packaging import served
 
 BASE_IMAGE = os.environ.get("DOCKYARD_TEST_BASE_IMAGE", "dockyard-test-base:bookworm")
 
@@ -34,3 +42,68 @@ def base_image(docker_client: Any) -> str:
     if engine.image_size(docker_client, BASE_IMAGE) is None:
         _unavailable(f"base image {BASE_IMAGE} is missing (scripts/ci-system builds it)")
     return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def iris_image(docker_client: Any, base_image: str, iris_bundle: Path) -> Any:
+    from dockyard.packaging.images import build_image
+
+    return build_image(
+        [iris_bundle], console=served.console(), tag="dockyard-test/iris:e2e", base_image=base_image,
+        offline=True, client=docker_client,
+    )  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        connection.request("GET", "/v2/")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Distribution registry (Debian's docker-registry) on 127.0.0.1, plain HTTP,
+    which the engine allows for loopback addresses; stopped by its PID."""
+    binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    if not os.access(binary, os.X_OK):
+        _unavailable("docker-registry is not installed (scripts/ci-system installs it)")
+    root = tmp_path_factory.mktemp("registry")
+    port = _free_port()
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'storage'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n",
+        encoding="utf-8",
+    )
+    with (root / "registry.log").open("wb") as log:
+        process = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while not _answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = (root / "registry.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"docker-registry did not start on port {port}:\n{tail}")
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

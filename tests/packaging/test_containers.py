@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import io
-import json
 import os
 import shutil
 import socket
@@ -23,7 +22,7 @@ from dockyard.packaging import engine
 from dockyard.packaging.images import build_image
 from dockyard.packaging.training import train_in_container
 from dockyard.packaging.wheelhouse import default_wheelhouse
-from dockyard.predictor import Predictor
+from tests.packaging import served
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -32,70 +31,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 TUTORIAL_ADDED_BYTES = 455e6
 
 
-def _console() -> Console:
-    return Console(file=io.StringIO(), width=200)
-
-
-def _request(url: str, method: str = "GET", path: str = "/", body: Any = None) -> tuple[int, Any]:
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        payload = json.dumps(body) if body is not None else None
-        connection.request(method, path, body=payload, headers={"content-type": "application/json"})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        connection.close()
-
-
-def _predict(url: str, name: str, records: list[dict[str, Any]]) -> Any:
-    status, body = _request(url, "POST", f"/v1/models/{name}/predict", records)
-    assert status == 200, body
-    return body
-
-
-def _local(bundle: Path, records: list[dict[str, Any]]) -> Any:
-    predictor = Predictor.from_path(bundle)
-    return json.loads(json.dumps(predictor.response(predictor.predict_records(records))))
-
-
-def _assert_same(container: Any, local: Any) -> None:
-    # Labels must be identical; probabilities to float32 precision, because the local
-    # predictor may run the bundle's ONNX graph when onnxruntime is installed here.
-    assert container["model"] == local["model"]
-    assert container["version"] == local["version"]
-    assert [p["label"] for p in container["predictions"]] == [
-        p["label"] for p in local["predictions"]
-    ]
-    for ours, theirs in zip(container["predictions"], local["predictions"], strict=True):
-        assert ours.get("probabilities", {}) == pytest.approx(
-            theirs.get("probabilities", {}), rel=1e-5, abs=1e-7
-        )
-
-
-def _records(bundle: Path) -> list[dict[str, Any]]:
-    meta = dockyard.read_metadata(bundle)
-    rows = [dict(meta.input_example[0])]
-    for feature in meta.features:
-        if feature.minimum is not None and feature.maximum is not None:
-            rows.append({**rows[0], feature.name: (feature.minimum + feature.maximum) / 2})
-    return rows
-
-
 @pytest.fixture
 def containers(docker_client: Any) -> Iterator[list[Any]]:
     started: list[Any] = []
     yield started
     for container in started:
         container.remove(force=True)
-
-
-@pytest.fixture(scope="module")
-def iris_image(docker_client: Any, base_image: str, iris_bundle: Path) -> engine.Built:
-    return build_image(
-        [iris_bundle], console=_console(), tag="dockyard-test/iris:e2e", base_image=base_image,
-        offline=True, client=docker_client,
-    )  # fmt: skip
 
 
 def test_image_is_small_hardened_and_labelled(
@@ -119,13 +60,13 @@ def test_image_is_small_hardened_and_labelled(
 def test_container_serves_the_local_predictions(
     docker_client: Any, iris_image: engine.Built, iris_bundle: Path, containers: list[Any]
 ) -> None:
-    records = _records(iris_bundle)
+    records = served.records(iris_bundle)
     container, url = engine.run(docker_client, iris_image.tag, port=None)
     containers.append(container)
     started = time.monotonic()
     while True:
         try:
-            answer = _predict(url, "iris", records)
+            answer = served.predict(url, "iris", records)
             break
         except (OSError, http.client.HTTPException, AssertionError):
             if time.monotonic() - started > 30:
@@ -136,7 +77,7 @@ def test_container_serves_the_local_predictions(
     # The target is 2 s (docs/containers.md has the measured figure); the guard leaves room
     # for a loaded 2-core CI machine without hiding a regression.
     assert first_prediction < 10
-    _assert_same(answer, _local(iris_bundle, records))
+    served.assert_same(answer, served.local(iris_bundle, records))
     assert answer["model"] == "iris"
     # Read-only root filesystem (engine.run sets it) and still healthy by its own check.
     assert docker_client.api.inspect_container(container.id)["HostConfig"]["ReadonlyRootfs"] is True
@@ -156,7 +97,7 @@ def test_rebuild_after_retraining_reuses_dependency_layers(
     # Warm the cache with the current sources first, so only the retrained bundle differs.
     build_image(
         [iris_bundle],
-        console=_console(),
+        console=served.console(),
         tag=iris_image.tag,
         base_image=base_image,
         offline=True,
@@ -199,7 +140,7 @@ def test_compose_brings_up_two_models(
         tag = f"dockyard-test/{meta.name}:compose"
         build_image(
             [bundle],
-            console=_console(),
+            console=served.console(),
             tag=tag,
             base_image=base_image,
             offline=True,
@@ -214,8 +155,10 @@ def test_compose_brings_up_two_models(
         for service, bundle in zip(services, (iris_bundle, wine_bundle), strict=True):
             url = f"http://127.0.0.1:{service.host_port}"
             engine.wait_ready(url, timeout=60)
-            records = _records(bundle)
-            _assert_same(_predict(url, service.name, records), _local(bundle, records))
+            records = served.records(bundle)
+            served.assert_same(
+                served.predict(url, service.name, records), served.local(bundle, records)
+            )
     finally:
         subprocess.run([*command, "down", "--timeout", "20"], check=True, capture_output=True)
     assert not docker_client.containers.list(
@@ -244,8 +187,8 @@ def test_save_remove_load_run(
     container, url = engine.run(docker_client, iris_image.tag, port=None)
     containers.append(container)
     engine.wait_ready(url, timeout=30, container=container)
-    records = _records(iris_bundle)
-    _assert_same(_predict(url, "iris", records), _local(iris_bundle, records))
+    records = served.records(iris_bundle)
+    served.assert_same(served.predict(url, "iris", records), served.local(iris_bundle, records))
 
 
 def test_train_in_container_matches_local_training(
@@ -262,11 +205,11 @@ def test_train_in_container_matches_local_training(
         == dockyard.read_metadata(iris_bundle).environment.packages["scikit-learn"]
     )
     image = build_image(
-        [out], console=_console(), tag="dockyard-test/iris:trained-in-container", base_image=base_image,
+        [out], console=served.console(), tag="dockyard-test/iris:trained-in-container", base_image=base_image,
         offline=True, client=docker_client,
     )  # fmt: skip
     container, url = engine.run(docker_client, image.tag, port=None)
     containers.append(container)
     engine.wait_ready(url, timeout=30, container=container)
-    records = _records(iris_bundle)
-    _assert_same(_predict(url, "iris", records), _local(iris_bundle, records))
+    records = served.records(iris_bundle)
+    served.assert_same(served.predict(url, "iris", records), served.local(iris_bundle, records))

@@ -16,6 +16,7 @@ from dockyard.cli.commands import (
     inspect,
     k8s,
     predict,
+    registry,
     run,
     serve,
     share,
@@ -50,7 +51,19 @@ def _root(
 
 
 # Order here is the order in --help: the model's life from training to shipping.
-for _module in (train, import_model, inspect, serve, predict, build, run, compose, share, k8s):
+for _module in (
+    train,
+    import_model,
+    inspect,
+    serve,
+    predict,
+    build,
+    run,
+    compose,
+    share,
+    registry,
+    k8s,
+):
     _module.register(app)
 
 

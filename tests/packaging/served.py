@@ -1,0 +1,65 @@
+"""What the container tests share: requests to a served image and comparison with local predictions."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import dockyard
+from dockyard.predictor import Predictor
+
+
+def console() -> Console:
+    return Console(file=io.StringIO(), width=200)
+
+
+def request(url: str, method: str = "GET", path: str = "/", body: Any = None) -> tuple[int, Any]:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        payload = json.dumps(body) if body is not None else None
+        connection.request(method, path, body=payload, headers={"content-type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def predict(url: str, name: str, records: list[dict[str, Any]]) -> Any:
+    status, body = request(url, "POST", f"/v1/models/{name}/predict", records)
+    assert status == 200, body
+    return body
+
+
+def local(bundle: Path, records: list[dict[str, Any]]) -> Any:
+    predictor = Predictor.from_path(bundle)
+    return json.loads(json.dumps(predictor.response(predictor.predict_records(records))))
+
+
+def assert_same(container: Any, local: Any) -> None:
+    # Labels must be identical; probabilities to float32 precision, because the local
+    # predictor may run the bundle's ONNX graph when onnxruntime is installed here.
+    assert container["model"] == local["model"]
+    assert container["version"] == local["version"]
+    assert [p["label"] for p in container["predictions"]] == [
+        p["label"] for p in local["predictions"]
+    ]
+    for ours, theirs in zip(container["predictions"], local["predictions"], strict=True):
+        assert ours.get("probabilities", {}) == pytest.approx(
+            theirs.get("probabilities", {}), rel=1e-5, abs=1e-7
+        )
+
+
+def records(bundle: Path) -> list[dict[str, Any]]:
+    meta = dockyard.read_metadata(bundle)
+    rows = [dict(meta.input_example[0])]
+    for feature in meta.features:
+        if feature.minimum is not None and feature.maximum is not None:
+            rows.append({**rows[0], feature.name: (feature.minimum + feature.maximum) / 2})
+    return rows
