@@ -45,12 +45,14 @@ def base_image(docker_client: Any) -> str:
 
 
 @pytest.fixture(scope="session")
-def iris_image(docker_client: Any, base_image: str, iris_bundle: Path) -> Any:
+def iris_image(
+    docker_client: Any, base_image: str, iris_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
     from dockyard.packaging.images import build_image
 
     return build_image(
         [iris_bundle], console=served.console(), tag="dockyard-test/iris:e2e", base_image=base_image,
-        offline=True, client=docker_client,
+        offline=True, client=docker_client, sbom_dir=tmp_path_factory.mktemp("sbom"),
     )  # fmt: skip
 
 

@@ -213,3 +213,49 @@ def test_train_in_container_matches_local_training(
     engine.wait_ready(url, timeout=30, container=container)
     records = served.records(iris_bundle)
     served.assert_same(served.predict(url, "iris", records), served.local(iris_bundle, records))
+
+
+def test_serves_read_only_without_capabilities_as_non_root(
+    docker_client: Any, iris_image: engine.Built, iris_bundle: Path, containers: list[Any]
+) -> None:
+    # The flags spelled out as a user would give them to 'docker run', not engine.run's.
+    assert docker_client.images.get(iris_image.tag).attrs["Config"]["User"] == "10001:10001"
+    container = docker_client.containers.run(
+        iris_image.tag,
+        detach=True,
+        read_only=True,
+        tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        ports={"8000/tcp": ("127.0.0.1", None)},
+    )
+    containers.append(container)
+    container.reload()
+    host = container.attrs["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+    url = f"http://127.0.0.1:{port}"
+    engine.wait_ready(url, timeout=60, container=container)
+    records = served.records(iris_bundle)
+    served.assert_same(served.predict(url, "iris", records), served.local(iris_bundle, records))
+
+    def inside(*argv: str) -> str:
+        code, output = container.exec_run(list(argv))
+        assert code == 0, output
+        return str(output.decode()).strip()
+
+    assert inside("id", "-u") == "10001"
+    assert inside("id", "-g") == "10001"
+    # What the kernel enforces on the server process itself (PID 1).
+    status = dict(
+        line.split(":", 1) for line in inside("cat", "/proc/1/status").splitlines() if ":" in line
+    )
+    assert status["Uid"].split()[0] == "10001"
+    assert int(status["CapEff"], 16) == 0
+    assert int(status["CapBnd"], 16) == 0
+    assert status["NoNewPrivs"].strip() == "1"
+    code, output = container.exec_run(["touch", "/models/iris/written"])
+    assert code != 0
+    assert b"Read-only file system" in output

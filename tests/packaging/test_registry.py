@@ -14,7 +14,8 @@ import pytest
 import dockyard
 from dockyard.cli.main import main
 from dockyard.errors import PackagingError
-from dockyard.packaging import engine, registry as registries
+from dockyard.packaging import engine
+from dockyard.packaging import registry as registries
 from dockyard.packaging.verification import VerificationFailed, verify_image
 from tests.packaging import served
 

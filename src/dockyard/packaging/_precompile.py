@@ -25,6 +25,8 @@ MODULES = (
     "dockyard.server.app",
     "dockyard.predictor",
     "dockyard.bundle",
+    "dockyard.runtime",
+    "onnxruntime",
     "uvicorn",
     "uvicorn.main",
     "uvicorn.loops.auto",

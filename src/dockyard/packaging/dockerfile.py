@@ -20,8 +20,24 @@ PORT = 8000
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without an /etc/passwd entry.
 UID = 10001
 
-# Files only a compiler or a type checker reads.
-_BUILD_ONLY = ("*.pyx", "*.pxd", "*.pxi", "*.pyi", "*.c", "*.cpp", "*.h", "*.hpp", "*.js.map")
+# Files only a compiler, a type checker or a debugger reads.
+_BUILD_ONLY = (
+    "*.pyx", "*.pxd", "*.pxi", "*.pyi", "*.c", "*.cpp", "*.h", "*.hpp", "*.js.map", "*.css.map",
+)  # fmt: skip
+# Paths below site-packages that no server loads. onnxruntime's Python module carries the
+# whole runtime statically linked (31 MB); the wheel adds a second copy as libonnxruntime.so
+# for C API users, plus offline model tooling (33 MB together, more than a quarter of a slim
+# image). numpy's Fortran wrapper generator and old build system are build tools. The Swagger
+# UI page loads swagger-ui-bundle.js; the ES-module builds are for JavaScript bundlers.
+_UNUSED = (
+    "onnxruntime/capi/libonnxruntime.so.*",
+    "onnxruntime/transformers",
+    "onnxruntime/quantization",
+    "onnxruntime/tools",
+    "numpy/f2py",
+    "numpy/distutils",
+    "swagger_ui_bundle/vendor/*/swagger-ui-es-bundle*.js",
+)
 
 DOCKERIGNORE = """\
 # The context holds only what the Dockerfile copies; anything else dropped here stays out.
@@ -55,6 +71,8 @@ class ImageSpec:
     offline: bool
     models: Sequence[ModelSpec] = field(default_factory=tuple)
     kind: Literal["serve", "train"] = "serve"
+    slim: bool = False
+    """Serves ONNX exports with onnxruntime; no scikit-learn, scipy, pandas or skops."""
 
     @property
     def site_packages(self) -> str:
@@ -78,6 +96,8 @@ def labels(spec: ImageSpec) -> dict[str, str]:
         "io.dockyard.version": spec.dockyard_version,
         "io.dockyard.kind": spec.kind,
     }
+    if spec.slim:
+        out["io.dockyard.runtime"] = "onnx"
     if spec.models:
         out["org.opencontainers.image.version"] = ",".join(m.version for m in spec.models)
         out["org.opencontainers.image.description"] = (
@@ -122,11 +142,13 @@ def _builder(spec: ImageSpec) -> list[str]:
     lines += [
         "# Dependencies first: they change rarely, so this layer survives retraining.",
         "# Test suites, caches and build-only files (C sources, headers, Cython, stubs, source",
-        "# maps) are never read by a running server: they go.",
+        "# maps) and the tooling listed in dockyard/packaging/dockerfile.py are never read by a",
+        "# running server: they go.",
         f"RUN {pip} \\",
         f"        {source} -r {STAGING}/requirements.lock \\",
         f"    && find {VENV} -depth -type d \\( -name tests -o -name __pycache__ \\) -exec rm -rf {{}} + \\",
-        f"    && find {VENV}/lib -type f \\( -false {prune} \\) -delete",
+        f"    && find {VENV}/lib -type f \\( -false {prune} \\) -delete \\",
+        f"    && rm -rf {' '.join(f'{spec.site_packages}/{p}' for p in _UNUSED)}",
         f"COPY dockyard.lock dist/ {STAGING}/dist/",
         "# Then Dockyard itself; pip leaves with it; shared objects lose their symbol tables",
         "# and what a server imports at start is compiled once (see dockyard/packaging/).",
@@ -146,6 +168,9 @@ def _final(spec: ImageSpec) -> list[str]:
         "    PYTHONDONTWRITEBYTECODE=1 \\",
         "    PYTHONUNBUFFERED=1 \\",
         "    HOME=/tmp \\",
+        # onnx, not auto: with no scikit-learn to fall back on, a slim server must refuse
+        # to start on a bundle ONNX Runtime cannot open rather than fail at import.
+        *(["    DOCKYARD_RUNTIME=onnx \\"] if spec.slim else []),
         f"    PORT={PORT}",
         f"COPY --from=builder {VENV} {VENV}",
     ]

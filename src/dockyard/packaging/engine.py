@@ -66,6 +66,8 @@ class Built:
     size: int
     base_size: int | None
     seconds: float
+    sbom: Path | None = None
+    """The CycloneDX SBOM written beside the build, if any."""
 
     def describe(self) -> str:
         added = f", {mb(self.size - self.base_size)} on top of the base" if self.base_size else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any, Literal
 
 from rich.console import Console
 
-from dockyard.packaging import engine
+from dockyard.packaging import engine, sbom
 from dockyard.packaging.context import write_context
 
 
@@ -22,9 +23,15 @@ def build_image(
     offline: bool = False,
     wheels: Path | None = None,
     kind: Literal["serve", "train"] = "serve",
+    sbom_path: Path | None = None,
+    sbom_dir: Path | None = None,
     client: Any | None = None,
 ) -> engine.Built:
-    """Build the image serving ``bundles`` (or the training image) on the engine."""
+    """Build the image serving ``bundles`` (or the training image) on the engine.
+
+    The image's CycloneDX SBOM goes to ``sbom_path``, or to ``IMAGE.cdx.json`` in ``sbom_dir``;
+    with neither, none is written.
+    """
     client = client if client is not None else engine.connect()
     with tempfile.TemporaryDirectory(prefix="dockyard-context-") as tmp:
         with console.status("Locking dependencies and writing the build context…"):
@@ -42,7 +49,7 @@ def build_image(
             f"Context: {len(context.lock.pins)} locked packages + Dockyard {context.spec.dockyard_version}"
             f" ({mode}), base {context.spec.base_image}"
         )
-        return engine.build(
+        built = engine.build(
             client,
             context.path,
             tag or context.default_tag,
@@ -50,3 +57,9 @@ def build_image(
             base_image=context.spec.base_image,
             console=console,
         )
+        if sbom_path is None and sbom_dir is not None:
+            sbom_path = sbom.default_path(built.tag, sbom_dir)
+        if sbom_path is not None:
+            sbom.write_for(context, sbom_path, image=built.tag, image_id=built.image_id)
+            built = dataclasses.replace(built, sbom=sbom_path)
+        return built

@@ -37,10 +37,13 @@ LOCK_FORMAT = 1
 # Wheels for glibc 2.17-2.28 run on every current Debian, Ubuntu and RHEL base, including
 # the official python:*-slim images; newer manylinux tags would narrow that.
 _MANYLINUX = [f"manylinux_2_{minor}" for minor in range(28, 16, -1)]
-# Needed only by ``dockyard train`` (data frames, the training report's plots); serving never
-# imports them and they are the largest packages by far, so a serving image carries one only
-# when a bundle records it.
-TRAINING_ONLY = frozenset({"pandas", "matplotlib"})
+# Needed only by ``dockyard train`` and ``save_bundle`` (data frames, the training report's
+# plots, the ONNX export); serving never imports them and they are the largest packages by
+# far, so a serving image carries one only when a bundle records it.
+TRAINING_ONLY = frozenset({"pandas", "matplotlib", "skl2onnx", "onnx"})
+# What a slim image leaves out: it serves verified ONNX exports with onnxruntime, and that
+# path imports none of these (see dockyard.runtime).
+SKLEARN_STACK = frozenset({"scikit-learn", "scipy", "skops", "pandas"})
 _MACHINES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
 
 
@@ -197,19 +200,30 @@ def _merge_recorded(bundles: Sequence[BundleMetadata]) -> dict[str, str]:
     return merged
 
 
-def requirements_for(bundles: Sequence[BundleMetadata], *, training: bool = False) -> list[str]:
-    """The root requirements of an image serving ``bundles`` (or training, with no bundles)."""
+def requirements_for(
+    bundles: Sequence[BundleMetadata], *, training: bool = False, slim: bool = False
+) -> list[str]:
+    """The root requirements of an image serving ``bundles`` (or training, with no bundles).
+
+    ``slim``: onnxruntime and the serving stack only, without :data:`SKLEARN_STACK`; the
+    caller has checked that every bundle is served by its verified ONNX export.
+    """
     recorded = _merge_recorded(bundles)
     own = _own_requirements()
-    wanted = {canonicalize_name(r.name) for r in own}
+    wanted: set[str] = {canonicalize_name(r.name) for r in own}
     if not training:
         wanted -= TRAINING_ONLY - recorded.keys()
-    pins = {
+    if slim:
+        wanted = (wanted - TRAINING_ONLY - SKLEARN_STACK) | {"onnxruntime"}
+    pins: dict[str, str] = {
         canonicalize_name(n): v for n, v in environment.requirement_closure(sorted(wanted)).items()
     }
     for name in list(pins):
         if name in TRAINING_ONLY and name not in wanted:
             del pins[name]
+    if slim:
+        # Recorded versions still win, but only for what a slim image installs at all.
+        recorded = {n: v for n, v in recorded.items() if canonicalize_name(n) in pins}
     pins.update({canonicalize_name(n): v for n, v in recorded.items()})
     roots = {name: f"{name}=={version}" for name, version in pins.items()}
     for req in own:
@@ -217,6 +231,8 @@ def requirements_for(bundles: Sequence[BundleMetadata], *, training: bool = Fals
         if name in wanted and name not in roots:
             # Not installed here (another platform's dependency): let the resolver choose.
             roots[name] = f"{name}{req.specifier}"
+    if slim and "onnxruntime" not in roots:
+        roots["onnxruntime"] = "onnxruntime"
     return [roots[name] for name in sorted(roots)]
 
 

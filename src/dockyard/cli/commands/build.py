@@ -26,29 +26,52 @@ def build(
         "--offline",
         help="Download and verify wheels on this machine: the build needs no network.",
     ),
+    sbom: Path | None = typer.Option(
+        None,
+        help="Write the image's CycloneDX SBOM here [default: IMAGE.cdx.json in the current "
+        "directory, or sbom.cdx.json in the --context-only directory].",
+    ),
     context_only: Path | None = typer.Option(
         None,
         "--context-only",
         help="Write the build context to DIR (for 'docker build' elsewhere) and stop.",
     ),
 ) -> None:
-    """Build a container image that serves the bundles."""
+    """Build a container image that serves the bundles, and its SBOM."""
+    from dockyard.packaging import sbom as sboms
+
     if context_only is not None:
         from dockyard.packaging.context import write_context
 
         with err.status("Locking dependencies and writing the build context…"):
             context = write_context(
-                context_only, bundles, base_image=base_image, offline=offline, wheels=wheelhouse
+                context_only,
+                bundles,
+                base_image=base_image,
+                offline=offline,
+                wheels=wheelhouse,
             )
+        image = tag or context.default_tag
+        # Inside the context, where .dockerignore's allow-list keeps it out of the image.
+        written = sboms.write_for(context, sbom or context.path / "sbom.cdx.json", image=image)
         out.print(f"Build context written to {context.path}")
-        out.print(f"  docker build -t {tag or context.default_tag} {context.path}")
+        out.print(f"  docker build -t {image} {context.path}")
+        out.print(f"SBOM (CycloneDX {sboms.SPEC_VERSION}): {written}")
         return
     from dockyard.packaging.images import build_image
 
     built = build_image(
-        bundles, console=err, tag=tag, base_image=base_image, offline=offline, wheels=wheelhouse
+        bundles,
+        console=err,
+        tag=tag,
+        base_image=base_image,
+        offline=offline,
+        wheels=wheelhouse,
+        sbom_path=sbom,
+        sbom_dir=Path.cwd(),
     )
     out.print(f"Built {built.describe()}")
+    out.print(f"SBOM (CycloneDX {sboms.SPEC_VERSION}): {built.sbom}")
     out.print(f"  run it: dockyard run {built.tag}")
 
 
