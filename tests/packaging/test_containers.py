@@ -91,6 +91,24 @@ def test_container_serves_the_local_predictions(
     assert container.wait()["StatusCode"] == 0
 
 
+def test_the_full_image_also_serves_with_scikit_learn(
+    docker_client: Any, iris_image: engine.Built, iris_bundle: Path, containers: list[Any]
+) -> None:
+    # The full image serves a verified ONNX export by default; scikit-learn is its exact
+    # runtime and the fallback, so it must import and serve too (no pruning may break it).
+    container, url = engine.run(
+        docker_client, iris_image.tag, port=None, environment={"DOCKYARD_RUNTIME": "sklearn"}
+    )
+    containers.append(container)
+    engine.wait_ready(url, timeout=60, container=container)
+    records = served.records(iris_bundle)
+    answer = served.predict(url, "iris", records)
+    # The local side may serve ONNX: the tolerance an ONNX export is verified to (export.py).
+    served.assert_same(answer, served.local(iris_bundle, records), tolerance=1e-4)
+    code, output = container.exec_run(["python", "-c", "import sklearn.ensemble, skops.io, scipy"])
+    assert code == 0, output.decode()
+
+
 def test_rebuild_after_retraining_reuses_dependency_layers(
     docker_client: Any, base_image: str, iris_image: engine.Built, iris_bundle: Path, tmp_path: Path
 ) -> None:

@@ -27,15 +27,14 @@ _BUILD_ONLY = (
 # Paths below site-packages that no server loads. onnxruntime's Python module carries the
 # whole runtime statically linked (31 MB); the wheel adds a second copy as libonnxruntime.so
 # for C API users, plus offline model tooling (33 MB together, more than a quarter of a slim
-# image). numpy's Fortran wrapper generator and old build system are build tools. The Swagger
-# UI page loads swagger-ui-bundle.js; the ES-module builds are for JavaScript bundlers.
+# image). The Swagger UI page loads swagger-ui-bundle.js; the ES-module builds are for
+# JavaScript bundlers. (numpy.f2py stays although no server uses it: scipy's array API
+# layer touches every attribute of numpy on import.)
 _UNUSED = (
     "onnxruntime/capi/libonnxruntime.so.*",
     "onnxruntime/transformers",
     "onnxruntime/quantization",
     "onnxruntime/tools",
-    "numpy/f2py",
-    "numpy/distutils",
     "swagger_ui_bundle/vendor/*/swagger-ui-es-bundle*.js",
 )
 
