@@ -5,7 +5,8 @@ Schema history (``schema_version``):
 1. Dockyard 0.1 development format: flat feature-name list, dtypes in a separate map,
    versions as top-level keys, no input example. Upgraded on load by :func:`_upgrade_v1`.
 2. Current: typed features with observed ranges or categories, an ``environment`` block,
-   ``evaluation`` with held-out metrics, an input example.
+   ``evaluation`` with held-out metrics, an input example; optionally ``runtime`` (which
+   runtime serves it; bundles saved before it existed default to scikit-learn).
 
 A file with a newer schema than this Dockyard knows is refused with a message to upgrade.
 """
@@ -83,6 +84,24 @@ class ModelFile(_Model):
     """Types beyond Dockyard's reviewed list that the saver explicitly trusted."""
 
 
+class Runtime(_Model):
+    """Which runtime serves the bundle, decided and verified when it was saved."""
+
+    kind: Literal["sklearn", "onnx"] = "sklearn"
+    path: str | None = None
+    """The ONNX export, relative to the bundle, when ``kind`` is ``onnx``."""
+    reason: str = ""
+    """Why scikit-learn serves it: the ONNX conversion failed or disagreed."""
+    checked_rows: int = 0
+    """Training rows on which ONNX Runtime was compared with scikit-learn."""
+    max_difference: float | None = None
+    """Largest probability difference (regressors: relative value difference) seen."""
+    tolerance: float | None = None
+    """The largest difference that was accepted."""
+    versions: dict[str, str] = Field(default_factory=dict)
+    """skl2onnx, onnx and onnxruntime versions used for the export and the check."""
+
+
 class BundleMetadata(_Model):
     """Everything a server, an image or a person needs to know about one model."""
 
@@ -102,6 +121,7 @@ class BundleMetadata(_Model):
     input_example: list[dict[str, Scalar]] = Field(min_length=1)
     files: dict[str, str]
     """sha256 of every other file in the bundle, by path relative to the bundle."""
+    runtime: Runtime = Field(default_factory=Runtime)
 
     @field_validator("name")
     @classmethod

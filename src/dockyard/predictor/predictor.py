@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from dockyard.bundle.metadata import BundleMetadata
-from dockyard.bundle.store import Bundle, load_bundle
+from dockyard.bundle.store import Bundle
 from dockyard.errors import FieldError, InvalidInput
 from dockyard.predictor.validation import Validator
+from dockyard.runtime.loading import RuntimeChoice, load_for_serving, runtime_from_env
+from dockyard.runtime.onnx import OnnxModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +31,11 @@ class Prediction:
 
 
 class Predictor:
-    """One loaded bundle with its schema compiled for fast validation."""
+    """One loaded bundle with its schema compiled for fast validation.
+
+    ``model`` is what serves: the scikit-learn estimator, or an :class:`OnnxModel` when the
+    bundle's verified ONNX export is used (see :mod:`dockyard.runtime.loading`).
+    """
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
@@ -64,13 +70,21 @@ class Predictor:
         *,
         allow_version_mismatch: bool = False,
         trusted_types: Sequence[str] = (),
+        runtime: RuntimeChoice | None = None,
     ) -> Predictor:
-        bundle = load_bundle(
+        """Load a bundle; ``runtime`` defaults to ``DOCKYARD_RUNTIME``, else ``auto``."""
+        bundle = load_for_serving(
             Path(path),
+            runtime=runtime or runtime_from_env(),
             allow_version_mismatch=allow_version_mismatch,
-            trusted_types=tuple(trusted_types),
+            trusted_types=trusted_types,
         )
         return cls(bundle)
+
+    @property
+    def runtime(self) -> str:
+        """``onnx`` or ``sklearn``: what computes the predictions."""
+        return "onnx" if type(self.model) is OnnxModel else "sklearn"
 
     # -- input -----------------------------------------------------------------------------
 
@@ -88,7 +102,29 @@ class Predictor:
     # -- prediction ------------------------------------------------------------------------
 
     def predict_columns(self, columns: list[list[Any]]) -> Prediction:
-        X = self.model_input(columns)
+        model = self.model
+        if type(model) is OnnxModel:
+            return self._finish(*model.run(columns))
+        return self._predict_estimator(self.model_input(columns))
+
+    def predict_matrix(self, X: np.ndarray) -> Prediction:
+        """Numeric features as a float64 ``(rows, features)`` array in model order, already
+        validated (the CSV fast path) → the same :class:`Prediction` as the other entry points."""
+        model = self.model
+        if type(model) is OnnxModel:
+            if model.numeric:
+                return self._finish(*model.run_matrix(X))
+        elif not self._frame_input:
+            return self._predict_estimator(X)
+        return self.predict_columns([X[:, i].tolist() for i in range(X.shape[1])])
+
+    def _finish(self, outputs: np.ndarray, probabilities: np.ndarray | None) -> Prediction:
+        if not self.has_probabilities:
+            probabilities = None
+        self._check_finite(outputs, probabilities)
+        return Prediction(outputs.tolist(), probabilities)
+
+    def _predict_estimator(self, X: Any) -> Prediction:
         # Inputs far outside the training range can overflow inside the model; that is
         # reported per row below instead of as floating-point warnings.
         try:
@@ -107,8 +143,14 @@ class Predictor:
         return Prediction(outputs.tolist(), probabilities)
 
     def _check_finite(self, outputs: np.ndarray, probabilities: np.ndarray | None) -> None:
+        # One vectorised test on the hot path; the per-row search only when it fails.
+        numeric = outputs.dtype.kind == "f"
+        if (not numeric or np.isfinite(outputs).all()) and (
+            probabilities is None or np.isfinite(probabilities).all()
+        ):
+            return
         bad = np.zeros(len(outputs), dtype=bool)
-        if outputs.dtype.kind == "f":
+        if numeric:
             bad |= ~np.isfinite(outputs)
         if probabilities is not None:
             bad |= ~np.isfinite(probabilities).all(axis=1)

@@ -9,14 +9,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
+import orjson
 from anyio import to_thread
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from dockyard.batch.csv import score_csv
-from dockyard.errors import FieldError, InvalidInput, NotReady, PayloadTooLarge
+from dockyard.errors import (
+    FieldError,
+    InvalidInput,
+    NotReady,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from dockyard.predictor import Prediction, Predictor
-from dockyard.server.bodies import decode_json, read_body, require_json, spool_csv
+from dockyard.server.bodies import decode_json, spool_csv
 from dockyard.server.metrics import CONTENT_TYPE, Metrics
 from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import JSONResponse
@@ -43,6 +51,7 @@ class Endpoints:
         self.settings = settings
         self.metrics = metrics
         self.state = state
+        self.predict = PredictEndpoint(self)
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -54,14 +63,6 @@ class Endpoints:
         return JSONResponse(self.repository.detail(predictor))
 
     # -- prediction ------------------------------------------------------------------------
-
-    async def predict(self, request: Request) -> Response:
-        predictor = self.repository.get(request.path_params["name"])
-        require_json(request)
-        payload = decode_json(await read_body(request, self.settings.max_body_bytes))
-        records = self._records(payload, predictor)
-        prediction = await self._run(len(records), predictor.predict_records, records)
-        return self._answer(predictor, prediction)
 
     async def predict_query(self, request: Request) -> Response:
         predictor = self.repository.get(request.path_params["name"])
@@ -166,6 +167,89 @@ class Endpoints:
 
     async def metrics_text(self, request: Request) -> Response:
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+class PredictEndpoint:
+    """``POST /v1/models/{name}/predict`` as a bare ASGI app: the hot path.
+
+    Routing, middleware (metrics, security, timeouts) and error handling stay the
+    framework's; this skips only the per-request Request object, the body stream
+    generators and the Response class, which cost more than validating and predicting a
+    row. Behaviour (limits, status codes, messages) is that of the other endpoints.
+    """
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self._endpoints = endpoints
+        self._repository = endpoints.repository
+        self._limit = endpoints.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        predictor = self._repository.get(scope["path_params"]["name"])
+        content_type: bytes | None = None
+        declared: bytes | None = None
+        for key, value in scope["headers"]:
+            # The first of repeated headers counts, as with Request.headers.get().
+            if key == b"content-type" and content_type is None:
+                content_type = value
+            elif key == b"content-length" and declared is None:
+                declared = value
+        _require_json(content_type or b"")
+        limit = self._limit
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(
+                f"Request body of {declared.decode()} bytes exceeds the limit of {limit} bytes."
+            )
+        body = await _read_body(receive, limit)
+        endpoints = self._endpoints
+        records = endpoints._records(decode_json(body), predictor)
+        prediction = await endpoints._run(len(records), predictor.predict_records, records)
+        endpoints._count(predictor, prediction)
+        content = orjson.dumps(predictor.response(prediction))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(content)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+
+def _require_json(content_type: bytes) -> None:
+    kind = content_type.split(b";", 1)[0].strip().lower()
+    if kind and kind != b"application/json" and not kind.endswith(b"+json"):
+        # The message and hint of bodies.require_json, which the other JSON routes use.
+        raise UnsupportedMediaType(
+            f"Content-Type {kind.decode('latin-1')!r} is not accepted here.",
+            hint="Send JSON with 'Content-Type: application/json' (curl: -H 'Content-Type: application/json').",
+        )
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnect()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _iter_file(handle: IO[bytes]) -> Iterator[bytes]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -18,6 +18,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Labelled children are cached per label set (labels() costs a lock and a tuple build per
+# call); past this many label sets new ones are simply not cached.
+_CACHE_LIMIT = 4096
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -44,12 +47,31 @@ class Metrics:
             registry=self.registry,
         )
 
-    def count_predictions(self, model: str, outputs: Iterable[Any], classification: bool) -> None:
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = metric.labels(*labels)
+            if len(self._children) < _CACHE_LIMIT:
+                self._children[key] = child
+        return child
+
+    def count_request(
+        self, model: str, endpoint: str, method: str, status: int, seconds: float
+    ) -> None:
+        self._child(self.requests, model, endpoint, method, str(status)).inc()
+        self._child(self.latency, model, endpoint).observe(seconds)
+
+    def count_predictions(self, model: str, outputs: Sequence[Any], classification: bool) -> None:
         if not classification:
-            self.predictions.labels(model, "value").inc(sum(1 for _ in outputs))
-            return
-        for label, n in Tally(str(o) for o in outputs).items():
-            self.predictions.labels(model, label).inc(n)
+            self._child(self.predictions, model, "value").inc(len(outputs))
+        elif len(outputs) == 1:
+            self._child(self.predictions, model, str(outputs[0])).inc()
+        else:
+            for label, n in Tally(str(o) for o in outputs).items():
+                self._child(self.predictions, model, label).inc(n)
 
     def exposition(self) -> bytes:
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
@@ -88,5 +110,6 @@ class MetricsMiddleware:
             endpoint = getattr(route, "path", None) or "unmatched"
             name = scope.get("path_params", {}).get("name", "")
             model = name if name in self.models else ""
-            self.metrics.requests.labels(model, endpoint, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(model, endpoint).observe(time.perf_counter() - start)
+            self.metrics.count_request(
+                model, endpoint, scope["method"], status, time.perf_counter() - start
+            )

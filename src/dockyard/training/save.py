@@ -33,6 +33,7 @@ from dockyard.bundle.store import (
     write_metadata,
 )
 from dockyard.errors import DockyardError, TrainingError, UntrustedTypes
+from dockyard.runtime.export import export_onnx
 
 CV_FOLDS = 5
 
@@ -233,6 +234,7 @@ def save_bundle(
                 hint="If they are yours and safe, pass trusted_types=[...] naming them.",
             )
         _write_extras(workdir, model, evaluation_data, task, classes)
+        runtime = export_onnx(workdir, model, frame, features, input_kind, task)
         metadata = BundleMetadata(
             name=name,
             version=version,
@@ -258,6 +260,7 @@ def save_bundle(
             ),
             input_example=schema.input_example(frame, features, rows=1),
             files=checksum_files(workdir),
+            runtime=runtime,
         )
         write_metadata(workdir, metadata)
         _check_round_trip(workdir, model, frame, input_kind, trusted_types)

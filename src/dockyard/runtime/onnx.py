@@ -1,0 +1,99 @@
+"""Serving an ONNX export with ONNX Runtime. Imports numpy and onnxruntime only: this is
+the path a slim image without scikit-learn, scipy or pandas runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class OnnxUnavailable(Exception):
+    """ONNX Runtime is missing or cannot open the file; the caller may fall back."""
+
+
+class OnnxModel:
+    """An ONNX classifier or regressor, fed validated feature columns in model order.
+
+    The export has either one float tensor ``X`` of all features (models fitted on numeric
+    arrays) or one ``[n, 1]`` tensor per feature, named after it (pipelines that select
+    columns by name); which one is read from the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise OnnxUnavailable(f"onnxruntime is not installed ({exc})") from None
+        options = ort.SessionOptions()
+        # One row takes microseconds: a thread pool costs more than it saves, and worker
+        # processes already use every core.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # graph-optimiser notes are not the user's concern
+        try:
+            self._session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise OnnxUnavailable(f"onnxruntime cannot open {path.name}: {exc}") from None
+        inputs = self._session.get_inputs()
+        self._names = [i.name for i in inputs]
+        self._strings = [i.type == "tensor(string)" for i in inputs]
+        self._single = len(inputs) == 1 and len(inputs[0].shape) == 2 and inputs[0].shape[1] != 1
+        outputs = [o.name for o in self._session.get_outputs()]
+        self.classifier = "probabilities" in outputs
+        self._outputs = ["label", "probabilities"] if self.classifier else [outputs[0]]
+        self._run = self._session.run
+
+    def run(self, columns: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Validated columns (model order) → (labels or values, probabilities or None)."""
+        if self._single:
+            rows = np.ascontiguousarray(np.array(columns, dtype=np.float32).T)
+            return self._outputs_of({self._names[0]: rows})
+        return self._outputs_of(
+            {
+                name: np.array(column, dtype=object if text else np.float32).reshape(-1, 1)
+                for name, text, column in zip(self._names, self._strings, columns, strict=True)
+            }
+        )
+
+    @property
+    def numeric(self) -> bool:
+        """Whether every input is a number (so :meth:`run_matrix` applies)."""
+        return not any(self._strings)
+
+    def run_matrix(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Like :meth:`run`, for a numeric ``(rows, features)`` array in model order."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if self._single:
+            return self._outputs_of({self._names[0]: X})
+        return self._outputs_of({name: X[:, [i]] for i, name in enumerate(self._names)})
+
+    def _outputs_of(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        result = self._run(self._outputs, feeds)
+        if self.classifier:
+            probabilities = result[1].astype(np.float64)
+            # Summed in float32, a row can miss 1 by ~1e-7; scikit-learn's rows sum to 1.
+            totals = probabilities.sum(axis=1, keepdims=True)
+            np.divide(probabilities, totals, out=probabilities, where=totals > 0)
+            return result[0], probabilities
+        return result[0].reshape(-1).astype(np.float64), None
+
+    # The estimator surface (predict, predict_proba) for callers that hold a 2-D array.
+
+    def _columns(self, X: Any) -> list[list[Any]]:
+        rows = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+        return [rows[:, i].tolist() for i in range(rows.shape[1])]
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.run(self._columns(X))[0]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        probabilities = self.run(self._columns(X))[1]
+        if probabilities is None:
+            raise AttributeError("this ONNX model is a regressor: it has no predict_proba")
+        return probabilities
