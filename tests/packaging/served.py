@@ -13,6 +13,7 @@ from rich.console import Console
 
 import dockyard
 from dockyard.predictor import Predictor
+from dockyard.runtime.loading import RuntimeChoice
 
 
 def console() -> Console:
@@ -37,8 +38,11 @@ def predict(url: str, name: str, records: list[dict[str, Any]]) -> Any:
     return body
 
 
-def local(bundle: Path, records: list[dict[str, Any]]) -> Any:
-    predictor = Predictor.from_path(bundle)
+def local(
+    bundle: Path, records: list[dict[str, Any]], *, runtime: RuntimeChoice = "sklearn"
+) -> Any:
+    """What ``dockyard serve`` answers here; scikit-learn, like a full image, by default."""
+    predictor = Predictor.from_path(bundle, runtime=runtime)
     return json.loads(json.dumps(predictor.response(predictor.predict_records(records))))
 
 

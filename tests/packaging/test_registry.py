@@ -30,6 +30,16 @@ def containers(docker_client: Any) -> Iterator[list[Any]]:
         container.remove(force=True)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _untag_pushed(docker_client: Any, registry: str) -> Iterator[None]:
+    yield
+    # The registry dies with the session; its names on the engine go with it.
+    for image in docker_client.images.list():
+        for tag in image.tags:
+            if tag.startswith(f"{registry}/"):
+                docker_client.images.remove(tag)
+
+
 def _tags_in(registry: str, repository: str) -> set[str]:
     status, body = served.request(f"http://{registry}", path=f"/v2/{repository}/tags/list")
     assert status == 200, body
@@ -53,20 +63,23 @@ def test_push_remove_pull_run_predict(
     assert f"{registry}/iris@sha256:" in pushed
     assert _tags_in(registry, "iris") == {"1.0.0", f"sha256-{digest}"}
 
-    # Remove every local name of the image, so the pull has to download it.
-    image_id = docker_client.images.get(iris_image.tag).id
-    for ref in (version_ref, digest_ref, iris_image.tag):
+    # Remove every local name of the image (reproducible builds give other tests' images the
+    # same ID), so the pull has to download it.
+    image = docker_client.images.get(iris_image.tag)
+    names = list(image.tags)
+    for ref in names:
         docker_client.images.remove(ref)
-    assert not [i for i in docker_client.images.list() if i.id == image_id]
+    assert not [i for i in docker_client.images.list() if i.id == image.id]
     try:
         assert main(["pull", version_ref]) == 0
         pulled = capsys.readouterr().out
-        assert f"image {image_id}" in pulled  # the same image, byte for byte
+        assert f"image {image.id}" in pulled  # the same image, byte for byte
         assert f"Verified iris 1.0.0: bundle sha256 {digest}" in pulled
     finally:
-        # Later tests use the built image under its own tag.
+        # Later tests use the image under its other names.
         if docker_client.images.list(filters={"reference": version_ref}):
-            docker_client.images.get(version_ref).tag(iris_image.tag)
+            for ref in names:
+                docker_client.images.get(version_ref).tag(ref)
 
     container, url = engine.run(docker_client, version_ref, port=None)
     containers.append(container)

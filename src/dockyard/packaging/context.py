@@ -35,9 +35,10 @@ class Context:
     def default_tag(self) -> str:
         if self.spec.kind == "train":
             return f"dockyard-train:{self.spec.dockyard_version}"
+        suffix = "-slim" if self.spec.slim else ""
         if len(self.bundles) == 1:
-            return f"{self.bundles[0].name}:{self.bundles[0].version}"
-        return "dockyard-models:" + "-".join(b.name for b in self.bundles)
+            return f"{self.bundles[0].name}:{self.bundles[0].version}{suffix}"
+        return "dockyard-models:" + "-".join(b.name for b in self.bundles) + suffix
 
 
 def default_base_image(python: str) -> str:
@@ -61,6 +62,20 @@ def _prepare(dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
 
 
+def _check_slim(metas: Sequence[BundleMetadata]) -> None:
+    """A slim image has no scikit-learn: every bundle must be served by its verified ONNX export."""
+    for meta in metas:
+        if meta.runtime.kind != "onnx" or not meta.runtime.path:
+            why = meta.runtime.reason or "it was saved without an ONNX export"
+            raise PackagingError(
+                f"Bundle '{meta.name}' cannot go into a slim image: a slim image has no "
+                f"scikit-learn and serves only verified ONNX exports, and this bundle has none "
+                f"({why}).",
+                hint="Build it without --slim, or save it again with a Dockyard that exports "
+                "ONNX, from a model skl2onnx converts.",
+            )
+
+
 def _copy_bundle(source: Path, meta: BundleMetadata, dest: Path) -> None:
     # Only the files the metadata vouches for (already verified by read_metadata), world-readable
     # so the image's non-root user can read them; editor backups and caches stay behind.
@@ -82,11 +97,13 @@ def write_context(
     wheels: Path | None = None,
     machine: str | None = None,
     kind: Literal["serve", "train"] = "serve",
+    slim: bool = False,
 ) -> Context:
     """Write the build context of an image serving ``bundles`` (or of the training image).
 
     ``offline`` (implied by ``wheels``) puts every locked wheel, verified, into the context,
-    and the image build then needs no network at all.
+    and the image build then needs no network at all. ``slim`` leaves scikit-learn, scipy,
+    pandas and skops out; every bundle must then carry a verified ONNX export.
     """
     metas = tuple(read_metadata(b) for b in bundles)
     if kind == "serve" and not metas:
@@ -96,10 +113,14 @@ def write_context(
         raise PackagingError(
             f"Two bundles share a name ({', '.join(names)}); each is served as /v1/models/NAME."
         )
+    if slim:
+        if kind != "serve":
+            raise PackagingError("Only a serving image can be slim.")
+        _check_slim(metas)
     python = metas[0].environment.python if metas else platform.python_version()
     target = Target.for_python(python, machine)
     offline = offline or wheels is not None
-    resolved = resolve(requirements_for(metas, training=kind == "train"), target)
+    resolved = resolve(requirements_for(metas, training=kind == "train", slim=slim), target)
     wheel_files = (
         wheelhouse.fetch(resolved, wheels or wheelhouse.default_wheelhouse()) if offline else []
     )
@@ -125,6 +146,7 @@ def write_context(
             for b, m in zip(bundles, metas, strict=True)
         ),
         kind=kind,
+        slim=slim,
     )
     (dest / "requirements.lock").write_text(resolved.render(), encoding="utf-8")
     (dest / "dockyard.lock").write_text(own.render(), encoding="utf-8")

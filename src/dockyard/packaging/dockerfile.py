@@ -74,6 +74,11 @@ class ImageSpec:
     """Serves ONNX exports with onnxruntime; no scikit-learn, scipy, pandas or skops."""
 
     @property
+    def runtime(self) -> str:
+        """What serves the models: the value of ``DOCKYARD_RUNTIME`` in the image."""
+        return "onnx" if self.slim else "sklearn"
+
+    @property
     def site_packages(self) -> str:
         return f"{VENV}/lib/python{self.python}/site-packages"
 
@@ -95,8 +100,8 @@ def labels(spec: ImageSpec) -> dict[str, str]:
         "io.dockyard.version": spec.dockyard_version,
         "io.dockyard.kind": spec.kind,
     }
-    if spec.slim:
-        out["io.dockyard.runtime"] = "onnx"
+    if spec.kind == "serve":
+        out["io.dockyard.runtime"] = spec.runtime
     if spec.models:
         out["org.opencontainers.image.version"] = ",".join(m.version for m in spec.models)
         out["org.opencontainers.image.description"] = (
@@ -167,9 +172,9 @@ def _final(spec: ImageSpec) -> list[str]:
         "    PYTHONDONTWRITEBYTECODE=1 \\",
         "    PYTHONUNBUFFERED=1 \\",
         "    HOME=/tmp \\",
-        # onnx, not auto: with no scikit-learn to fall back on, a slim server must refuse
-        # to start on a bundle ONNX Runtime cannot open rather than fail at import.
-        *(["    DOCKYARD_RUNTIME=onnx \\"] if spec.slim else []),
+        # Each image has one runtime installed, so 'auto' would only add a fallback that
+        # cannot work: a slim server must refuse to start on a bundle ONNX Runtime cannot open.
+        *([f"    DOCKYARD_RUNTIME={spec.runtime} \\"] if spec.kind == "serve" else []),
         f"    PORT={PORT}",
         f"COPY --from=builder {VENV} {VENV}",
     ]

@@ -23,6 +23,7 @@ def build_image(
     offline: bool = False,
     wheels: Path | None = None,
     kind: Literal["serve", "train"] = "serve",
+    slim: bool = False,
     sbom_path: Path | None = None,
     sbom_dir: Path | None = None,
     client: Any | None = None,
@@ -43,11 +44,13 @@ def build_image(
                 wheels=wheels,
                 machine=engine.machine(client),
                 kind=kind,
+                slim=slim,
             )
         mode = "offline, no network" if context.spec.offline else "wheels from the index"
+        variant = ", slim: ONNX Runtime, no scikit-learn" if slim else ""
         console.print(
             f"Context: {len(context.lock.pins)} locked packages + Dockyard {context.spec.dockyard_version}"
-            f" ({mode}), base {context.spec.base_image}"
+            f" ({mode}{variant}), base {context.spec.base_image}"
         )
         built = engine.build(
             client,
@@ -57,6 +60,11 @@ def build_image(
             base_image=context.spec.base_image,
             console=console,
         )
+        if kind == "serve" and not slim and all(b.runtime.kind == "onnx" for b in context.bundles):
+            console.print(
+                "Every bundle here has a verified ONNX export: --slim builds an image that "
+                "serves it with ONNX Runtime, without scikit-learn (smaller, faster to start)."
+            )
         if sbom_path is None and sbom_dir is not None:
             sbom_path = sbom.default_path(built.tag, sbom_dir)
         if sbom_path is not None:

@@ -187,7 +187,11 @@ def _merge_recorded(bundles: Sequence[BundleMetadata]) -> dict[str, str]:
     merged: dict[str, str] = {}
     owner: dict[str, str] = {}
     for meta in bundles:
-        for raw_name, version in meta.environment.packages.items():
+        packages = dict(meta.environment.packages)
+        # The onnxruntime that verified the bundle's ONNX export is the one to serve it with.
+        if meta.runtime.kind == "onnx" and "onnxruntime" in meta.runtime.versions:
+            packages["onnxruntime"] = meta.runtime.versions["onnxruntime"]
+        for raw_name, version in packages.items():
             name = canonicalize_name(raw_name)
             if name in merged and merged[name] != version:
                 raise PackagingError(
@@ -205,8 +209,8 @@ def requirements_for(
 ) -> list[str]:
     """The root requirements of an image serving ``bundles`` (or training, with no bundles).
 
-    ``slim``: onnxruntime and the serving stack only, without :data:`SKLEARN_STACK`; the
-    caller has checked that every bundle is served by its verified ONNX export.
+    A serving image serves with scikit-learn; ``slim``: with onnxruntime instead, without
+    :data:`SKLEARN_STACK` (the caller has checked that every bundle has a verified ONNX export).
     """
     recorded = _merge_recorded(bundles)
     own = _own_requirements()
@@ -215,11 +219,16 @@ def requirements_for(
         wanted -= TRAINING_ONLY - recorded.keys()
     if slim:
         wanted = (wanted - TRAINING_ONLY - SKLEARN_STACK) | {"onnxruntime"}
+    elif not training:
+        # A full image serves with scikit-learn, exactly; onnxruntime would add 31 MB that
+        # never runs there. Training keeps it: saving a bundle verifies its ONNX export.
+        wanted.discard("onnxruntime")
+        recorded.pop("onnxruntime", None)
     pins: dict[str, str] = {
         canonicalize_name(n): v for n, v in environment.requirement_closure(sorted(wanted)).items()
     }
     for name in list(pins):
-        if name in TRAINING_ONLY and name not in wanted:
+        if not training and name in TRAINING_ONLY and name not in wanted:
             del pins[name]
     if slim:
         # Recorded versions still win, but only for what a slim image installs at all.

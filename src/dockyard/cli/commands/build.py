@@ -26,6 +26,12 @@ def build(
         "--offline",
         help="Download and verify wheels on this machine: the build needs no network.",
     ),
+    slim: bool = typer.Option(
+        False,
+        "--slim",
+        help="Serve the bundles' verified ONNX exports with ONNX Runtime: no scikit-learn, "
+        "scipy or pandas in the image (refused for a bundle without one).",
+    ),
     sbom: Path | None = typer.Option(
         None,
         help="Write the image's CycloneDX SBOM here [default: IMAGE.cdx.json in the current "
@@ -50,6 +56,7 @@ def build(
                 base_image=base_image,
                 offline=offline,
                 wheels=wheelhouse,
+                slim=slim,
             )
         image = tag or context.default_tag
         # Inside the context, where .dockerignore's allow-list keeps it out of the image.
@@ -67,6 +74,7 @@ def build(
         base_image=base_image,
         offline=offline,
         wheels=wheelhouse,
+        slim=slim,
         sbom_path=sbom,
         sbom_dir=Path.cwd(),
     )

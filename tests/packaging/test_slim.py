@@ -1,0 +1,156 @@
+"""The slim image: ONNX Runtime serves the bundle's verified export; no scikit-learn stack."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dockyard
+from dockyard.cli.main import main
+from dockyard.errors import PackagingError
+from dockyard.packaging import dockerfile, engine
+from dockyard.packaging.images import build_image
+from dockyard.packaging.lock import requirements_for
+from tests.packaging import served
+
+# What 'pip install numpy scipy scikit-learn pandas flask' adds to the same base (see
+# docs/containers.md); a slim image may add at most a quarter of it.
+TUTORIAL_ADDED_BYTES = 455e6
+STACK = ("sklearn", "scipy", "pandas", "skops", "onnx", "skl2onnx")
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {r.split("=", 1)[0].split(">", 1)[0] for r in requirements}
+
+
+def test_slim_requirements_leave_the_scikit_learn_stack_out(iris_bundle: Path) -> None:
+    meta = dockyard.read_metadata(iris_bundle)
+    names = _names(requirements_for([meta], slim=True))
+    assert {"onnxruntime", "numpy", "uvicorn", "pydantic"} <= names
+    assert not names & {"scikit-learn", "scipy", "pandas", "skops", "joblib", "skl2onnx", "onnx"}
+    assert f"onnxruntime=={meta.runtime.versions['onnxruntime']}" in requirements_for(
+        [meta], slim=True
+    )
+    # The full image serves with scikit-learn and has no use for onnxruntime.
+    assert "onnxruntime" not in _names(requirements_for([meta]))
+
+
+def test_a_churn_bundle_goes_slim_without_pandas(churn_bundle: Path) -> None:
+    meta = dockyard.read_metadata(churn_bundle)
+    if meta.runtime.kind != "onnx":
+        pytest.skip(f"churn has no ONNX export here: {meta.runtime.reason}")
+    assert "pandas" not in _names(requirements_for([meta], slim=True))
+
+
+def test_slim_dockerfile_pins_the_onnx_runtime() -> None:
+    spec = dockerfile.ImageSpec(
+        "b", "3.11", "0.1.0", True, (dockerfile.ModelSpec("iris", "1", "ab" * 32),), slim=True
+    )
+    text = dockerfile.render(spec)
+    assert "DOCKYARD_RUNTIME=onnx" in text
+    assert 'io.dockyard.runtime="onnx"' in text
+
+
+def test_a_bundle_without_a_verified_export_is_refused(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tmp_path / "iris"
+    shutil.copytree(iris_bundle, bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["runtime"] = {"kind": "sklearn", "reason": "ONNX Runtime disagreed on 3 rows"}
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    code = main(["build", str(bundle), "--slim", "--context-only", str(tmp_path / "ctx")])
+    assert code == PackagingError.exit_code
+    message = capsys.readouterr().err
+    assert "cannot go into a slim image" in message
+    assert "ONNX Runtime disagreed on 3 rows" in message
+    assert not (tmp_path / "ctx").exists()
+
+
+@pytest.fixture
+def containers(docker_client: Any) -> Iterator[list[Any]]:
+    started: list[Any] = []
+    yield started
+    for container in started:
+        container.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def slim_image(docker_client: Any, base_image: str, iris_bundle: Path) -> engine.Built:
+    return build_image(
+        [iris_bundle], console=served.console(), tag="dockyard-test/iris:e2e-slim",
+        base_image=base_image, offline=True, slim=True, client=docker_client,
+    )  # fmt: skip
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_slim_image_is_a_quarter_and_has_no_scikit_learn(
+    docker_client: Any, slim_image: engine.Built
+) -> None:
+    assert slim_image.base_size is not None
+    added = slim_image.size - slim_image.base_size
+    print(f"slim image adds {added / 1e6:.1f} MB")
+    assert added <= TUTORIAL_ADDED_BYTES / 4, f"slim image adds {engine.mb(added)}"
+    config = docker_client.images.get(slim_image.tag).attrs["Config"]
+    assert config["Labels"]["io.dockyard.runtime"] == "onnx"
+    assert "DOCKYARD_RUNTIME=onnx" in config["Env"]
+    assert config["User"] == "10001:10001"
+    probe = ", ".join(repr(m) for m in (*STACK, "onnxruntime"))
+    listing = docker_client.containers.run(
+        slim_image.tag,
+        ["python", "-c", f"import importlib.util as u; print(*(u.find_spec(m) is not None for m in ({probe})))"],
+        remove=True, network_disabled=True,
+    )  # fmt: skip
+    assert listing.decode().split() == ["False"] * len(STACK) + ["True"]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_slim_predictions_match_the_full_image_and_scikit_learn(
+    docker_client: Any,
+    slim_image: engine.Built,
+    iris_image: engine.Built,
+    iris_bundle: Path,
+    containers: list[Any],
+) -> None:
+    from sklearn.datasets import load_iris
+
+    meta = dockyard.read_metadata(iris_bundle)
+    tolerance = meta.runtime.tolerance
+    assert tolerance is not None
+    names = [f.name for f in meta.features]
+    data = load_iris().data
+    records = [dict(zip(names, map(float, row), strict=True)) for row in data]
+    records += served.records(iris_bundle)
+
+    started = time.monotonic()
+    slim, slim_url = engine.run(docker_client, slim_image.tag, port=None)
+    containers.append(slim)
+    while True:
+        try:
+            answer = served.predict(slim_url, "iris", records)
+            break
+        except (OSError, AssertionError, ValueError):
+            if time.monotonic() - started > 30:
+                raise
+            time.sleep(0.02)
+    print(f"slim container start → first prediction: {time.monotonic() - started:.2f} s")
+
+    full, full_url = engine.run(docker_client, iris_image.tag, port=None)
+    containers.append(full)
+    engine.wait_ready(full_url, timeout=60, container=full)
+    from_full = served.predict(full_url, "iris", records)
+
+    # Labels exact, probabilities within the tolerance the export was verified to: against
+    # the full image (scikit-learn in a container) and scikit-learn here.
+    served.assert_same(answer, from_full, tolerance=tolerance)
+    served.assert_same(answer, served.local(iris_bundle, records), tolerance=tolerance)
+    # And to float32 precision against ONNX Runtime here: the same graph, the same answers.
+    served.assert_same(answer, served.local(iris_bundle, records, runtime="onnx"))
