@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from dockyard.errors import DockerError, PackagingError
 from dockyard.packaging import engine
@@ -158,33 +158,34 @@ class _Layers:
     def update(self, chunk: dict[str, Any]) -> None:
         layer = chunk.get("id")
         status = str(chunk.get("status", ""))
-        if not layer or not status or " " in str(layer):
+        # Lines about the whole image ("1.0.0: Pulling from iris") are not layers.
+        if not layer or not status or " " in str(layer) or status.startswith("Pulling from"):
             return
         task = self._tasks.get(layer)
         if task is None:
-            task = self._progress.add_task(f"{layer} {status}", total=None)
+            task = self._progress.add_task(f"{layer} {status}", total=None, size="")
             self._tasks[layer] = task
         detail = chunk.get("progressDetail") or {}
+        description = f"{layer} {status}"
         if detail.get("total"):
+            current, total = int(detail.get("current", 0)), int(detail["total"])
             self._progress.update(
                 task,
-                description=f"{layer} {status}",
-                completed=detail.get("current", 0),
-                total=detail["total"],
+                description=description,
+                # The engine's byte counts can overshoot its total (compressed vs not).
+                completed=min(current, total),
+                total=total,
+                size=f"{total / 1e6:.1f} MB",
             )
+        elif status in ("Pushed", "Layer already exists", "Pull complete", "Already exists"):
+            done = self._progress.tasks[task].total or 1.0
+            self._progress.update(task, description=description, total=done, completed=done)
         else:
-            done = status in ("Pushed", "Layer already exists", "Pull complete", "Already exists")
-            total = self._progress.tasks[task].total
-            if done:
-                self._progress.update(
-                    task, description=f"{layer} {status}", total=total or 1, completed=total or 1
-                )
-            else:
-                self._progress.update(task, description=f"{layer} {status}")
+            self._progress.update(task, description=description)
 
 
 def _follow(
-    chunks: Iterable[dict[str, Any]], layers: _Layers, *, what: str, registry: str
+    chunks: Iterable[dict[str, Any]], layers: _Layers | None, *, what: str, registry: str
 ) -> Iterator[dict[str, Any]]:
     docker = engine._sdk()
     try:
@@ -194,7 +195,8 @@ def _follow(
                 raise DockerError(
                     f"{what} failed: {message.strip()}", hint=_hint(message, registry)
                 )
-            layers.update(chunk)
+            if layers is not None:
+                layers.update(chunk)
             yield chunk
     except docker.errors.APIError as exc:
         message = str(exc.explanation or exc)
@@ -203,9 +205,9 @@ def _follow(
 
 def _progress(console: Console) -> Progress:
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description:<34}"),
         BarColumn(),
-        DownloadColumn(),
+        TextColumn("{task.fields[size]}"),
         console=console,
         transient=False,
     )
@@ -222,8 +224,9 @@ def push(client: Any, image: str, registry: str, *, console: Console) -> Pushed:
         found.tag(repository, tag)
     digests: list[str] = []
     with _progress(console) as progress:
-        for tag in tags:
-            layers = _Layers(progress)
+        for index, tag in enumerate(tags):
+            # The second tag names the same manifest: its layers are already there.
+            layers = _Layers(progress) if index == 0 else None
             stream = client.api.push(repository, tag=tag, stream=True, decode=True)
             for chunk in _follow(
                 stream, layers, what=f"Pushing {repository}:{tag}", registry=registry
