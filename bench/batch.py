@@ -3,13 +3,13 @@ start included, as a user sees it; the output is checked for one line per row.""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from bench import envs
 from bench.models import ModelFiles
 
 
@@ -25,8 +25,7 @@ def dockyard_predict(
     model: ModelFiles, csv_file: Path, rows: int, *, runtime: str, workdir: Path
 ) -> dict[str, Any]:
     out = workdir / f"scored-{model.kind}-{runtime}.csv"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env["DOCKYARD_RUNTIME"] = "onnx" if runtime == "fast" else runtime
+    env = envs.server_env(DOCKYARD_RUNTIME="onnx" if runtime == "fast" else runtime)
     argv = [
         str(Path(sys.executable).with_name("dockyard")),
         "predict",

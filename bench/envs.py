@@ -8,6 +8,7 @@ pickle loads everywhere), and reused while their requirement list is unchanged.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -85,3 +86,49 @@ def ensure(env: PeerEnv, log: Path) -> PeerEnv:
                 raise EnvError(f"installing {env.name} failed: {' / '.join(tail)}")
     stamp.write_text(wanted)
     return env
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment servers and commands run in: this one, minus Dockyard's own
+    settings, and with bytecode caching on (see :func:`precompile`)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DOCKYARD_", "PROMETHEUS_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    env.update(extra)
+    return env
+
+
+def precompile(python: Path, paths: list[Path], log: Path) -> None:
+    """Write the .pyc files an ordinary install writes, once per environment.
+
+    Without them (``PYTHONDONTWRITEBYTECODE`` set, or uv installs, which skip them) every
+    process start compiles every module it imports from source: seconds for scikit-learn,
+    which would swamp the cold starts being measured.
+    """
+    stamp = CACHE / "precompiled" / hashlib.sha256(str(python).encode()).hexdigest()[:16]
+    if stamp.exists():
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        subprocess.run(
+            [str(python), "-m", "compileall", "-q", "-j", "0", *map(str, paths)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=INSTALL_TIMEOUT,
+            check=False,
+        )
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text("\n".join(map(str, paths)))
+
+
+def site_packages(python: Path) -> Path:
+    done = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return Path(done.stdout.strip())

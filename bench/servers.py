@@ -59,9 +59,7 @@ def _json(body: bytes) -> Any:
 
 
 def _base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKYARD_", "PROMETHEUS_"))}
-    env.update(extra)
-    return env
+    return envs.server_env(**extra)
 
 
 def hello(port: int) -> Spec:
