@@ -122,8 +122,9 @@ def _tutorial(model: ModelFiles, workdir: Path, base_size: int) -> dict[str, Any
     }
 
 
-def _dockyard_image(model: ModelFiles, base_size: int) -> dict[str, Any]:
-    tag = f"dockyard-bench-{model.bundle_name}:latest"
+def _dockyard_image(model: ModelFiles, base_size: int, *, slim: bool = False) -> dict[str, Any]:
+    name = "dockyard --slim" if slim else "dockyard"
+    tag = f"dockyard-bench-{model.bundle_name}:{'slim' if slim else 'latest'}"
     wheels = envs.CACHE / "dockyard-wheels"
     done = _run(
         _dockyard(
@@ -135,11 +136,12 @@ def _dockyard_image(model: ModelFiles, base_size: int) -> dict[str, Any]:
             BASE,
             "--wheelhouse",
             str(wheels),
+            *(["--slim"] if slim else []),
         ),
         BUILD_TIMEOUT,
     )
     if done.returncode != 0:
-        return {"name": "dockyard", "status": "error", "reason": done.stderr.strip()[-300:]}
+        return {"name": name, "status": "error", "reason": done.stderr.strip()[-300:]}
     size = _size(tag)
 
     def check(body: bytes) -> bool:
@@ -147,7 +149,7 @@ def _dockyard_image(model: ModelFiles, base_size: int) -> dict[str, Any]:
 
     cold = _cold_start(tag, 8000, f"/v1/models/{model.bundle_name}/predict", check)
     return {
-        "name": "dockyard",
+        "name": name,
         "status": "ok",
         "size_mb": round(size / MB),
         "added_mb": round((size - base_size) / MB),
@@ -171,6 +173,7 @@ def measure(files: dict[str, ModelFiles], workdir: Path, *, fast: bool) -> dict[
     for build in (
         lambda: _tutorial(model, workdir, base_size),
         lambda: _dockyard_image(model, base_size),
+        lambda: _dockyard_image(model, base_size, slim=True),
     ):
         try:
             images.append(build())

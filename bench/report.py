@@ -86,10 +86,13 @@ def markdown(doc: dict[str, Any]) -> str:
     if containers:
         lines += ["", "Containers: " + containers.get("reason", "")]
         for c in containers.get("images", []):
+            if c.get("status") != "ok":
+                lines.append(f"- {c['name']}: {c.get('status')}: {c.get('reason', '')[:200]}")
+                continue
             lines.append(
                 f"- {c['name']}: image {_f(c.get('size_mb'))} MB "
                 f"(+{_f(c.get('added_mb'))} MB over the base), "
-                f"container cold start {_f(c.get('cold_start_s'), '{:.2f}')} s {c.get('note', '')}"
+                f"container cold start {_f(c.get('cold_start_s'), '{:.2f}')} s"
             )
     if doc.get("skipped"):
         lines += ["", "Not measured:"]

@@ -10,15 +10,18 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing.pool import AsyncResult
 from typing import IO, Any
 
 import numpy as np
 import orjson
 
 from dockyard.batch.numeric import parse_lines
-from dockyard.errors import BadRequest, FieldError, InvalidInput
+from dockyard.errors import BadRequest, DockyardError, FieldError, InvalidInput
 from dockyard.predictor import Prediction, Predictor
 from dockyard.predictor.validation import MAX_MAGNITUDE
 
@@ -28,6 +31,7 @@ MAX_FIELD_BYTES = 1 << 20
 MAX_COLUMNS = 10_000
 # The fast path reads the file in blocks of this size.
 _BLOCK = 4 << 20
+_NEWLINE = 10
 
 
 def _text(source: IO[bytes]) -> io.TextIOWrapper:
@@ -88,7 +92,11 @@ def _rows(
 
 
 def iter_scored(
-    predictor: Predictor, source: IO[bytes], *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    predictor: Predictor,
+    source: IO[bytes],
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    processes: int = 1,
 ) -> Iterator[tuple[bytes, Prediction | None]]:
     """Yield the output header, then scored rows chunk by chunk, as UTF-8 CSV bytes, each
     with the prediction that made it (``None`` for the header).
@@ -96,7 +104,9 @@ def iter_scored(
     Chunks of plain decimal numbers take a vectorised path (:mod:`dockyard.batch.numeric`)
     that passes each input line through untouched; any chunk it does not accept, and the
     whole rest of a file from its first quote character on, take the exact path through
-    the csv module. Both give the same bytes for the same rows.
+    the csv module. Both give the same bytes for the same rows. With ``processes`` > 1,
+    forked processes score fast-path chunks in parallel (for single-threaded command-line
+    use only: never fork a server).
     """
     csv.field_size_limit(MAX_FIELD_BYTES)
     first = source.readline(MAX_FIELD_BYTES)
@@ -118,7 +128,8 @@ def iter_scored(
         raise BadRequest(f"The CSV is not valid UTF-8 (byte {exc.start} of a chunk).") from None
     header, positions = _header(csv.reader([text.rstrip("\r\n")]), predictor)
     yield _csv_line([*header, *predictor.output_columns]), None
-    yield from _Fast(predictor, source, len(header), positions, chunk_rows).chunks()
+    fast = _Fast(predictor, source, len(header), positions, chunk_rows)
+    yield from fast.parallel(processes) if processes > 1 else fast.chunks()
 
 
 def _numeric(predictor: Predictor) -> bool:
@@ -246,24 +257,57 @@ class _Fast:
     def chunks(self) -> Iterator[tuple[bytes, Prediction | None]]:
         for job in self._jobs():
             if isinstance(job, _Switch):
-                yield from _exact(
-                    self.predictor,
-                    io.BufferedReader(_Joined(job.pending, self.source)),
-                    first_line=job.line,
-                    header=False,
-                    chunk_rows=self.chunk_rows,
-                    width=self.width,
-                    positions=self.positions,
-                )
+                yield from self._switch(job)
                 return
             yield self._format(self._compute(*job))
 
-    def _jobs(self) -> Iterator[tuple[list[bytes], int, bool] | _Switch]:
-        """Chunks of lines (with the file line of the first, and whether any is blank) as
-        they become complete; or where the csv module must take over."""
+    def parallel(self, processes: int) -> Iterator[tuple[bytes, Prediction | None]]:
+        """:meth:`chunks`, with chunks scored by ``processes`` forked processes. Order,
+        output and errors are the same: a chunk that fails in a process is scored again
+        here, which raises its error as the serial path would."""
+        global _WORKER  # noqa: PLW0603 - forked children inherit the scorer through it
+        _WORKER = self
+        window: deque[tuple[tuple[bytes, int, bool], AsyncResult[Any]]] = deque()
+        context = multiprocessing.get_context("fork")
+        with context.Pool(processes) as pool:
+            for job in self._jobs():
+                if isinstance(job, _Switch):
+                    while window:
+                        yield self._collect(*window.popleft())
+                    yield from self._switch(job)
+                    return
+                window.append((job, pool.apply_async(_score_in_worker, job)))
+                # A bounded window keeps memory to a few chunks, as in the serial path.
+                if len(window) > 2 * processes:
+                    yield self._collect(*window.popleft())
+            while window:
+                yield self._collect(*window.popleft())
+
+    def _collect(
+        self, job: tuple[bytes, int, bool], result: AsyncResult[Any]
+    ) -> tuple[bytes, Prediction]:
+        scored: tuple[bytes, Prediction] | None = result.get()
+        return scored if scored is not None else self._format(self._compute(*job))
+
+    def _switch(self, job: _Switch) -> Iterator[tuple[bytes, Prediction | None]]:
+        yield from _exact(
+            self.predictor,
+            io.BufferedReader(_Joined(job.pending, self.source)),
+            first_line=job.line,
+            header=False,
+            chunk_rows=self.chunk_rows,
+            width=self.width,
+            positions=self.positions,
+        )
+
+    def _jobs(self) -> Iterator[tuple[bytes, int, bool] | _Switch]:
+        """Chunks as they become complete: their lines (each ending in a newline), the
+        file line of the first, and whether any is blank; or where the csv module must
+        take over."""
         pending = b""
         line = 2  # file line of pending's first line (the header is line 1)
         eof = False
+        size = self.chunk_rows
         while not eof:
             block = self.source.read(_BLOCK)
             eof = not block
@@ -279,39 +323,73 @@ class _Fast:
                 # here on, the csv module reads the file.
                 yield _Switch(pending, line)
                 return
+            rest = pending[cut:]
             if b"\r" in region:
                 region = region.replace(b"\r\n", b"\n")
-            lines = region.split(b"\n")
-            if not eof or lines[-1] == b"":
-                lines.pop()  # after the last newline: nothing, or the start of a line
-            start = 0
-            blanks = b"" in lines
-            while start < len(lines):
-                end, full = _chunk_end(lines, start, self.chunk_rows, blanks)
-                if not full and not eof:
-                    break  # wait for the rest of this chunk
-                if not blanks or any(lines[start:end]):
-                    yield lines[start:end], line + start, blanks
-                start = end
-            rest = lines[start:]
-            line += start
-            pending = (b"\n".join(rest) + b"\n" if rest else b"") + pending[cut:]
+            if eof and region and not region.endswith(b"\n"):
+                region += b"\n"
+            if region.startswith(b"\n") or b"\n\n" in region:
+                chunks, done = self._blank_chunks(region, eof)
+            else:
+                # No blank lines: chunk boundaries straight from the newline positions.
+                ends = np.flatnonzero(np.frombuffer(region, dtype=np.uint8) == _NEWLINE)
+                count = len(ends)
+                # Line counts at which chunks end; at the end of the file, the last one
+                # may be short.
+                if eof:
+                    bounds = [*range(size, count, size), *([count] if count else [])]
+                else:
+                    bounds = list(range(size, count + 1, size))
+                stops = [int(ends[b - 1]) + 1 for b in bounds]
+                starts = [0, *stops][: len(stops)]
+                firsts = [0, *bounds][: len(bounds)]
+                chunks = [
+                    (region[a:b], first, False)
+                    for a, b, first in zip(starts, stops, firsts, strict=True)
+                ]
+                done = (bounds[-1] if bounds else 0, stops[-1] if stops else 0)
+            for data, first, blanks in chunks:
+                yield data, line + first, blanks
+            line += done[0]
+            pending = region[done[1] :] + rest
 
-    def _compute(self, lines: list[bytes], first_line: int, blanks: bool) -> _Scored:
-        """Parse and predict one chunk."""
+    def _blank_chunks(
+        self, region: bytes, eof: bool
+    ) -> tuple[list[tuple[bytes, int, bool]], tuple[int, int]]:
+        """Chunks of ``chunk_rows`` non-blank lines when blank lines are interspersed;
+        and how many lines and bytes they took."""
+        lines = region.split(b"\n")
+        lines.pop()  # region ends with a newline
+        chunks = []
+        start = taken = 0
+        while start < len(lines):
+            end, full = _chunk_end(lines, start, self.chunk_rows, True)
+            if not full and not eof:
+                break  # wait for the rest of this chunk
+            part = lines[start:end]
+            taken += sum(map(len, part)) + len(part)
+            if any(part):
+                chunks.append((b"\n".join(part) + b"\n", start, True))
+            start = end
+        return chunks, (start, taken)
+
+    def _compute(self, data: bytes, first_line: int, blanks: bool) -> _Scored:
+        """Parse and predict one chunk (``data``: whole lines, each ending in a newline)."""
+        lines = data.split(b"\n")
+        lines.pop()
         rows = [x for x in lines if x] if blanks else lines
-        data = b"\n".join(rows) + b"\n"
+        parsed = b"\n".join(rows) + b"\n" if blanks else data
         X = None
-        if data.isascii() or _utf8(data):
+        if parsed.isascii() or _utf8(parsed):
             X = parse_lines(
-                data, self.width, self.positions, integer=self.integer, magnitude=MAX_MAGNITUDE
+                parsed, self.width, self.positions, integer=self.integer, magnitude=MAX_MAGNITUDE
             )
         if X is None:
             # Not plain decimals: read these lines as the csv module does (and word errors).
             scored = list(
                 _exact(
                     self.predictor,
-                    io.BytesIO(b"\n".join(lines) + b"\n"),
+                    io.BytesIO(data),
                     first_line=first_line,
                     header=False,
                     chunk_rows=len(lines) + 1,
@@ -343,6 +421,17 @@ class _Fast:
                 tails.append(_float_rows(prediction.probabilities))
         lines = b"\n".join(map(b",".join, zip(scored.rows, *tails, strict=True)))
         return lines + b"\n", prediction
+
+
+_WORKER: _Fast | None = None
+
+
+def _score_in_worker(data: bytes, first_line: int, blanks: bool) -> tuple[bytes, Prediction] | None:
+    assert _WORKER is not None
+    try:
+        return _WORKER._format(_WORKER._compute(data, first_line, blanks))
+    except DockyardError:
+        return None  # scored again in the parent, which raises the error itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,9 +477,11 @@ def score_csv(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[Prediction], None] | None = None,
+    processes: int = 1,
 ) -> int:
     """Score ``source`` (binary CSV) into ``sink`` (text); return the number of data rows.
-    ``on_chunk`` sees each chunk's prediction after its rows are written."""
+    ``on_chunk`` sees each chunk's prediction after its rows are written. ``processes``:
+    see :func:`iter_scored`."""
     buffer = getattr(sink, "buffer", None)
     if buffer is not None:
         # A text file over bytes: write the UTF-8 we already have straight through.
@@ -399,7 +490,9 @@ def score_csv(
     else:
         write = lambda data: sink.write(data.decode("utf-8"))  # noqa: E731
     count = 0
-    for block, prediction in iter_scored(predictor, source, chunk_rows=chunk_rows):
+    for block, prediction in iter_scored(
+        predictor, source, chunk_rows=chunk_rows, processes=processes
+    ):
         write(block)
         if prediction is not None:
             count += len(prediction)
