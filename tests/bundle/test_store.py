@@ -130,3 +130,47 @@ def test_checksum_paths_cannot_escape_the_bundle(iris_copy: Path) -> None:
     (iris_copy / "bundle.json").write_text(json.dumps(doc))
     with pytest.raises(BundleIntegrityError, match="outside the bundle"):
         read_metadata(iris_copy)
+
+
+def _onnx_bundle(iris_bundle: Path) -> Path:
+    meta = read_metadata(iris_bundle)
+    if meta.runtime.kind != "onnx":
+        pytest.skip(f"the iris bundle has no ONNX export here: {meta.runtime.reason}")
+    return iris_bundle
+
+
+def test_onnx_path_checks_the_onnxruntime_that_verified_the_export(
+    iris_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockyard.runtime.loading import load_for_serving
+
+    copy = Path(shutil.copytree(_onnx_bundle(iris_bundle), tmp_path / "iris"))
+    _edit_metadata(copy, {"runtime.versions.onnxruntime": "0.1.0"})
+    with pytest.raises(EnvironmentMismatch, match=r"onnxruntime 0\.1\.0 recorded"):
+        load_for_serving(copy, runtime="onnx")
+    notes = load_for_serving(copy, runtime="onnx", allow_version_mismatch=True).environment_notes
+    assert any("onnxruntime 0.1.0" in n for n in notes)
+
+
+def test_onnx_path_needs_no_scikit_learn_but_refuses_a_different_one(
+    iris_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockyard.bundle import environment
+    from dockyard.runtime.loading import load_for_serving
+
+    bundle = _onnx_bundle(iris_bundle)
+    real = environment.installed_version
+    training_only = {"scikit-learn", "scipy", "joblib", "threadpoolctl", "skops", "narwhals"}
+    # The slim image: the training stack is simply not installed.
+    monkeypatch.setattr(
+        environment, "installed_version", lambda n: None if n in training_only else real(n)
+    )
+    assert load_for_serving(bundle, runtime="onnx").metadata.name == "iris"
+    with pytest.raises(EnvironmentMismatch, match="scikit-learn"):
+        load_for_serving(bundle, runtime="sklearn")
+    # A host with a different scikit-learn than the one recorded is refused either way.
+    monkeypatch.setattr(
+        environment, "installed_version", lambda n: "0.20.0" if n == "scikit-learn" else real(n)
+    )
+    with pytest.raises(EnvironmentMismatch, match=r"scikit-learn .* recorded, 0\.20\.0 running"):
+        load_for_serving(bundle, runtime="onnx")

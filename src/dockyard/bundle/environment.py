@@ -63,14 +63,25 @@ def installed_version(name: str) -> str | None:
         return None
 
 
-def compare(recorded: dict[str, str]) -> tuple[list[str], list[str]]:
-    """Return (refusals, warnings): recorded-vs-running differences, worded for people."""
+def compare(
+    recorded: dict[str, str],
+    *,
+    strict: Iterable[str] = STRICT_PACKAGES,
+    may_be_absent: Iterable[str] = (),
+) -> tuple[list[str], list[str]]:
+    """Return (refusals, warnings): recorded-vs-running differences, worded for people.
+
+    A difference in a ``strict`` package, or a missing package, is a refusal; other
+    differences are warnings. Packages in ``may_be_absent`` may be missing (the runtime
+    serving the model does not use them), but if installed they are compared as usual.
+    """
+    strict, absent_ok = frozenset(strict), frozenset(may_be_absent)
     refusals: list[str] = []
     warnings: list[str] = []
     for name, want in recorded.items():
         have = installed_version(name)
-        if have == want:
+        if have == want or (have is None and name in absent_ok):
             continue
         line = f"{name} {want} recorded, {have or 'not installed'} running"
-        (refusals if name in STRICT_PACKAGES or have is None else warnings).append(line)
+        (refusals if name in strict or have is None else warnings).append(line)
     return refusals, warnings

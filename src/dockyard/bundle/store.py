@@ -136,9 +136,26 @@ def verify_files(directory: Path, metadata: BundleMetadata) -> None:
             )
 
 
-def check_environment(metadata: BundleMetadata, *, allow_mismatch: bool) -> list[str]:
-    """Refuse (or, with ``allow_mismatch``, warn about) a training/serving version mismatch."""
-    refusals, warnings = environment.compare(metadata.environment.packages)
+def check_environment(
+    metadata: BundleMetadata, *, allow_mismatch: bool, runtime: str = "sklearn"
+) -> list[str]:
+    """Refuse (or, with ``allow_mismatch``, warn about) a training/serving version mismatch.
+
+    With the scikit-learn runtime every recorded package must be installed, scikit-learn
+    and numpy at exactly the recorded versions. With the ONNX runtime, only numpy and the
+    onnxruntime that verified the export are required (exactly); the rest may be absent
+    (the slim image), but where installed, scikit-learn still has to match.
+    """
+    recorded = dict(metadata.environment.packages)
+    strict: tuple[str, ...] = environment.STRICT_PACKAGES
+    may_be_absent: set[str] = set()
+    if runtime == "onnx":
+        onnxruntime = metadata.runtime.versions.get("onnxruntime")
+        if onnxruntime:
+            recorded["onnxruntime"] = onnxruntime
+            strict = (*strict, "onnxruntime")
+        may_be_absent = set(recorded) - {"numpy", "onnxruntime"}
+    refusals, warnings = environment.compare(recorded, strict=strict, may_be_absent=may_be_absent)
     trained_py = metadata.environment.python.split(".")[:2]
     running_py = environment.python_version().split(".")[:2]
     if trained_py != running_py:
@@ -146,11 +163,7 @@ def check_environment(metadata: BundleMetadata, *, allow_mismatch: bool) -> list
             f"Python {metadata.environment.python} recorded, {environment.python_version()} running"
         )
     if refusals and not allow_mismatch:
-        wanted = " ".join(
-            f"{n}=={v}"
-            for n, v in metadata.environment.packages.items()
-            if n in environment.STRICT_PACKAGES
-        )
+        wanted = " ".join(f"{n}=={v}" for n, v in recorded.items() if n in strict)
         raise EnvironmentMismatch(
             f"Bundle '{metadata.name}' was trained with a different environment: {'; '.join(refusals)}.",
             hint=(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal, cast
 
-from dockyard.bundle.store import Bundle, load_bundle, read_metadata
+from dockyard.bundle.store import Bundle, check_environment, load_bundle, read_metadata
 from dockyard.errors import BundleError, UsageError
 from dockyard.runtime.onnx import OnnxModel, OnnxUnavailable
 
@@ -43,8 +43,15 @@ def load_for_serving(
         metadata = read_metadata(path)
         recorded = metadata.runtime
         if recorded.kind == "onnx" and recorded.path:
+            # The same training/serving check as the scikit-learn path, for this runtime.
+            notes = check_environment(metadata, allow_mismatch=allow_version_mismatch, runtime="onnx")
             try:
-                return Bundle(path=path, metadata=metadata, model=OnnxModel(path / recorded.path))
+                return Bundle(
+                    path=path,
+                    metadata=metadata,
+                    model=OnnxModel(path / recorded.path),
+                    environment_notes=tuple(notes),
+                )
             except OnnxUnavailable as exc:
                 if runtime == "onnx":
                     raise BundleError(f"Bundle '{metadata.name}': {exc}.") from None
