@@ -44,7 +44,9 @@ def load_for_serving(
         recorded = metadata.runtime
         if recorded.kind == "onnx" and recorded.path:
             # The same training/serving check as the scikit-learn path, for this runtime.
-            notes = check_environment(metadata, allow_mismatch=allow_version_mismatch, runtime="onnx")
+            notes = check_environment(
+                metadata, allow_mismatch=allow_version_mismatch, runtime="onnx"
+            )
             try:
                 return Bundle(
                     path=path,
