@@ -85,7 +85,9 @@ def serve(
     base = f"http://{_display_host(settings.host)}:{settings.port}"
     for p in predictors:
         err.print(f"  [bold]{p.name}[/] {p.version}  {base}/v1/models/{p.name}/predict")
-    err.print(f"  web {base}/   API docs {base}/docs   health {base}/readyz   metrics {base}/metrics")
+    err.print(
+        f"  web {base}/   API docs {base}/docs   health {base}/readyz   metrics {base}/metrics"
+    )
     err.print(f"  API key {auth}; workers {settings.workers}")
     options: dict[str, Any] = {
         "host": settings.host,
