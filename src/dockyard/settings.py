@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     trusted_types: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Extra types the skops loader may construct, beyond Dockyard's reviewed list."""
 
+    runtime: Literal["auto", "onnx", "sklearn"] = "auto"
+    """Which runtime serves: the bundle's verified ONNX export where it has one (auto),
+    ONNX Runtime only (onnx), or scikit-learn always (sklearn)."""
+
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Server log level."""
 

@@ -165,3 +165,35 @@ def test_import_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     good = hashlib.sha256(path.read_bytes()).hexdigest()
     assert main(["import", str(path), "--sha256", good, *common]) == 0
     assert "Imported spend 1.0.0" in capsys.readouterr().out
+
+
+def test_invalid_settings_are_a_usage_error(
+    iris_bundle: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["serve", str(iris_bundle), "--runtime", "gpu"]) == 2
+    assert "runtime" in capsys.readouterr().err
+    monkeypatch.setenv("DOCKYARD_WORKERS", "0")
+    assert main(["serve", str(iris_bundle)]) == 2
+    err = capsys.readouterr().err
+    assert "workers" in err
+    assert "Traceback" not in err
+
+
+def test_predict_with_each_runtime(iris_bundle: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n6.3,2.8,5.1,1.5\n"
+    )
+    outputs = []
+    for runtime in ("sklearn", "auto"):
+        target = tmp_path / f"{runtime}.csv"
+        assert (
+            main(
+                ["predict", str(iris_bundle), str(source), "-o", str(target), "--runtime", runtime]
+            )
+            == 0
+        )
+        with target.open() as fh:
+            outputs.append([row["predicted_species"] for row in csv.DictReader(fh)])
+    assert outputs[0] == outputs[1] == ["setosa", "versicolor"]
+    assert main(["predict", str(iris_bundle), str(source), "--runtime", "tpu"]) == 2

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -18,6 +18,9 @@ from dockyard.errors import UsageError
 
 if TYPE_CHECKING:
     from dockyard.predictor import Prediction
+    from dockyard.runtime.loading import RuntimeChoice
+
+CHOICES = ("auto", "onnx", "sklearn")
 
 
 class _Counting(io.RawIOBase):
@@ -46,6 +49,7 @@ def predict(
     chunk_rows: int = typer.Option(50_000, min=1, help="Rows scored at a time (bounds memory)."),
     allow_version_mismatch: bool = typer.Option(False, "--allow-version-mismatch"),
     trust: list[str] = typer.Option([], "--trust", help="Extra trusted type (repeatable)."),
+    runtime: str = typer.Option("auto", help="auto, onnx or sklearn."),
 ) -> None:
     """Score a CSV file: every row comes out with prediction columns appended."""
     from dockyard.batch import score_csv
@@ -53,7 +57,10 @@ def predict(
 
     with err.status("Loading bundle…"):
         predictor = Predictor.from_path(
-            bundle, allow_version_mismatch=allow_version_mismatch, trusted_types=trust
+            bundle,
+            allow_version_mismatch=allow_version_mismatch,
+            trusted_types=trust,
+            runtime=_runtime(runtime),
         )
     if str(input_csv) == "-":
         source: IO[bytes] = sys.stdin.buffer
@@ -107,6 +114,12 @@ def predict(
             source.close()
     if not to_stdout:
         err.print(f"Scored {rows:,} rows with {predictor.name} {predictor.version} → {output}")
+
+
+def _runtime(value: str) -> RuntimeChoice:
+    if value not in CHOICES:
+        raise UsageError(f"--runtime {value!r}: choose auto, onnx or sklearn.")
+    return cast("RuntimeChoice", value)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,15 +8,24 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from dockyard.cli.console import err
+from dockyard.errors import UsageError
 from dockyard.settings import Settings
 
 
 def settings_from_flags(**flags: Any) -> Settings:
     """CLI flags override ``DOCKYARD_*`` variables, which override defaults."""
-    return Settings(**{k: v for k, v in flags.items() if v is not None and v != []})
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v is not None and v != []})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3]
+        )
+        raise UsageError(
+            f"Invalid setting: {problems}.", hint="Check the flag or the DOCKYARD_* variable."
+        ) from None
 
 
 def environment_for(settings: Settings) -> dict[str, str]:
@@ -58,6 +67,9 @@ def serve(
     cors_origin: list[str] = typer.Option(
         [], "--cors-origin", help="Allow browser calls from this origin (repeatable)."
     ),
+    runtime: str | None = typer.Option(
+        None, help="auto (ONNX where the bundle verified one), onnx or sklearn [default: auto]."
+    ),
     drain_seconds: float | None = typer.Option(
         None, help="After SIGTERM, report not ready and keep serving this long [default: 0]."
     ),
@@ -78,6 +90,7 @@ def serve(
         api_key_file=api_key_file,
         cors_origins=cors_origin,
         drain_seconds=drain_seconds,
+        runtime=runtime,
     )
     auth = "on" if settings.resolved_api_key() else "off"
     with err.status("Loading bundles…"):
