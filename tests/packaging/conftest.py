@@ -109,3 +109,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture
+def containers(docker_client: Any) -> Iterator[list[Any]]:
+    """Containers a test starts; removed (forcibly) when it ends, pass or fail."""
+    started: list[Any] = []
+    yield started
+    for container in started:
+        container.remove(force=True)

@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 # 'pip install numpy scipy scikit-learn pandas flask' with the wheels copied in adds this
 # much to the same base image (measured, see docs/containers.md); Dockyard must add at most half.
 TUTORIAL_ADDED_BYTES = 455e6
-
-
-@pytest.fixture
-def containers(docker_client: Any) -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for container in started:
-        container.remove(force=True)
 
 
 def test_image_is_small_hardened_and_labelled(

@@ -22,14 +22,6 @@ from tests.packaging import served
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-@pytest.fixture
-def containers(docker_client: Any) -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for container in started:
-        container.remove(force=True)
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _untag_pushed(docker_client: Any, registry: str) -> Iterator[None]:
     yield

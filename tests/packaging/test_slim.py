@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +70,6 @@ def test_a_bundle_without_a_verified_export_is_refused(
     assert "cannot go into a slim image" in message
     assert "ONNX Runtime disagreed on 3 rows" in message
     assert not (tmp_path / "ctx").exists()
-
-
-@pytest.fixture
-def containers(docker_client: Any) -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for container in started:
-        container.remove(force=True)
 
 
 @pytest.fixture(scope="module")
