@@ -199,7 +199,22 @@ def load_bundle(
 ) -> Bundle:
     """Verify and load a bundle directory. Never runs code from the bundle that was not trusted."""
     directory = Path(path)
-    metadata = read_metadata(directory)
+    return load_verified(
+        directory,
+        read_metadata(directory),
+        allow_version_mismatch=allow_version_mismatch,
+        trusted_types=trusted_types,
+    )
+
+
+def load_verified(
+    directory: Path,
+    metadata: BundleMetadata,
+    *,
+    allow_version_mismatch: bool = False,
+    trusted_types: list[str] | tuple[str, ...] = (),
+) -> Bundle:
+    """Load the scikit-learn model of a bundle whose files ``read_metadata`` already checked."""
     notes = check_environment(metadata, allow_mismatch=allow_version_mismatch)
     model_path = directory / metadata.model.path
     if metadata.model.format != "skops":
@@ -211,7 +226,7 @@ def load_bundle(
 
     trusted = set(REVIEWED_TRUSTED_TYPES) | set(trusted_types)
     try:
-        needed = set(sio.get_untrusted_types(file=model_path))
+        needed = set(untrusted_types(model_path))
     except Exception as exc:  # skops raises several types for a corrupt archive
         raise BundleIntegrityError(f"{model_path} is not a readable skops file ({exc}).") from None
     unknown = sorted(needed - trusted)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dockyard.bundle.environment import installed_version
 from dockyard.bundle.metadata import Feature, Runtime, Task
 from dockyard.runtime.onnx import OnnxModel, OnnxUnavailable
 
@@ -64,15 +64,8 @@ def export_onnx(
         checked_rows=len(sample),
         max_difference=difference,
         tolerance=PROBABILITY_TOLERANCE if task == "classification" else VALUE_TOLERANCE,
-        versions={n: v for n in ("skl2onnx", "onnx", "onnxruntime") if (v := _version(n))},
+        versions={n: v for n in ("skl2onnx", "onnx", "onnxruntime") if (v := installed_version(n))},
     )
-
-
-def _version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def _supported(model: Any, features: Sequence[Feature], task: Task) -> None:

@@ -14,7 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal, cast
 
-from dockyard.bundle.store import Bundle, check_environment, load_bundle, read_metadata
+from dockyard.bundle.store import (
+    Bundle,
+    check_environment,
+    load_verified,
+    read_metadata,
+)
 from dockyard.errors import BundleError, UsageError
 from dockyard.runtime.onnx import OnnxModel, OnnxUnavailable
 
@@ -39,8 +44,9 @@ def load_for_serving(
     allow_version_mismatch: bool = False,
     trusted_types: Sequence[str] = (),
 ) -> Bundle:
+    # Read (and checksum) the bundle once, whichever runtime ends up serving it.
+    metadata = read_metadata(path)
     if runtime != "sklearn":
-        metadata = read_metadata(path)
         recorded = metadata.runtime
         if recorded.kind == "onnx" and recorded.path:
             # The same training/serving check as the scikit-learn path, for this runtime.
@@ -66,6 +72,9 @@ def load_for_serving(
             )
         elif recorded.reason:
             logger.info("bundle %s: serving with scikit-learn: %s", metadata.name, recorded.reason)
-    return load_bundle(
-        path, allow_version_mismatch=allow_version_mismatch, trusted_types=tuple(trusted_types)
+    return load_verified(
+        path,
+        metadata,
+        allow_version_mismatch=allow_version_mismatch,
+        trusted_types=tuple(trusted_types),
     )
