@@ -3,11 +3,14 @@ overridden by explicit arguments (the CLI passes its flags that way)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from dockyard.errors import UsageError
 
 MiB = 1024 * 1024
 
@@ -78,16 +81,14 @@ class Settings(BaseSettings):
     @classmethod
     def _split_bundles(cls, value: object) -> object:
         if isinstance(value, str):
-            import os
-
             return [p for p in value.split(os.pathsep) if p]
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_types", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
-            return [o.strip() for o in value.split(",") if o.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     def resolved_api_key(self) -> str | None:
@@ -96,21 +97,10 @@ class Settings(BaseSettings):
             try:
                 key = self.api_key_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                from dockyard.errors import UsageError
-
                 raise UsageError(
                     f"Cannot read the API key file {self.api_key_file}: {exc.strerror}."
                 ) from None
             if not key:
-                from dockyard.errors import UsageError
-
                 raise UsageError(f"The API key file {self.api_key_file} is empty.")
             return key
         return self.api_key.get_secret_value() if self.api_key is not None else None
-
-    @field_validator("trusted_types", mode="before")
-    @classmethod
-    def _split_types(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [t.strip() for t in value.split(",") if t.strip()]
-        return value

@@ -363,7 +363,7 @@ class _Fast:
         chunks = []
         start = taken = 0
         while start < len(lines):
-            end, full = _chunk_end(lines, start, self.chunk_rows, True)
+            end, full = _chunk_end(lines, start, self.chunk_rows)
             if not full and not eof:
                 break  # wait for the rest of this chunk
             part = lines[start:end]
@@ -448,11 +448,8 @@ class _Scored:
     """Already formatted by the exact path, when the fast one declined the chunk."""
 
 
-def _chunk_end(lines: list[bytes], start: int, size: int, blanks: bool) -> tuple[int, bool]:
+def _chunk_end(lines: list[bytes], start: int, size: int) -> tuple[int, bool]:
     """End of the chunk of ``size`` non-blank lines from ``start``; whether it is full."""
-    if not blanks:
-        end = min(start + size, len(lines))
-        return end, end - start == size
     count = 0
     for index in range(start, len(lines)):
         if lines[index]:

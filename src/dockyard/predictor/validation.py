@@ -195,9 +195,7 @@ class Validator:
                 )
                 continue
             if len(record) != len(self.names) or not self._name_set.issuperset(record):
-                for key in record:
-                    if key not in self._name_set:
-                        errors.add(FieldError(str(key)[:100], "unknown feature", where))
+                self._unknown(record, "unknown feature", errors, where)
             for feature, column in zip(self.features, columns, strict=True):
                 value = record.get(feature.name, _MISSING)
                 try:
@@ -213,9 +211,7 @@ class Validator:
     def text_record(self, values: Mapping[str, str]) -> list[list[Any]]:
         """One record given as text (a query string)."""
         errors = _Errors()
-        for key in values:
-            if key not in self._name_set:
-                errors.add(FieldError(key[:100], "unknown feature"))
+        self._unknown(values, "unknown feature", errors)
         columns: list[list[Any]] = []
         for feature in self.features:
             text = values.get(feature.name)
@@ -248,9 +244,7 @@ class Validator:
     def json_columns(self, columns: Mapping[str, Iterable[Any]]) -> list[list[Any]]:
         """Named columns of JSON values (Open Inference Protocol tensors)."""
         errors = _Errors()
-        for key in columns:
-            if key not in self._name_set:
-                errors.add(FieldError(key[:100], "unknown input; expected one tensor per feature"))
+        self._unknown(columns, "unknown input; expected one tensor per feature", errors)
         out: list[list[Any]] = []
         for feature in self.features:
             values = columns.get(feature.name)
@@ -271,6 +265,13 @@ class Validator:
             out.append(converted)
         errors.raise_()
         return out
+
+    def _unknown(
+        self, keys: Iterable[Any], reason: str, errors: _Errors, row: int | None = None
+    ) -> None:
+        for key in keys:
+            if key not in self._name_set:
+                errors.add(FieldError(str(key)[:100], reason, row))
 
     @staticmethod
     def _null(feature: CompiledFeature, value: Any) -> Any:

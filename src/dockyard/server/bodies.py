@@ -14,12 +14,17 @@ from dockyard.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 SPOOL_BYTES = 4 * 1024 * 1024
 
 
+def parse_media_type(content_type: str) -> str:
+    """``Text/CSV; charset=utf-8`` -> ``text/csv``."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return parse_media_type(request.headers.get("content-type", ""))
 
 
-def _declared_length(request: Request, limit: int) -> None:
-    declared = request.headers.get("content-length")
+def check_declared_length(declared: str | None, limit: int) -> None:
+    """413 from the Content-Length header alone, before any of the body is read."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(
             f"Request body of {declared} bytes exceeds the limit of {limit} bytes."
@@ -28,7 +33,7 @@ def _declared_length(request: Request, limit: int) -> None:
 
 async def limited_stream(request: Request, limit: int) -> AsyncGenerator[bytes]:
     """The request body as it arrives, refused with 413 once it passes ``limit`` bytes."""
-    _declared_length(request, limit)
+    check_declared_length(request.headers.get("content-length"), limit)
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -42,7 +47,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def require_json(request: Request) -> None:
-    kind = media_type(request)
+    check_json_type(media_type(request))
+
+
+def check_json_type(kind: str) -> None:
+    """415 unless ``kind`` (a parsed media type, empty when absent) is JSON."""
     if kind and kind != "application/json" and not kind.endswith("+json"):
         raise UnsupportedMediaType(
             f"Content-Type {kind!r} is not accepted here.",

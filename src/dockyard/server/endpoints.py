@@ -21,10 +21,15 @@ from dockyard.errors import (
     InvalidInput,
     NotReady,
     PayloadTooLarge,
-    UnsupportedMediaType,
 )
 from dockyard.predictor import Prediction, Predictor
-from dockyard.server.bodies import decode_json, spool_csv
+from dockyard.server.bodies import (
+    check_declared_length,
+    check_json_type,
+    decode_json,
+    parse_media_type,
+    spool_csv,
+)
 from dockyard.server.metrics import CONTENT_TYPE, Metrics
 from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import JSONResponse
@@ -193,12 +198,10 @@ class PredictEndpoint:
                 content_type = value
             elif key == b"content-length" and declared is None:
                 declared = value
-        _require_json(content_type or b"")
+        # Header bytes are latin-1, as Starlette decodes them for the other routes.
+        check_json_type(parse_media_type((content_type or b"").decode("latin-1")))
         limit = self._limit
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(
-                f"Request body of {declared.decode()} bytes exceeds the limit of {limit} bytes."
-            )
+        check_declared_length(declared.decode("latin-1") if declared is not None else None, limit)
         body = await _read_body(receive, limit)
         endpoints = self._endpoints
         records = endpoints._records(decode_json(body), predictor)
@@ -216,16 +219,6 @@ class PredictEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": content})
-
-
-def _require_json(content_type: bytes) -> None:
-    kind = content_type.split(b";", 1)[0].strip().lower()
-    if kind and kind != b"application/json" and not kind.endswith(b"+json"):
-        # The message and hint of bodies.require_json, which the other JSON routes use.
-        raise UnsupportedMediaType(
-            f"Content-Type {kind.decode('latin-1')!r} is not accepted here.",
-            hint="Send JSON with 'Content-Type: application/json' (curl: -H 'Content-Type: application/json').",
-        )
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

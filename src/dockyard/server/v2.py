@@ -118,6 +118,9 @@ class V2Endpoints:
         self.base = base
         self.repository = base.repository
         self.settings = base.settings
+        # Fixed for a model's lifetime: worked out once, not on every request.
+        self._metadata = {p.name: model_metadata(p) for p in self.repository}
+        self._label_type = {p.name: label_datatype(p) for p in self.repository}
 
     async def server_metadata(self, request: Request) -> Response:
         return JSONResponse(
@@ -136,7 +139,7 @@ class V2Endpoints:
         return self.repository.get(request.path_params["name"], request.path_params.get("version"))
 
     async def model_metadata(self, request: Request) -> Response:
-        return JSONResponse(model_metadata(self._predictor(request)))
+        return JSONResponse(self._metadata[self._predictor(request).name])
 
     async def model_ready(self, request: Request) -> Response:
         predictor = self._predictor(request)
@@ -273,7 +276,7 @@ class V2Endpoints:
         available: dict[str, dict[str, Any]] = {
             "predict": {
                 "name": "predict",
-                "datatype": label_datatype(predictor),
+                "datatype": self._label_type[predictor.name],
                 "shape": [rows],
                 "data": prediction.outputs,
             }

@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from dockyard.predictor import Prediction
     from dockyard.runtime.loading import RuntimeChoice
 
-CHOICES = ("auto", "onnx", "sklearn")
-
 
 class _Counting(io.RawIOBase):
     """A read-only byte stream that reports how far it has read."""
@@ -117,6 +115,8 @@ def predict(
 
 
 def _runtime(value: str) -> RuntimeChoice:
+    from dockyard.runtime.loading import CHOICES
+
     if value not in CHOICES:
         raise UsageError(f"--runtime {value!r}: choose auto, onnx or sklearn.")
     return cast("RuntimeChoice", value)
