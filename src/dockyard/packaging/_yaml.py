@@ -45,7 +45,3 @@ def _lines(value: Any, indent: int) -> list[str]:
 
 def dump(document: dict[str, Any]) -> str:
     return "\n".join(_lines(document, 0)) + "\n"
-
-
-def dump_all(documents: list[dict[str, Any]]) -> str:
-    return "---\n".join(dump(d) for d in documents)

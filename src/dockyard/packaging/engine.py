@@ -17,9 +17,10 @@ from typing import Any
 
 from rich.console import Console
 
+from dockyard.bundle.store import sha256_file
 from dockyard.errors import DockerError
+from dockyard.packaging.dockerfile import PORT
 
-CONTAINER_PORT = 8000
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
 
@@ -192,7 +193,7 @@ def run(
             image,
             detach=True,
             name=name,
-            ports={f"{CONTAINER_PORT}/tcp": (host_ip, port)},
+            ports={f"{PORT}/tcp": (host_ip, port)},
             read_only=True,
             tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"},  # noqa: S108 - the container's own tmpfs
             cap_drop=["ALL"],
@@ -206,7 +207,7 @@ def run(
         ) from None
     except docker.errors.DockerException as exc:
         raise DockerError(f"Could not start {image}: {exc}") from None
-    bindings = container.attrs["NetworkSettings"]["Ports"][f"{CONTAINER_PORT}/tcp"]
+    bindings = container.attrs["NetworkSettings"]["Ports"][f"{PORT}/tcp"]
     return container, f"http://{host_ip}:{bindings[0]['HostPort']}"
 
 
@@ -247,13 +248,10 @@ def verify(tar: Path) -> str:
             hint="Copy the .sha256 file written by 'dockyard save' next to the tar.",
         )
     expected = checksum.read_text(encoding="utf-8").split()[0].lower()
-    digest = hashlib.sha256()
-    with tar.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    if digest.hexdigest() != expected:
+    actual = sha256_file(tar)
+    if actual != expected:
         raise DockerError(
-            f"{tar} is corrupted: sha256 {digest.hexdigest()[:12]}…, expected {expected[:12]}…; not loaded.",
+            f"{tar} is corrupted: sha256 {actual[:12]}…, expected {expected[:12]}…; not loaded.",
             hint="Copy it again from the machine that saved it.",
         )
     return expected

@@ -31,6 +31,7 @@ from packaging.utils import canonicalize_name
 from dockyard.__about__ import __version__
 from dockyard.bundle import environment
 from dockyard.bundle.metadata import BundleMetadata
+from dockyard.bundle.store import sha256_file
 from dockyard.errors import PackagingError
 
 LOCK_FORMAT = 1
@@ -134,17 +135,6 @@ class Lock:
                 f"{source} has no '# target:' line; it was not written by Dockyard."
             )
         return cls(target, tuple(pins))
-
-    def names(self) -> set[str]:
-        return {canonicalize_name(p.name) for p in self.pins}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_dir() -> Path:
@@ -269,7 +259,7 @@ def _pin_from_report(item: dict[str, Any]) -> Pin:
     hashes = info.get("archive_info", {}).get("hashes", {})
     digest = hashes.get("sha256")
     if digest is None and url.startswith("file:"):
-        digest = sha256_of(Path(unquote(urlparse(url).path)))
+        digest = sha256_file(Path(unquote(urlparse(url).path)))
     if digest is None:
         raise PackagingError(f"The index published no sha256 for {filename}; it cannot be locked.")
     meta = item["metadata"]

@@ -16,8 +16,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from dockyard.__about__ import __version__
+from dockyard.bundle.store import sha256_file
 from dockyard.errors import PackagingError
-from dockyard.packaging.lock import Lock, Pin, Target, _pip, cache_dir, sha256_of
+from dockyard.packaging.lock import Lock, Pin, Target, _pip, cache_dir
 
 
 def default_wheelhouse() -> Path:
@@ -32,7 +33,7 @@ def missing(lock: Lock, wheelhouse: Path) -> list[Pin]:
         if not file.is_file():
             absent.append(pin)
             continue
-        actual = sha256_of(file)
+        actual = sha256_file(file)
         if actual != pin.sha256:
             raise PackagingError(
                 f"{file} does not match the lock: sha256 {actual[:12]}…, expected {pin.sha256[:12]}… "
@@ -74,7 +75,8 @@ def fetch(lock: Lock, wheelhouse: Path, *, download: bool = True) -> list[Path]:
                         f"pip downloaded no {pin.filename} for {pin.name}=={pin.version}."
                     )
                 shutil.move(got, wheelhouse / pin.filename)
-        still = missing(lock, wheelhouse)
+        # The wheels that were present were verified above; check just the new ones.
+        still = missing(Lock(lock.target, tuple(absent)), wheelhouse)
         if still:
             raise PackagingError(f"After downloading, {still[0].filename} is still missing.")
     return [wheelhouse / p.filename for p in lock.pins]
@@ -136,7 +138,7 @@ def dockyard_wheel(target: Target, dest: Path) -> Lock:
         wheel = dest / wheels[0].name
         shutil.move(wheels[0], wheel)
     version = wheel.name.split("-")[1]
-    return Lock(target, (Pin("dockyard", version, sha256_of(wheel), wheel.name),))
+    return Lock(target, (Pin("dockyard", version, sha256_file(wheel), wheel.name),))
 
 
 def place(files: Sequence[Path], dest: Path) -> None:

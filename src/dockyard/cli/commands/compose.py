@@ -34,13 +34,18 @@ def compose(
     from dockyard.packaging.compose import Service, render
     from dockyard.packaging.lock import Target
 
+    client = None
+    if build:
+        from dockyard.packaging import engine
+        from dockyard.packaging.images import build_image
+
+        client = engine.connect()  # one connection for every build
     services = []
     for index, bundle in enumerate(bundles):
-        meta = read_metadata(bundle)
+        # A build verifies every file as it writes the context; no need to hash them twice.
+        meta = read_metadata(bundle, verify=not build)
         tag = f"{meta.name}:{meta.version}"
         if build:
-            from dockyard.packaging.images import build_image
-
             built = build_image(
                 [bundle],
                 console=err,
@@ -48,6 +53,7 @@ def compose(
                 base_image=base_image,
                 offline=offline,
                 wheels=wheelhouse,
+                client=client,
             )
             err.print(f"Built {built.describe()}")
         python = Target.for_python(meta.environment.python).python
