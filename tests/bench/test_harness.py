@@ -4,7 +4,6 @@ bounded in time, checking the shape of what it writes (never its speed)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,15 +12,14 @@ from pathlib import Path
 import pytest
 
 from bench import report
+from tests.conftest import missing_prerequisite
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _need_wrk() -> None:
     if shutil.which("wrk") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("wrk is not installed; .ci/run installs it")
-        pytest.skip("wrk is not installed (apt-get install wrk)")
+        missing_prerequisite("wrk is not installed (apt-get install wrk; .ci/run installs it)")
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,16 +12,11 @@ from typing import Any
 import pytest
 
 from dockyard.errors import DockerError
+from tests.conftest import missing_prerequisite
 from tests.packaging import served
+from tests.processes import free_port
 
 BASE_IMAGE = os.environ.get("DOCKYARD_TEST_BASE_IMAGE", "dockyard-test-base:bookworm")
-
-
-def _unavailable(reason: str) -> None:
-    # On a laptop without Docker these tests skip; in CI a missing engine is a failure.
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +26,7 @@ def docker_client() -> Any:
     try:
         return engine.connect()
     except DockerError as exc:
-        _unavailable(f"no Docker engine: {exc}")
+        missing_prerequisite(f"no Docker engine: {exc}")
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +34,7 @@ def base_image(docker_client: Any) -> str:
     from dockyard.packaging import engine
 
     if engine.image_size(docker_client, BASE_IMAGE) is None:
-        _unavailable(f"base image {BASE_IMAGE} is missing (scripts/ci-system builds it)")
+        missing_prerequisite(f"base image {BASE_IMAGE} is missing (scripts/ci-system builds it)")
     return BASE_IMAGE
 
 
@@ -54,12 +48,6 @@ def iris_image(
         [iris_bundle], console=served.console(), tag="dockyard-test/iris:e2e", base_image=base_image,
         offline=True, client=docker_client, sbom_dir=tmp_path_factory.mktemp("sbom"),
     )  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(port: int) -> bool:
@@ -79,9 +67,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     which the engine allows for loopback addresses; stopped by its PID."""
     binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
     if not os.access(binary, os.X_OK):
-        _unavailable("docker-registry is not installed (scripts/ci-system installs it)")
+        missing_prerequisite("docker-registry is not installed (scripts/ci-system installs it)")
     root = tmp_path_factory.mktemp("registry")
-    port = _free_port()
+    port = free_port()
     config = root / "config.yml"
     config.write_text(
         "version: 0.1\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,28 @@ def records(bundle: Path) -> list[dict[str, Any]]:
         if feature.minimum is not None and feature.maximum is not None:
             rows.append({**rows[0], feature.name: (feature.minimum + feature.maximum) / 2})
     return rows
+
+
+def first_prediction(
+    url: str, name: str, records: list[dict[str, Any]], *, since: float, timeout: float = 30
+) -> tuple[Any, float]:
+    """Poll until the container answers a prediction; return it and the seconds since ``since``."""
+    while True:
+        try:
+            answer = predict(url, name, records)
+            return answer, time.monotonic() - since
+        except (OSError, http.client.HTTPException, AssertionError, ValueError):
+            if time.monotonic() - since > timeout:
+                raise
+            time.sleep(0.02)
+
+
+def assert_serves_like_local(client: Any, tag: str, bundle: Path, containers: list[Any]) -> None:
+    """Run ``tag``, wait until it is ready, and compare its predictions with scikit-learn here."""
+    from dockyard.packaging import engine
+
+    container, url = engine.run(client, tag, port=None)
+    containers.append(container)
+    engine.wait_ready(url, timeout=30, container=container)
+    rows = records(bundle)
+    assert_same(predict(url, bundle.name, rows), local(bundle, rows))

@@ -73,11 +73,7 @@ def test_push_remove_pull_run_predict(
             for ref in names:
                 docker_client.images.get(version_ref).tag(ref)
 
-    container, url = engine.run(docker_client, version_ref, port=None)
-    containers.append(container)
-    engine.wait_ready(url, timeout=30, container=container)
-    records = served.records(iris_bundle)
-    served.assert_same(served.predict(url, "iris", records), served.local(iris_bundle, records))
+    served.assert_serves_like_local(docker_client, version_ref, iris_bundle, containers)
 
 
 def test_pull_by_digest_tag_and_verify(

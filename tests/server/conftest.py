@@ -12,8 +12,11 @@ from dockyard.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def predictors(bundles: Path) -> list[Predictor]:
-    return [Predictor.from_path(bundles / name) for name in ("iris", "wine", "churn", "diabetes")]
+def predictors(
+    iris: Predictor, wine_bundle: Path, churn: Predictor, diabetes: Predictor
+) -> list[Predictor]:
+    # The session already loaded iris, churn and diabetes; only wine is new here.
+    return [iris, Predictor.from_path(wine_bundle), churn, diabetes]
 
 
 @pytest.fixture(scope="module")

@@ -9,27 +9,18 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import missing_prerequisite
+from tests.processes import Server
+
 START_TIMEOUT = 90.0
 PAGE_TIMEOUT = 30.0
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the browser tests must run in CI)", pytrace=False)
-    pytest.skip(reason)
 
 
 def _executable(variable: str, *names: str) -> str | None:
@@ -45,62 +36,13 @@ def _executable(variable: str, *names: str) -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RunningServer:
-    """`python -m dockyard serve` on 127.0.0.1, its output in a log file."""
-
-    def __init__(self, bundles: list[Path], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        command = [sys.executable, "-m", "dockyard", "serve", *map(str, bundles)]
-        command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"server exited with {self.process.returncode}:\n{self.output()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"server not ready after {START_TIMEOUT:.0f}s:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def served(
     iris_bundle: Path,
     churn_bundle: Path,
     diabetes_bundle: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[RunningServer]:
-    log = tmp_path_factory.mktemp("server") / "serve.log"
-    server = RunningServer([iris_bundle, churn_bundle, diabetes_bundle], log)
+) -> Iterator[Server]:
+    server = Server(iris_bundle, churn_bundle, diabetes_bundle)
     try:
         server.wait_ready()
         yield server
@@ -128,14 +70,12 @@ def browser(downloads: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     chromium = _executable("DOCKYARD_CHROMIUM", "chromium", "chromium-browser")
     driver_path = _executable("DOCKYARD_CHROMEDRIVER", "chromedriver")
     if chromium is None or driver_path is None:
-        _missing(
+        missing_prerequisite(
             "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
         )
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _missing("selenium is not installed (pip install -e '.[dev]')")
+    # test_browser.py skips or fails on a missing selenium before this runs.
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(chromium)

@@ -21,7 +21,8 @@ except ImportError:
     pytest.skip("selenium is not installed (pip install -e '.[dev]')", allow_module_level=True)
 
 from tests.conftest import IRIS_SETOSA
-from tests.web.conftest import RunningServer, screenshot
+from tests.processes import Server
+from tests.web.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +33,7 @@ def wait(driver: Any, condition: Any, timeout: float = WAIT) -> Any:
     return WebDriverWait(driver, timeout).until(condition)
 
 
-def open_page(driver: Any, server: RunningServer, path: str) -> None:
+def open_page(driver: Any, server: Server, path: str) -> None:
     driver.get(server.url + path)
     wait(driver, lambda d: d.execute_script("return document.readyState") == "complete")
     # Set on this document only: still there after a submit means no page reload.
@@ -55,7 +56,7 @@ def shoot(driver: Any, directory: Path, name: str) -> None:
     screenshot(driver, directory / f"{name}-phone.png", width=390, mobile=True)
 
 
-def test_index_lists_the_models(browser: Any, served: RunningServer, screenshots: Path) -> None:
+def test_index_lists_the_models(browser: Any, served: Server, screenshots: Path) -> None:
     open_page(browser, served, "/")
     cards = browser.find_elements(By.CSS_SELECTOR, ".model-card")
     assert [c.find_element(By.TAG_NAME, "h2").text for c in cards] == ["iris", "churn", "diabetes"]
@@ -67,9 +68,7 @@ def test_index_lists_the_models(browser: Any, served: RunningServer, screenshots
     wait(browser, ec.title_contains("churn"))
 
 
-def test_form_predicts_without_a_reload(
-    browser: Any, served: RunningServer, screenshots: Path
-) -> None:
+def test_form_predicts_without_a_reload(browser: Any, served: Server, screenshots: Path) -> None:
     open_page(browser, served, "/models/iris")
     for name, value in IRIS_SETOSA.items():
         fill(browser, name, value)
@@ -89,7 +88,7 @@ def test_form_predicts_without_a_reload(
     shoot(browser, screenshots, "model-iris")
 
 
-def test_keyboard_only(browser: Any, served: RunningServer) -> None:
+def test_keyboard_only(browser: Any, served: Server) -> None:
     open_page(browser, served, "/models/iris")
     field = fill(browser, "petal_length", "5.5")
     field.send_keys(Keys.ENTER)  # Enter in a field submits the form
@@ -103,7 +102,7 @@ def test_keyboard_only(browser: Any, served: RunningServer) -> None:
 
 
 def test_invalid_value_is_shown_next_to_its_field(
-    browser: Any, served: RunningServer, screenshots: Path
+    browser: Any, served: Server, screenshots: Path
 ) -> None:
     open_page(browser, served, "/models/churn")
     field = fill(browser, "tenure_months", "2.5")
@@ -125,7 +124,7 @@ def test_invalid_value_is_shown_next_to_its_field(
     assert field.get_attribute("aria-invalid") is None
 
 
-def test_empty_required_field(browser: Any, served: RunningServer) -> None:
+def test_empty_required_field(browser: Any, served: Server) -> None:
     open_page(browser, served, "/models/iris")
     field = browser.find_element(By.NAME, "sepal_width")
     field.clear()
@@ -147,7 +146,7 @@ def _wait_for_download(directory: Path, name: str) -> Path:
 
 
 def test_csv_upload_downloads_the_scored_file(
-    browser: Any, served: RunningServer, downloads: Path, screenshots: Path, tmp_path: Path
+    browser: Any, served: Server, downloads: Path, screenshots: Path, tmp_path: Path
 ) -> None:
     source = tmp_path / "flowers.csv"
     source.write_text(
@@ -174,7 +173,7 @@ def test_csv_upload_downloads_the_scored_file(
 
 
 def test_bad_csv_gets_a_readable_error(
-    browser: Any, served: RunningServer, downloads: Path, screenshots: Path, tmp_path: Path
+    browser: Any, served: Server, downloads: Path, screenshots: Path, tmp_path: Path
 ) -> None:
     source = tmp_path / "broken.csv"
     source.write_text("sepal_length,sepal_width,petal_length\n5.1,3.5,1.4\n")
@@ -194,7 +193,7 @@ def test_bad_csv_gets_a_readable_error(
 
 @pytest.mark.parametrize("model", ["iris", "diabetes"])
 def test_model_card_shows_the_training_report(
-    browser: Any, served: RunningServer, screenshots: Path, model: str
+    browser: Any, served: Server, screenshots: Path, model: str
 ) -> None:
     open_page(browser, served, f"/models/{model}")
     card = browser.find_element(By.ID, "card")
@@ -215,7 +214,7 @@ def test_model_card_shows_the_training_report(
     shoot(browser, screenshots, f"model-{model}-card")
 
 
-def test_regressor_shows_a_value(browser: Any, served: RunningServer, screenshots: Path) -> None:
+def test_regressor_shows_a_value(browser: Any, served: Server, screenshots: Path) -> None:
     open_page(browser, served, "/models/diabetes")
     browser.find_element(By.ID, "predict-button").click()
     value = wait(browser, ec.visibility_of_element_located((By.ID, "prediction-value")))
