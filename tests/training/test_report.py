@@ -112,7 +112,7 @@ def _evaluation(rows: int = 120, classes: int = 3, seed: int = 0) -> EvaluationD
         }
     )
     predicted = np.where(rng.random(rows) < 0.8, y, (y + 1) % classes)
-    return EvaluationData(X, y, predicted, None, "holdout")
+    return EvaluationData(X, y, predicted, "holdout")
 
 
 def test_output_is_deterministic(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_awkward_data_still_gives_a_report(tmp_path: Path) -> None:
     X.loc[::7, "feature_0"] = np.nan  # missing values
     X["feature_1"] = 3.0  # constant
     X["mot_\u00e9l\u00e8ve"] = rng.choice(["a", "b"], rows)
-    evaluation = EvaluationData(X, y, y[::-1].copy(), None, "cross_validation")
+    evaluation = EvaluationData(X, y, y[::-1].copy(), "cross_validation")
     index = write_report(tmp_path, None, evaluation, "classification", sorted(labels.tolist()))
     doc = json.loads((tmp_path / "report" / "report.json").read_text())
     assert index == tmp_path / "report" / "index.html"
@@ -156,7 +156,7 @@ def test_regression_with_a_categorical_feature(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     X = pd.DataFrame({"size": rng.normal(size=80), "kind": rng.choice(["x", "y", "z"], 80)})
     y = X["size"].to_numpy() * 3 + rng.normal(size=80)
-    write_report(tmp_path, None, EvaluationData(X, y, y + 0.5, None, "holdout"), "regression", None)
+    write_report(tmp_path, None, EvaluationData(X, y, y + 0.5, "holdout"), "regression", None)
     doc = json.loads((tmp_path / "report" / "report.json").read_text())
     assert doc["metrics"]["mae"] == pytest.approx(0.5)
     assert doc["metrics"]["r2"] < 1

@@ -45,7 +45,6 @@ class EvaluationData:
     X: pd.DataFrame
     y_true: np.ndarray
     y_pred: np.ndarray
-    probabilities: np.ndarray | None
     method: str
 
 
@@ -131,13 +130,10 @@ def _evaluate(
     X_test: Any,
     y_test: Any,
 ) -> tuple[Evaluation, EvaluationData]:
-    proba: np.ndarray | None = None
     if X_test is not None:
         test = schema.as_frame(X_test, list(frame.columns)).astype(frame.dtypes.to_dict())
         truth = np.asarray(y_test)
         predicted = np.asarray(model.predict(model_input(test, input_kind)))
-        if task == "classification" and hasattr(model, "predict_proba"):
-            proba = np.asarray(model.predict_proba(model_input(test, input_kind)))
         method, rows, shown = "holdout", len(test), test
     else:
         from sklearn.base import clone
@@ -161,7 +157,7 @@ def _evaluate(
         else regression_metrics(truth, predicted)
     )
     evaluation = Evaluation(method=method, rows=rows, metrics=metrics)  # type: ignore[arg-type]
-    return evaluation, EvaluationData(shown, truth, predicted, proba, method)
+    return evaluation, EvaluationData(shown, truth, predicted, method)
 
 
 def save_bundle(
