@@ -24,7 +24,6 @@ class Service:
 
 
 def _service(service: Service, host_ip: str) -> dict[str, object]:
-    site = f"{dockerfile.VENV}/lib/python{service.python}/site-packages"
     return {
         "image": service.image,
         "restart": "unless-stopped",
@@ -36,11 +35,11 @@ def _service(service: Service, host_ip: str) -> dict[str, object]:
         # Longer than the server's own graceful timeout, so in-flight requests finish.
         "stop_grace_period": "30s",
         "healthcheck": {
-            "test": ["CMD", "python", "-I", f"{site}/dockyard/packaging/healthcheck.py"],
-            "interval": "10s",
-            "timeout": "3s",
-            "retries": 3,
-            "start_period": "30s",
+            "test": ["CMD", *dockerfile.healthcheck_command(service.python)],
+            "interval": dockerfile.HEALTHCHECK_INTERVAL,
+            "timeout": dockerfile.HEALTHCHECK_TIMEOUT,
+            "retries": dockerfile.HEALTHCHECK_RETRIES,
+            "start_period": dockerfile.HEALTHCHECK_START_PERIOD,
         },
         "labels": {"io.dockyard.model": service.name},
     }

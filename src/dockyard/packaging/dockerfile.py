@@ -52,6 +52,22 @@ DOCKERIGNORE = """\
 """
 
 
+# The container healthcheck, shared by the Dockerfile's HEALTHCHECK and compose files.
+HEALTHCHECK_INTERVAL = "10s"
+HEALTHCHECK_TIMEOUT = "3s"
+HEALTHCHECK_START_PERIOD = "30s"
+HEALTHCHECK_RETRIES = 3
+
+
+def venv_site_packages(python: str) -> str:
+    return f"{VENV}/lib/python{python}/site-packages"
+
+
+def healthcheck_command(python: str) -> list[str]:
+    """Standard library only, run as a file so it never pays for importing the model stack."""
+    return ["python", "-I", f"{venv_site_packages(python)}/dockyard/packaging/healthcheck.py"]
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     name: str
@@ -80,7 +96,7 @@ class ImageSpec:
 
     @property
     def site_packages(self) -> str:
-        return f"{VENV}/lib/python{self.python}/site-packages"
+        return venv_site_packages(self.python)
 
 
 def _quote(value: str) -> str:
@@ -194,11 +210,9 @@ def _final(spec: ImageSpec) -> list[str]:
         f"USER {UID}:{UID}",
         f"EXPOSE {PORT}",
         "# Standard library only, run as a file so it never pays for importing the model stack.",
-        "HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\",
-        "    "
-        + _json_instruction(
-            "CMD", ["python", "-I", f"{spec.site_packages}/dockyard/packaging/healthcheck.py"]
-        ),
+        f"HEALTHCHECK --interval={HEALTHCHECK_INTERVAL} --timeout={HEALTHCHECK_TIMEOUT} "
+        f"--start-period={HEALTHCHECK_START_PERIOD} --retries={HEALTHCHECK_RETRIES} \\",
+        "    " + _json_instruction("CMD", healthcheck_command(spec.python)),
         "# Exec form: the server is PID 1 and receives docker stop's SIGTERM itself.",
         "STOPSIGNAL SIGTERM",
         _json_instruction("CMD", serve),
