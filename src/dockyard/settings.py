@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     max_batch_rows: int = Field(default=10_000, ge=1)
     """Most records one JSON or V2 request may carry."""
 
+    batch_rows: int = Field(default=64, ge=1)
+    """Adaptive batching: small requests that arrive together are predicted in one model
+    call of at most this many rows. 1 turns batching off."""
+
     csv_chunk_rows: int = Field(default=50_000, ge=1)
     """Rows scored at a time when streaming CSV; bounds memory."""
 
@@ -56,6 +60,11 @@ class Settings(BaseSettings):
 
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Server log level."""
+
+    access_log: bool = False
+    """Log one line per request. Off by default, as in gunicorn: the Prometheus metrics
+    count every request by model, route and status, and a log line per request costs
+    about a third of single-row throughput."""
 
     graceful_timeout: float = Field(default=20.0, ge=0)
     """Seconds to finish in-flight requests after SIGTERM before exiting."""

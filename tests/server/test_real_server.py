@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from dockyard.server.metrics import FLUSH_SECONDS
 from tests.conftest import IRIS_SETOSA
 from tests.processes import Server, free_port
 
@@ -76,16 +78,21 @@ def test_two_workers_share_metrics_and_shut_down_cleanly(iris_bundle: Path) -> N
         with httpx.Client(base_url=running.url, timeout=5) as client:
             for _ in range(40):
                 assert client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code == 200
-            text = client.get("/metrics").text
-        line = next(
-            row
-            for row in text.splitlines()
-            if row.startswith('dockyard_predictions_total{label="setosa",model="iris"}')
-        )
-        assert float(line.split()[-1]) == 40.0  # summed over both workers
+            # Summed over both workers; the one not answering the scrape flushes within
+            # FLUSH_SECONDS.
+            deadline = time.monotonic() + 5 * FLUSH_SECONDS
+            while (total := _setosa_total(client.get("/metrics").text)) < 40:
+                assert time.monotonic() < deadline, f"metrics stuck at {total}"
+                time.sleep(0.1)
+        assert total == 40.0
     finally:
         code = running.stop()
     assert code == 0
+
+
+def _setosa_total(text: str) -> float:
+    prefix = 'dockyard_predictions_total{label="setosa",model="iris"}'
+    return sum(float(row.split()[-1]) for row in text.splitlines() if row.startswith(prefix))
 
 
 def test_refuses_a_tampered_bundle_at_start(iris_bundle: Path, tmp_path: Path) -> None:

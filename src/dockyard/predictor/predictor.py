@@ -102,10 +102,18 @@ class Predictor:
     # -- prediction ------------------------------------------------------------------------
 
     def predict_columns(self, columns: list[list[Any]]) -> Prediction:
+        return self.finish(*self.compute(columns))
+
+    def compute(self, columns: list[list[Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The model's raw outputs (labels or values, probabilities) for validated columns
+        in model order, not yet checked: :meth:`finish` does that, per request when
+        several were computed together."""
         model = self.model
         if type(model) is OnnxModel:
-            return self._finish(*model.run(columns))
-        return self._predict_estimator(self.model_input(columns))
+            outputs, probabilities = model.run(columns)
+        else:
+            outputs, probabilities = self._estimator_outputs(self.model_input(columns))
+        return outputs, probabilities if self.has_probabilities else None
 
     def predict_matrix(self, X: np.ndarray) -> Prediction:
         """Numeric features as a float64 ``(rows, features)`` array in model order, already
@@ -113,20 +121,20 @@ class Predictor:
         model = self.model
         if type(model) is OnnxModel:
             if model.numeric:
-                return self._finish(*model.run_matrix(X))
+                outputs, probabilities = model.run_matrix(X)
+                return self.finish(outputs, probabilities if self.has_probabilities else None)
         elif not self._frame_input:
-            return self._predict_estimator(X)
+            return self.finish(*self._estimator_outputs(X))
         return self.predict_columns([X[:, i].tolist() for i in range(X.shape[1])])
 
-    def _finish(self, outputs: np.ndarray, probabilities: np.ndarray | None) -> Prediction:
-        if not self.has_probabilities:
-            probabilities = None
+    def finish(self, outputs: np.ndarray, probabilities: np.ndarray | None) -> Prediction:
+        """Checked outputs (see :meth:`compute`) → the :class:`Prediction`."""
         self._check_finite(outputs, probabilities)
         return Prediction(outputs.tolist(), probabilities)
 
-    def _predict_estimator(self, X: Any) -> Prediction:
+    def _estimator_outputs(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
         # Inputs far outside the training range can overflow inside the model; that is
-        # reported per row below instead of as floating-point warnings.
+        # reported per row by finish() instead of as floating-point warnings.
         try:
             with np.errstate(all="ignore"):
                 outputs = np.asarray(self.model.predict(X))
@@ -139,8 +147,7 @@ class Predictor:
             raise InvalidInput(
                 [FieldError(None, f"the model could not score this input: {str(exc)[:200]}")]
             ) from None
-        self._check_finite(outputs, probabilities)
-        return Prediction(outputs.tolist(), probabilities)
+        return outputs, probabilities
 
     def _check_finite(self, outputs: np.ndarray, probabilities: np.ndarray | None) -> None:
         # One vectorised test on the hot path; the per-row search only when it fails.

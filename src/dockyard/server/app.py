@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -16,16 +17,19 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from dockyard.errors import DockyardError, UsageError
 from dockyard.predictor import Predictor
 from dockyard.server.endpoints import Endpoints, ServerState
+from dockyard.server.fastpath import FastPath
 from dockyard.server.lifecycle import chain_sigterm
 from dockyard.server.metrics import Metrics, MetricsMiddleware
 from dockyard.server.openapi import build_openapi
 from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import JSONResponse, dockyard_error, http_error, server_error
 from dockyard.server.security import (
+    APIKey,
     APIKeyMiddleware,
     BodyTimeoutMiddleware,
     SecurityHeadersMiddleware,
@@ -53,6 +57,22 @@ _SWAGGER_HTML = """<!doctype html>
 """
 
 
+class DockyardApp(Starlette):
+    """Starlette, with single-row predictions answered in front of it (see
+    :mod:`dockyard.server.fastpath`)."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_path
+        if fast is not None:
+            predictor = fast.match(scope)
+            if predictor is not None:
+                await fast(predictor, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def load_predictors(settings: Settings) -> list[Predictor]:
     if not settings.bundles:
         raise UsageError(
@@ -71,7 +91,7 @@ def load_predictors(settings: Settings) -> list[Predictor]:
 
 def create_app(
     settings: Settings | None = None, *, predictors: Sequence[Predictor] | None = None
-) -> Starlette:
+) -> DockyardApp:
     """Build the server for ``settings.bundles`` (or already loaded ``predictors``)."""
     settings = settings or Settings()
     repository = ModelRepository(
@@ -82,6 +102,8 @@ def create_app(
     v1 = Endpoints(repository, settings, metrics, state)
     v2 = V2Endpoints(v1)
     openapi = build_openapi(repository, settings)
+    key = settings.resolved_api_key()
+    api_key = APIKey(key) if key is not None else None
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi)
@@ -90,8 +112,9 @@ def create_app(
         return HTMLResponse(_SWAGGER_HTML)
 
     routes: list[BaseRoute] = [
-        # The hot route first: Starlette matches routes in order.
-        Route("/v1/models/{name}/predict", v1.predict, methods=["POST"]),
+        # Usually answered by the fast path; here for what it hands over (and first:
+        # Starlette matches routes in order).
+        Route("/v1/models/{name}/predict", v1.predict_json, methods=["POST"]),
         Route("/healthz", v1.healthz, methods=["GET"]),
         Route("/readyz", v1.readyz, methods=["GET"]),
         Route("/metrics", v1.metrics_text, methods=["GET"]),
@@ -125,6 +148,7 @@ def create_app(
         # collector's reach, so full collections stop showing up as p99 latency.
         gc.collect()
         gc.freeze()
+        flushing = asyncio.create_task(metrics.flush_periodically())
         state.ready = True
         logger.info("serving %s", ", ".join(f"{p.name} {p.version}" for p in repository))
         try:
@@ -132,10 +156,13 @@ def create_app(
         finally:
             state.ready = False
             restore()
+            flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flushing
 
-    app = Starlette(
+    app = DockyardApp(
         routes=routes,
-        middleware=_middleware(settings, metrics, repository),
+        middleware=_middleware(settings, metrics, repository, api_key),
         exception_handlers={
             DockyardError: dockyard_error,
             HTTPException: http_error,
@@ -143,14 +170,23 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    app.fast_path = FastPath(
+        v1.predict_json,
+        {p.name: p for p in repository},
+        metrics,
+        key=api_key,
+        cors=bool(settings.cors_origins),
+        timeout=settings.request_timeout,
+    )
     app.state.settings = settings
     app.state.repository = repository
+    app.state.batchers = v1.batchers
     app.state.server = state
     return app
 
 
 def _middleware(
-    settings: Settings, metrics: Metrics, repository: ModelRepository
+    settings: Settings, metrics: Metrics, repository: ModelRepository, api_key: APIKey | None
 ) -> list[Middleware]:
     # Outermost first: every response gets security headers and is counted, including
     # 401s; CORS answers preflights before authentication, as browsers require.
@@ -172,9 +208,8 @@ def _middleware(
                 ],
             )
         )
-    key = settings.resolved_api_key()
-    if key is not None:
-        stack.append(Middleware(APIKeyMiddleware, key=key))
+    if api_key is not None:
+        stack.append(Middleware(APIKeyMiddleware, key=api_key))
     stack.append(Middleware(BodyTimeoutMiddleware, timeout=settings.request_timeout))
     return stack
 
@@ -185,6 +220,6 @@ def _swagger_dir() -> str:
     return str(swagger_ui_path)
 
 
-def app_factory() -> Starlette:
+def app_factory() -> DockyardApp:
     """Entry point for ``uvicorn --factory`` worker processes: settings from the environment."""
     return create_app(Settings())

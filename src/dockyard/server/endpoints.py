@@ -3,11 +3,12 @@ limits and status codes here; validation and prediction in the predictor."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import orjson
 from anyio import to_thread
@@ -23,6 +24,7 @@ from dockyard.errors import (
     PayloadTooLarge,
 )
 from dockyard.predictor import Prediction, Predictor
+from dockyard.server.batching import Batcher
 from dockyard.server.bodies import (
     check_declared_length,
     check_json_type,
@@ -33,12 +35,12 @@ from dockyard.server.bodies import (
 from dockyard.server.metrics import CONTENT_TYPE, Metrics
 from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import JSONResponse
+from dockyard.server.security import body_timeout
 from dockyard.settings import Settings
 
-T = TypeVar("T")
-
-# Batches up to this many rows are predicted on the event loop: a thread hop would cost
-# more than the prediction. Larger ones go to a worker thread so the loop stays responsive.
+# Requests up to this many rows are predicted on the event loop (batched together): a
+# thread hop would cost more than the prediction. Larger ones go to a worker thread so
+# the loop stays responsive.
 INLINE_ROWS = 32
 _SPOOL_OUT = 8 * 1024 * 1024
 
@@ -56,7 +58,12 @@ class Endpoints:
         self.settings = settings
         self.metrics = metrics
         self.state = state
-        self.predict = PredictEndpoint(self)
+        self.predict_json = PredictEndpoint(self)
+        self.batchers = (
+            {p.name: Batcher(p, settings.batch_rows) for p in repository}
+            if settings.batch_rows > 1
+            else {}
+        )
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -75,7 +82,8 @@ class Endpoints:
         duplicated = [k for k in params if len(params.getlist(k)) > 1]
         if duplicated:
             raise InvalidInput([FieldError(k[:100], "given more than once") for k in duplicated])
-        prediction = predictor.predict_text(dict(params))
+        columns = predictor.validator.text_record(dict(params))
+        prediction = await self.predict(predictor, columns, 1)
         return self._answer(predictor, prediction)
 
     async def predict_csv(self, request: Request) -> Response:
@@ -146,10 +154,17 @@ class Endpoints:
             )
         return records
 
-    async def _run(self, rows: int, fn: Callable[..., T], *args: Any) -> T:
-        if rows <= INLINE_ROWS:
-            return fn(*args)
-        return await to_thread.run_sync(fn, *args)
+    async def predict(
+        self, predictor: Predictor, columns: list[list[Any]], rows: int
+    ) -> Prediction:
+        """Validated columns → prediction: small requests through the adaptive batcher
+        on the event loop, large ones in a worker thread."""
+        if rows > INLINE_ROWS:
+            return await to_thread.run_sync(predictor.predict_columns, columns)
+        batcher = self.batchers.get(predictor.name)
+        if batcher is None:
+            return predictor.predict_columns(columns)
+        return await batcher.predict(columns, rows)
 
     def _count(self, predictor: Predictor, prediction: Prediction) -> None:
         self.metrics.count_predictions(
@@ -175,12 +190,14 @@ class Endpoints:
 
 
 class PredictEndpoint:
-    """``POST /v1/models/{name}/predict`` as a bare ASGI app: the hot path.
+    """``POST /v1/models/{name}/predict``: the hot path, as a bare ASGI endpoint.
 
-    Routing, middleware (metrics, security, timeouts) and error handling stay the
-    framework's; this skips only the per-request Request object, the body stream
-    generators and the Response class, which cost more than validating and predicting a
-    row. Behaviour (limits, status codes, messages) is that of the other endpoints.
+    :meth:`answer` is the work (headers, body, validation, prediction, JSON); it is shared
+    by this route, which runs inside the framework's middleware, and by
+    :class:`~dockyard.server.fastpath.FastPath`, which runs it in front of the framework.
+    It skips the per-request Request object, the body stream generators and the Response
+    class, which cost more than validating and predicting a row. Behaviour (limits,
+    status codes, messages) is that of the other endpoints.
     """
 
     def __init__(self, endpoints: Endpoints) -> None:
@@ -190,6 +207,14 @@ class PredictEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         predictor = self._repository.get(scope["path_params"]["name"])
+        content = await self.answer(predictor, scope, receive)
+        await send_json(send, 200, content, JSON_HEADERS)
+
+    async def answer(
+        self, predictor: Predictor, scope: Scope, receive: Receive, deadline: float | None = None
+    ) -> bytes:
+        """The response body for a request to ``predictor``; errors raise. ``deadline``
+        (event-loop time) bounds the wait for the body: past it, a 408."""
         content_type: bytes | None = None
         declared: bytes | None = None
         for key, value in scope["headers"]:
@@ -202,23 +227,37 @@ class PredictEndpoint:
         check_json_type(parse_media_type((content_type or b"").decode("latin-1")))
         limit = self._limit
         check_declared_length(declared.decode("latin-1") if declared is not None else None, limit)
-        body = await _read_body(receive, limit)
+        if deadline is None:
+            body = await _read_body(receive, limit)
+        else:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    body = await _read_body(receive, limit)
+            except TimeoutError:
+                raise body_timeout(self._endpoints.settings.request_timeout) from None
         endpoints = self._endpoints
         records = endpoints._records(decode_json(body), predictor)
-        prediction = await endpoints._run(len(records), predictor.predict_records, records)
+        columns = predictor.validator.records(records)
+        prediction = await endpoints.predict(predictor, columns, len(records))
         endpoints._count(predictor, prediction)
-        content = orjson.dumps(predictor.response(prediction))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(content)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+        return orjson.dumps(predictor.response(prediction))
+
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+async def send_json(
+    send: Send, status: int, content: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """One complete response: ``headers`` plus its Content-Length."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", str(len(content)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -253,4 +292,4 @@ def _iter_file(handle: IO[bytes]) -> Iterator[bytes]:
         handle.close()
 
 
-__all__ = ["Endpoints", "ServerState"]
+__all__ = ["JSON_HEADERS", "Endpoints", "PredictEndpoint", "ServerState", "send_json"]

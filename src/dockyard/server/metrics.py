@@ -7,8 +7,11 @@ does that).
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import time
+from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Sequence
 from typing import Any
@@ -18,13 +21,22 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-# Labelled children are cached per label set (labels() costs a lock and a tuple build per
-# call); past this many label sets new ones are simply not cached.
-_CACHE_LIMIT = 4096
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+FLUSH_SECONDS = 1.0
+"""How stale a worker's figures can be in a scrape served by another worker."""
 
 
 class Metrics:
+    """The server's Prometheus metrics, tallied in plain dictionaries per request and
+    written to prometheus-client in :meth:`flush`: at every scrape of this process, and
+    every :data:`FLUSH_SECONDS` while serving (so other workers' scrapes see them).
+
+    In multiprocess mode every prometheus-client increment is a locked write to a
+    memory-mapped file, about 9 µs for what one request records: a tenth of a
+    single-row prediction. A tally costs a dictionary update under a lock (CSV scoring
+    counts from worker threads).
+    """
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -46,34 +58,68 @@ class Metrics:
             ["model", "label"],
             registry=self.registry,
         )
-
-        self._children: dict[tuple[Any, ...], Any] = {}
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = metric.labels(*labels)
-            if len(self._children) < _CACHE_LIMIT:
-                self._children[key] = child
-        return child
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str, str, int], int] = {}
+        # (model, endpoint) -> [sum of seconds, count per bucket..., count above the last]
+        self._latency: dict[tuple[str, str], list[float]] = {}
+        self._predictions: dict[tuple[str, str], int] = {}
 
     def count_request(
         self, model: str, endpoint: str, method: str, status: int, seconds: float
     ) -> None:
-        self._child(self.requests, model, endpoint, method, str(status)).inc()
-        self._child(self.latency, model, endpoint).observe(seconds)
+        key = (model, endpoint, method, status)
+        with self._lock:
+            self._requests[key] = self._requests.get(key, 0) + 1
+            tally = self._latency.get((model, endpoint))
+            if tally is None:
+                tally = self._latency[(model, endpoint)] = [0.0] * (len(_BUCKETS) + 2)
+            tally[0] += seconds
+            # Prometheus buckets are "less than or equal": the first bound >= seconds.
+            tally[1 + bisect_left(_BUCKETS, seconds)] += 1
 
     def count_predictions(self, model: str, outputs: Sequence[Any], classification: bool) -> None:
         if not classification:
-            self._child(self.predictions, model, "value").inc(len(outputs))
+            counts: dict[str, int] = {"value": len(outputs)}
         elif len(outputs) == 1:
-            self._child(self.predictions, model, str(outputs[0])).inc()
+            counts = {str(outputs[0]): 1}
         else:
-            for label, n in Tally(str(o) for o in outputs).items():
-                self._child(self.predictions, model, label).inc(n)
+            counts = Tally(str(o) for o in outputs)
+        with self._lock:
+            pending = self._predictions
+            for label, n in counts.items():
+                key = (model, label)
+                pending[key] = pending.get(key, 0) + n
+
+    def flush(self) -> None:
+        """Write the tallies to prometheus-client."""
+        with self._lock:
+            requests, self._requests = self._requests, {}
+            latency, self._latency = self._latency, {}
+            predictions, self._predictions = self._predictions, {}
+        for (model, endpoint, method, status), n in requests.items():
+            self.requests.labels(model, endpoint, method, str(status)).inc(n)
+        for (model, endpoint), tally in latency.items():
+            child = self.latency.labels(model, endpoint)
+            # Histogram.observe() takes one value; these are its own two fields, written
+            # as it writes them (the bucket counts are per bucket, not cumulative).
+            child._sum.inc(tally[0])
+            for bucket, observed in zip(child._buckets, tally[1:], strict=True):
+                if observed:
+                    bucket.inc(observed)
+        for (model, label), count in predictions.items():
+            self.predictions.labels(model, label).inc(count)
+
+    async def flush_periodically(self) -> None:
+        """Run while serving: flush every :data:`FLUSH_SECONDS` (and once when cancelled)."""
+        try:
+            while True:
+                await asyncio.sleep(FLUSH_SECONDS)
+                self.flush()
+        finally:
+            self.flush()
 
     def exposition(self) -> bytes:
+        self.flush()
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

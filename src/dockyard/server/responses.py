@@ -14,6 +14,8 @@ from dockyard.errors import DockyardError
 
 logger = logging.getLogger("dockyard.server")
 
+INTERNAL_ERROR = {"error": "Internal server error; see the server log.", "code": "internal"}
+
 
 class JSONResponse(Response):
     media_type = "application/json"
@@ -42,6 +44,4 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(
-        {"error": "Internal server error; see the server log.", "code": "internal"}, 500
-    )
+    return JSONResponse(INTERNAL_ERROR, 500)

@@ -23,7 +23,7 @@ def session_token(key: str) -> str:
     return hmac.new(key.encode(), b"dockyard browser session", "sha256").hexdigest()
 
 
-_COMMON_HEADERS = [
+COMMON_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
@@ -49,7 +49,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.extend(_COMMON_HEADERS)
+                headers.extend(COMMON_HEADERS)
                 content_type = next((v for k, v in headers if k == b"content-type"), b"")
                 if content_type.startswith(b"text/html"):
                     headers.append((b"content-security-policy", _CSP))
@@ -59,15 +59,15 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class APIKeyMiddleware:
-    """Require the key on every path but the probes; compared in constant time."""
+class APIKey:
+    """The server's key, checked in constant time against a request's headers: the
+    ``X-API-Key`` header, an ``Authorization: Bearer`` token or the sign-in cookie."""
 
-    def __init__(self, app: ASGIApp, key: str) -> None:
-        self.app = app
+    def __init__(self, key: str) -> None:
         self.key = key.encode()
         self.session = session_token(key).encode()
 
-    def _authorized(self, scope: Scope) -> bool:
+    def authorized(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
             if name == b"x-api-key":
                 return hmac.compare_digest(bytes(value), self.key)
@@ -82,12 +82,20 @@ class APIKeyMiddleware:
                         return True
         return False
 
+
+class APIKeyMiddleware:
+    """Require the key on every path but the probes."""
+
+    def __init__(self, app: ASGIApp, key: APIKey) -> None:
+        self.app = app
+        self.key = key
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
-        if self._authorized(scope):
+        if self.key.authorized(scope):
             await self.app(scope, receive, send)
             return
         if scope["method"] == "GET" and (path == "/" or path.startswith("/models/")):
@@ -116,6 +124,13 @@ class APIKeyMiddleware:
         await send({"type": "http.response.body", "body": orjson.dumps(error.as_dict())})
 
 
+def body_timeout(seconds: float) -> RequestTimeout:
+    return RequestTimeout(
+        f"The request body did not arrive within {seconds:g} s.",
+        hint="Send the body at once; large files belong in CSV uploads.",
+    )
+
+
 class BodyTimeoutMiddleware:
     """A client gets ``timeout`` seconds to send its whole request body. Trickling
     clients (slowloris) get a 408 instead of holding a request open indefinitely."""
@@ -141,10 +156,7 @@ class BodyTimeoutMiddleware:
                 async with asyncio.timeout_at(loop_deadline):
                     message = await receive()
             except TimeoutError:
-                raise RequestTimeout(
-                    f"The request body did not arrive within {self.timeout:g} s.",
-                    hint="Send the body at once; large files belong in CSV uploads.",
-                ) from None
+                raise body_timeout(self.timeout) from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message

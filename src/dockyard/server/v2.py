@@ -169,7 +169,7 @@ class V2Endpoints:
                 f"{rows} rows in one request; the limit is {self.settings.max_batch_rows}."
             )
         validated = predictor.validator.json_columns(columns)
-        prediction = await self.base._run(rows, predictor.predict_columns, validated)
+        prediction = await self.base.predict(predictor, validated, rows)
         self.base._count(predictor, prediction)
         return JSONResponse(self._response(predictor, prediction, document))
 

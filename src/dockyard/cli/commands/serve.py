@@ -61,6 +61,9 @@ def serve(
         [], "--trust", help="Extra type the model loader may construct (repeatable)."
     ),
     log_level: str | None = typer.Option(None, help="critical, error, warning, info or debug."),
+    access_log: bool | None = typer.Option(
+        None, "--access-log/--no-access-log", help="Log every request [default: off]."
+    ),
     api_key_file: Path | None = typer.Option(
         None, help="Require the API key in this file (or set DOCKYARD_API_KEY)."
     ),
@@ -87,6 +90,7 @@ def serve(
         allow_version_mismatch=allow_version_mismatch,
         trusted_types=trust,
         log_level=log_level,
+        access_log=access_log,
         api_key_file=api_key_file,
         cors_origins=cors_origin,
         drain_seconds=drain_seconds,
@@ -106,6 +110,7 @@ def serve(
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
+        "access_log": settings.access_log,
         "timeout_graceful_shutdown": settings.graceful_timeout,
         "server_header": False,
     }
