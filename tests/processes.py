@@ -40,6 +40,29 @@ def worker_pids(pid: int) -> list[int]:
     return workers
 
 
+def tcp_sockets(pid: int, port: int) -> list[tuple[str, int]]:
+    """(state, inode) of the TCP sockets a process holds on local ``port`` (Linux /proc):
+    state ``LISTEN`` or ``ESTABLISHED`` (others are left out)."""
+    states = {"0A": "LISTEN", "01": "ESTABLISHED"}
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            inode = int(fields[9])
+            if local_port == port and inode in inodes and fields[3] in states:
+                found.append((states[fields[3]], inode))
+    return found
+
+
 def tree_rss_bytes(pid: int) -> int:
     """Resident memory of a process and its children."""
     total = 0

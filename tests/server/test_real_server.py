@@ -15,7 +15,7 @@ import pytest
 
 from dockyard.server.metrics import FLUSH_SECONDS
 from tests.conftest import IRIS_SETOSA
-from tests.processes import Server, free_port
+from tests.processes import Server, free_port, tcp_sockets, worker_pids
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,54 @@ def test_two_workers_share_metrics_and_shut_down_cleanly(iris_bundle: Path) -> N
     finally:
         code = running.stop()
     assert code == 0
+
+
+def test_each_worker_listens_on_its_own_socket(iris_bundle: Path) -> None:
+    # One shared socket lets the first worker to wake take every waiting connection.
+    running = Server(iris_bundle, workers=2)
+    try:
+        running.wait_ready()
+        deadline = time.monotonic() + 60
+        while True:
+            workers = worker_pids(running.pid)
+            listening = {
+                pid: [i for state, i in tcp_sockets(pid, running.port) if state == "LISTEN"]
+                for pid in workers
+            }
+            if len(workers) == 2 and all(listening.values()):
+                break
+            assert time.monotonic() < deadline, f"workers never all listened: {listening}"
+            time.sleep(0.1)
+        inodes = [i for found in listening.values() for i in found]
+        assert len(inodes) == len(set(inodes)) == 2  # not one socket inherited by both
+        assert not [s for s in tcp_sockets(running.pid, running.port) if s[0] == "LISTEN"]
+        # Nobody else joins the port through SO_REUSEPORT.
+        command = [sys.executable, "-m", "dockyard", "serve", str(iris_bundle)]
+        second = subprocess.run(
+            [*command, "--port", str(running.port), "--workers", "2"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        assert f"Cannot listen on 127.0.0.1:{running.port}" in second.stderr
+
+        # And the kernel spreads connections opened together over both.
+        clients = [httpx.Client(base_url=running.url, timeout=5) for _ in range(24)]
+        try:
+            for client in clients:
+                assert client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code == 200
+            held = {
+                pid: sum(state == "ESTABLISHED" for state, _ in tcp_sockets(pid, running.port))
+                for pid in workers
+            }
+        finally:
+            for client in clients:
+                client.close()
+        assert all(held.values()), held
+    finally:
+        assert running.stop() == 0
 
 
 def _setosa_total(text: str) -> float:

@@ -81,6 +81,7 @@ def serve(
     import uvicorn
 
     from dockyard.server.app import create_app, load_predictors
+    from dockyard.server.workers import run_workers
 
     settings = settings_from_flags(
         bundles=bundles,
@@ -124,8 +125,13 @@ def serve(
     metrics_dir = tempfile.mkdtemp(prefix="dockyard-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        uvicorn.run(
-            "dockyard.server.app:app_factory", factory=True, workers=settings.workers, **options
+        run_workers(
+            uvicorn.Config(
+                "dockyard.server.app:app_factory",
+                factory=True,
+                workers=settings.workers,
+                **options,
+            )
         )
     finally:
         import shutil

@@ -1,0 +1,79 @@
+"""Several worker processes, each listening on its own socket.
+
+uvicorn's ``workers=N`` binds one socket in the parent and every worker accepts from it.
+Whichever worker wakes first accepts every connection waiting, so clients that open
+their keep-alive connections together (a load balancer, a connection pool) all land on
+one worker while the others idle: with 32 connections, measured here, one worker at
+100% CPU and the other at 0%.
+
+With ``SO_REUSEPORT`` each worker binds a socket of its own to the same address and
+the kernel spreads new connections across them. The parent binds first (a port already
+in use, by anything, fails there before any worker starts) but never listens, so it
+takes no connections. The parent's socket travels to each worker as uvicorn sends it, by
+pickling: :class:`ReusePortSocket` pickles as its address and family, and unpickles,
+in the worker, as a fresh socket bound to them. Everything else (health checks,
+replacing dead workers, signals) is uvicorn's supervisor, unchanged.
+
+A worker that dies takes the connections still in its own accept queue with it (they
+are reset); its replacement binds a new socket. Platforms without ``SO_REUSEPORT`` get
+uvicorn's shared socket.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from uvicorn import Config
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+
+class ReusePortSocket(socket.socket):
+    """A TCP socket bound with ``SO_REUSEPORT``; a copy in another process is a new
+    socket bound to the same address, not a duplicate of this one."""
+
+    @classmethod
+    def bound(cls, family: int, address: tuple[Any, ...]) -> ReusePortSocket:
+        sock = cls(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The actual address: with port 0 the parent was given one, and workers share it.
+        return (ReusePortSocket.bound, (int(self.family), self.getsockname()))
+
+
+def run_workers(config: Config) -> None:
+    """Serve ``config.app`` (an import string) with ``config.workers`` processes."""
+    if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - not on Linux
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    try:
+        # SO_REUSEPORT would let this server join another one's port and split its
+        # traffic: a plain bind first fails if anything, even such a group, holds it.
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((config.host, config.port))
+            address = probe.getsockname()
+        sock = ReusePortSocket.bound(family, address)
+    except OSError as exc:
+        from dockyard.errors import UsageError
+
+        raise UsageError(
+            f"Cannot listen on {config.host}:{config.port}: {exc.strerror}.",
+            hint="Pick another port with --port, or stop what is using it.",
+        ) from None
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+
+
+__all__ = ["ReusePortSocket", "run_workers"]
