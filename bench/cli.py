@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import importlib.util
 import os
 import platform
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -217,18 +220,20 @@ def _specs(
     specs = []
     for kind in kinds:
         port = servers.free_port()
+        make: Callable[..., servers.Spec]
         if server == "baseline":
             specs.append(servers.baseline(port, files[kind]))
-        elif server.startswith("dockyard-"):
+            continue
+        if server.startswith("dockyard-"):
             runtime = server.removeprefix("dockyard-")
-            specs.append(servers.dockyard(port, files[kind], runtime=runtime, workers=workers))
+            make = functools.partial(servers.dockyard, port, files[kind], runtime=runtime)
         elif server == "mlflow":
             try:
                 model_dir = prepare.mlflow_model(files[kind], workdir)
             except prepare.PrepareError as exc:
                 _skip(doc, f"mlflow {kind}", f"could not save the model: {exc}")
                 continue
-            specs.append(servers.mlflow(port, model_dir, kind, workers=workers))
+            make = functools.partial(servers.mlflow, port, model_dir, kind)
         elif server == "bentoml":
             home = workdir / "bentoml"
             try:
@@ -236,5 +241,10 @@ def _specs(
             except prepare.PrepareError as exc:
                 _skip(doc, f"bentoml {kind}", f"could not import the model: {exc}")
                 continue
-            specs.append(servers.bentoml(port, home, tag, kind, workers=workers))
+            make = functools.partial(servers.bentoml, port, home, tag, kind)
+        else:
+            continue
+        # Cold starts are of one serving process, for every server; load runs use `workers`.
+        single = make(workers=1) if workers > 1 else None
+        specs.append(dataclasses.replace(make(workers=workers), single=single))
     return specs

@@ -45,6 +45,15 @@ def _csv_http(spec: Spec, plan: Plan) -> dict[str, Any]:
     }
 
 
+def _start(proc: Process, spec: Spec, target: Target) -> float:
+    try:
+        return wait_until_answers(
+            target, spec.check, alive=proc.alive, timeout=spec.start_timeout, started=proc.started
+        )
+    except LoadError as exc:
+        raise LoadError(f"{exc}; log: {proc.log_tail()}") from None
+
+
 def measure(spec: Spec, plan: Plan, workdir: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"server": spec.server, "model": spec.model, "status": "ok"}
     target = Target(spec.port, spec.path, spec.body)
@@ -52,27 +61,19 @@ def measure(spec: Spec, plan: Plan, workdir: Path) -> dict[str, Any]:
     log.parent.mkdir(parents=True, exist_ok=True)
     proc: Process | None = None
     try:
+        # Process cold start: one serving process, from spawn to the first correct answer.
+        cold = spec.single or spec
         colds: list[float] = []
-        for attempt in range(plan.cold_starts):
-            proc = Process(spec.argv, env=spec.env, cwd=spec.cwd, log=log)
-            try:
-                colds.append(
-                    wait_until_answers(
-                        target,
-                        spec.check,
-                        alive=proc.alive,
-                        timeout=spec.start_timeout,
-                        started=proc.started,
-                    )
-                )
-            except LoadError as exc:
-                raise LoadError(f"{exc}; log: {proc.log_tail()}") from None
-            if attempt < plan.cold_starts - 1:
-                proc.stop()
-                proc = None
-        assert proc is not None
+        for _ in range(plan.cold_starts):
+            proc = Process(cold.argv, env=cold.env, cwd=cold.cwd, log=log)
+            colds.append(_start(proc, cold, target))
+            proc.stop()
+            proc = None
         result["cold_start_s"] = round(statistics.median(colds), 3)
         result["cold_start_runs_s"] = [round(c, 3) for c in colds]
+        proc = Process(spec.argv, env=spec.env, cwd=spec.cwd, log=log)
+        # With several workers: until the first of them answers.
+        result["start_s"] = round(_start(proc, spec, target), 3)
         proc.start_sampling()
         result["idle_rss_mb"] = round(proc.sample() / MiB, 1)
         if plan.warmup > 0:

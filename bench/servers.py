@@ -42,6 +42,9 @@ class Spec:
     csv_path: str | None = None
     csv_check: Callable[[bytes, int], bool] | None = None
     start_timeout: float = 120.0
+    single: Spec | None = None
+    """The same server as one process, where ``argv`` starts several: cold starts are
+    measured with it."""
 
 
 def free_port() -> int:
