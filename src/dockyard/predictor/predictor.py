@@ -149,13 +149,18 @@ class Predictor:
             ) from None
         return outputs, probabilities
 
+    @staticmethod
+    def all_finite(outputs: np.ndarray, probabilities: np.ndarray | None) -> bool:
+        """Whether every output is a finite number (labels always are)."""
+        return (outputs.dtype.kind != "f" or bool(np.isfinite(outputs).all())) and (
+            probabilities is None or bool(np.isfinite(probabilities).all())
+        )
+
     def _check_finite(self, outputs: np.ndarray, probabilities: np.ndarray | None) -> None:
         # One vectorised test on the hot path; the per-row search only when it fails.
-        numeric = outputs.dtype.kind == "f"
-        if (not numeric or np.isfinite(outputs).all()) and (
-            probabilities is None or np.isfinite(probabilities).all()
-        ):
+        if self.all_finite(outputs, probabilities):
             return
+        numeric = outputs.dtype.kind == "f"
         bad = np.zeros(len(outputs), dtype=bool)
         if numeric:
             bad |= ~np.isfinite(outputs)

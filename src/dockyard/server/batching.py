@@ -91,10 +91,21 @@ class Batcher:
                 _settle(item.future, predictor.predict_columns, item.columns)
             return
         start = 0
+        if not predictor.all_finite(outputs, probabilities):
+            # Some request's rows came out NaN or infinite: each checked alone, for its
+            # own error with its own row numbers.
+            for item in group:
+                end = start + item.rows
+                part = None if probabilities is None else probabilities[start:end]
+                _settle(item.future, predictor.finish, outputs[start:end], part)
+                start = end
+            return
+        values = outputs.tolist()
         for item in group:
             end = start + item.rows
-            part = None if probabilities is None else probabilities[start:end]
-            _settle(item.future, predictor.finish, outputs[start:end], part)
+            if not item.future.done():
+                part = None if probabilities is None else probabilities[start:end]
+                item.future.set_result(Prediction(values[start:end], part))
             start = end
 
 
