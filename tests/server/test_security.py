@@ -102,7 +102,14 @@ def test_secret_is_not_shown_in_settings_repr(monkeypatch: pytest.MonkeyPatch) -
     assert "s3cret" not in repr(Settings())
 
 
-def test_a_trickling_body_gets_408(iris_only: list[Predictor]) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models/iris/predict",  # the fast path
+        "/v2/models/iris/infer",  # through the framework's middleware
+    ],
+)
+def test_a_trickling_body_gets_408(iris_only: list[Predictor], path: str) -> None:
     app = create_app(Settings(request_timeout=0.2), predictors=iris_only)
     sent: list[dict] = []
 
@@ -124,8 +131,8 @@ def test_a_trickling_body_gets_408(iris_only: list[Predictor]) -> None:
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/v1/models/iris/predict",
-        "raw_path": b"/v1/models/iris/predict",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
@@ -138,6 +145,7 @@ def test_a_trickling_body_gets_408(iris_only: list[Predictor]) -> None:
 
     asyncio.run(run())
     assert messages[0]["status"] == 408
+    assert b"did not arrive within 0.2 s" in messages[1]["body"]
     assert b"did not arrive within 0.2 s" in messages[1]["body"]
 
 
@@ -166,3 +174,34 @@ def test_people_sign_in_to_the_pages(
         assert client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code == 200
         client.cookies.clear()
         assert client.post("/v1/models/iris/predict", json=IRIS_SETOSA).status_code == 401
+
+
+def test_body_deadlines_time_out_only_late_reads() -> None:
+    from dockyard.errors import RequestTimeout
+    from dockyard.server.security import BodyDeadlines
+
+    deadlines = BodyDeadlines(0.2)
+
+    async def arrives_after(seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "body"
+
+    async def run() -> None:
+        assert await deadlines.read(arrives_after(0.01), deadlines.deadline()) == "body"
+        with pytest.raises(RequestTimeout):
+            await deadlines.read(arrives_after(5), deadlines.deadline())
+        # Someone else's cancellation stays a cancellation.
+        task = asyncio.create_task(deadlines.read(arrives_after(5), deadlines.deadline()))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # Many reads at once: each finishes or times out on its own.
+        quick = [deadlines.read(arrives_after(0.05), deadlines.deadline()) for _ in range(50)]
+        slow = [deadlines.read(arrives_after(5), deadlines.deadline()) for _ in range(5)]
+        results = await asyncio.gather(*quick, *slow, return_exceptions=True)
+        assert results[:50] == ["body"] * 50
+        assert all(isinstance(r, RequestTimeout) for r in results[50:])
+
+    asyncio.run(asyncio.wait_for(run(), timeout=10))
+    asyncio.run(asyncio.wait_for(run(), timeout=10))  # a second event loop, as tests make

@@ -31,6 +31,7 @@ from dockyard.server.responses import JSONResponse, dockyard_error, http_error, 
 from dockyard.server.security import (
     APIKey,
     APIKeyMiddleware,
+    BodyDeadlines,
     BodyTimeoutMiddleware,
     SecurityHeadersMiddleware,
 )
@@ -104,6 +105,7 @@ def create_app(
     openapi = build_openapi(repository, settings)
     key = settings.resolved_api_key()
     api_key = APIKey(key) if key is not None else None
+    deadlines = BodyDeadlines(settings.request_timeout)
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi)
@@ -162,7 +164,7 @@ def create_app(
 
     app = DockyardApp(
         routes=routes,
-        middleware=_middleware(settings, metrics, repository, api_key),
+        middleware=_middleware(settings, metrics, repository, api_key, deadlines),
         exception_handlers={
             DockyardError: dockyard_error,
             HTTPException: http_error,
@@ -176,7 +178,7 @@ def create_app(
         metrics,
         key=api_key,
         cors=bool(settings.cors_origins),
-        timeout=settings.request_timeout,
+        deadlines=deadlines,
     )
     app.state.settings = settings
     app.state.repository = repository
@@ -186,7 +188,11 @@ def create_app(
 
 
 def _middleware(
-    settings: Settings, metrics: Metrics, repository: ModelRepository, api_key: APIKey | None
+    settings: Settings,
+    metrics: Metrics,
+    repository: ModelRepository,
+    api_key: APIKey | None,
+    deadlines: BodyDeadlines,
 ) -> list[Middleware]:
     # Outermost first: every response gets security headers and is counted, including
     # 401s; CORS answers preflights before authentication, as browsers require.
@@ -210,7 +216,7 @@ def _middleware(
         )
     if api_key is not None:
         stack.append(Middleware(APIKeyMiddleware, key=api_key))
-    stack.append(Middleware(BodyTimeoutMiddleware, timeout=settings.request_timeout))
+    stack.append(Middleware(BodyTimeoutMiddleware, deadlines=deadlines))
     return stack
 
 

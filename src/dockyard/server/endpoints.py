@@ -3,7 +3,6 @@ limits and status codes here; validation and prediction in the predictor."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import tempfile
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from dockyard.server.bodies import (
 from dockyard.server.metrics import CONTENT_TYPE, Metrics
 from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import JSONResponse
-from dockyard.server.security import body_timeout
+from dockyard.server.security import BodyDeadlines
 from dockyard.settings import Settings
 
 # Requests up to this many rows are predicted on the event loop (batched together): a
@@ -211,10 +210,14 @@ class PredictEndpoint:
         await send_json(send, 200, content, JSON_HEADERS)
 
     async def answer(
-        self, predictor: Predictor, scope: Scope, receive: Receive, deadline: float | None = None
+        self,
+        predictor: Predictor,
+        scope: Scope,
+        receive: Receive,
+        deadlines: BodyDeadlines | None = None,
     ) -> bytes:
-        """The response body for a request to ``predictor``; errors raise. ``deadline``
-        (event-loop time) bounds the wait for the body: past it, a 408."""
+        """The response body for a request to ``predictor``; errors raise. ``deadlines``
+        bounds the wait for the body (past it, a 408) where no middleware does."""
         content_type: bytes | None = None
         declared: bytes | None = None
         for key, value in scope["headers"]:
@@ -227,14 +230,10 @@ class PredictEndpoint:
         check_json_type(parse_media_type((content_type or b"").decode("latin-1")))
         limit = self._limit
         check_declared_length(declared.decode("latin-1") if declared is not None else None, limit)
-        if deadline is None:
+        if deadlines is None:
             body = await _read_body(receive, limit)
         else:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    body = await _read_body(receive, limit)
-            except TimeoutError:
-                raise body_timeout(self._endpoints.settings.request_timeout) from None
+            body = await deadlines.read(_read_body(receive, limit), deadlines.deadline())
         endpoints = self._endpoints
         records = endpoints._records(decode_json(body), predictor)
         columns = predictor.validator.records(records)

@@ -12,7 +12,6 @@ configured, an app mounted under a root path, an unknown model.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -25,7 +24,7 @@ from dockyard.predictor import Predictor
 from dockyard.server.endpoints import JSON_HEADERS, PredictEndpoint, send_json
 from dockyard.server.metrics import Metrics
 from dockyard.server.responses import INTERNAL_ERROR
-from dockyard.server.security import COMMON_HEADERS, APIKey
+from dockyard.server.security import COMMON_HEADERS, APIKey, BodyDeadlines
 
 logger = logging.getLogger("dockyard.server")
 
@@ -47,14 +46,14 @@ class FastPath:
         *,
         key: APIKey | None,
         cors: bool,
-        timeout: float,
+        deadlines: BodyDeadlines,
     ) -> None:
         self._endpoint = endpoint
         self._predictors = predictors
         self._metrics = metrics
         self._key = key
         self._cors = cors
-        self._timeout = timeout
+        self._deadlines = deadlines
 
     def match(self, scope: Scope) -> Predictor | None:
         """The model this request predicts with, if the fast path serves it."""
@@ -75,12 +74,9 @@ class FastPath:
     async def __call__(
         self, predictor: Predictor, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        loop = asyncio.get_running_loop()
         start = time.perf_counter()
         try:
-            content = await self._endpoint.answer(
-                predictor, scope, receive, loop.time() + self._timeout
-            )
+            content = await self._endpoint.answer(predictor, scope, receive, self._deadlines)
             status = 200
         except DockyardError as exc:
             status, content = exc.status_code, orjson.dumps(exc.as_dict())

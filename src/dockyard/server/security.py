@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.errors import RequestTimeout, Unauthorized
+
+T = TypeVar("T")
 
 # Probes must work without credentials; so must the sign-in page and its styles.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/login"})
@@ -131,19 +135,78 @@ def body_timeout(seconds: float) -> RequestTimeout:
     )
 
 
+class BodyDeadlines:
+    """Deadlines for receiving request bodies, checked by one timer per event loop.
+
+    A timer per request (``asyncio.timeout_at``) costs about 6 µs on uvloop: several
+    percent of a single-row prediction. Here a read registers its task and deadline in a
+    dictionary; a sweep every ``timeout / 4`` seconds (at most 1 s) cancels the reads
+    past their deadline, which then raise :class:`RequestTimeout`. A deadline is so
+    enforced up to one sweep interval late.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._interval = min(1.0, timeout / 4)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._reading: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+
+    def deadline(self) -> float:
+        """A deadline ``timeout`` seconds from now, in event-loop time."""
+        return asyncio.get_running_loop().time() + self.timeout
+
+    async def read(self, pending: Awaitable[T], deadline: float) -> T:
+        """Await ``pending`` (a body read); past ``deadline``, a 408 instead."""
+        task = asyncio.current_task()
+        assert task is not None
+        if self._timer is None or self._loop is not task.get_loop():
+            self._start(task.get_loop())
+        self._reading[task] = deadline
+        try:
+            return await pending
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            self._expired.discard(task)
+            task.uncancel()
+            raise body_timeout(self.timeout) from None
+        finally:
+            self._reading.pop(task, None)
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is not loop:  # a new loop (tests): what the old one held is gone
+            self._reading.clear()
+            self._expired.clear()
+            self._loop = loop
+        self._timer = loop.call_later(self._interval, self._sweep)
+
+    def _sweep(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        for task, deadline in list(self._reading.items()):
+            if deadline <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+        self._timer = loop.call_later(self._interval, self._sweep) if self._reading else None
+
+
 class BodyTimeoutMiddleware:
     """A client gets ``timeout`` seconds to send its whole request body. Trickling
     clients (slowloris) get a 408 instead of holding a request open indefinitely."""
 
-    def __init__(self, app: ASGIApp, timeout: float) -> None:
+    def __init__(self, app: ASGIApp, deadlines: BodyDeadlines) -> None:
         self.app = app
-        self.timeout = timeout
+        self.deadlines = deadlines
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        loop_deadline = asyncio.get_running_loop().time() + self.timeout
+        deadlines = self.deadlines
+        deadline = deadlines.deadline()
         body_done = False
 
         async def timed_receive() -> Message:
@@ -151,12 +214,7 @@ class BodyTimeoutMiddleware:
             if body_done:
                 # After the body, receive() only waits for a disconnect: no deadline.
                 return await receive()
-            try:
-                # timeout_at, not wait_for: no extra task per receive() on the hot path.
-                async with asyncio.timeout_at(loop_deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise body_timeout(self.timeout) from None
+            message = await deadlines.read(receive(), deadline)
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
