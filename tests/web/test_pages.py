@@ -254,13 +254,20 @@ def test_bundle_without_a_report(iris_bundle: Path, tmp_path: Path) -> None:
     assert "<img" not in html
 
 
-def test_pages_import_no_plotting_library() -> None:
+def test_pages_import_no_plotting_library(iris_bundle: Path) -> None:
+    # The template engine loads with the first page, not with the route list (an API-only
+    # server never needs it); rendering pages never loads a plotting library.
     code = (
         "import sys\n"
+        "from starlette.testclient import TestClient\n"
         "from dockyard.server import create_app\n"
-        "from dockyard.web import routes\n"
-        "assert 'matplotlib' not in sys.modules\n"
+        "from dockyard.settings import Settings\n"
+        f"app = create_app(Settings(bundles=[{str(iris_bundle)!r}]))\n"
+        "assert 'jinja2' not in sys.modules\n"
+        "with TestClient(app) as client:\n"
+        "    assert client.get('/models/iris').status_code == 200\n"
         "assert 'jinja2' in sys.modules\n"
+        "assert 'matplotlib' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 

@@ -12,7 +12,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -22,11 +21,13 @@ from dockyard.__about__ import __version__
 from dockyard.errors import ModelNotFound
 from dockyard.server.security import SESSION_COOKIE, session_token
 from dockyard.settings import Settings
-from dockyard.web import views
 
 if TYPE_CHECKING:
+    import jinja2
+
     # Only a type here: the server imports this module while building its route list.
     from dockyard.server.repository import ModelRepository
+    from dockyard.web.views import ModelView
 
 _HERE = Path(__file__).parent
 STATIC_DIR = _HERE / "static"
@@ -53,6 +54,10 @@ _MEDIA_TYPES = {
 
 @cache
 def _environment() -> jinja2.Environment:
+    # Imported with the first page, not with the route list: a server that only answers
+    # the API never loads the template engine.
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         autoescape=True,
@@ -66,17 +71,19 @@ class Pages:
     def __init__(self, repository: ModelRepository, settings: Settings) -> None:
         self.repository = repository
         self.settings = settings
-        self._views: dict[tuple[str, str], views.ModelView] = {}
+        self._views: dict[tuple[str, str], ModelView] = {}
 
     def _base(self, request: Request) -> str:
         # Behind a proxy that mounts the server under a prefix, links must keep it.
         return str(request.scope.get("root_path", "")).rstrip("/")
 
-    def _view(self, name: str, base: str) -> views.ModelView:
+    def _view(self, name: str, base: str) -> ModelView:
         # Bundles do not change while a server runs: each model's view is built once.
         key = (name, base)
         view = self._views.get(key)
         if view is None:
+            from dockyard.web import views
+
             predictor = self.repository.get(name)
             view = views.model_view(predictor, report_url=f"{base}/models/{name}/report")
             self._views[key] = view
@@ -118,6 +125,8 @@ class Pages:
         )
 
     async def example_csv(self, request: Request) -> Response:
+        from dockyard.web import views
+
         name = request.path_params["name"]
         predictor = self.repository.get(name)
         return Response(
@@ -133,6 +142,8 @@ class Pages:
             predictor = self.repository.get(name)
         except ModelNotFound as exc:
             return self._not_found(base, str(exc))
+        from dockyard.web import views
+
         file = request.path_params["file"]
         path = views.report_path(predictor, file)
         if path is None or not path.is_file():
