@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import pkgutil
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import dockyard.cli.commands
 from dockyard import __version__
-from dockyard.cli.main import main
+from dockyard.cli.main import COMMANDS, commands_of, main
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -23,6 +27,72 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in ("train", "serve", "predict", "inspect"):
         assert command in out
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    assert "Usage:" in capsys.readouterr().out
+
+
+def test_the_command_table_names_what_each_module_registers() -> None:
+    modules = {m.name for m in pkgutil.iter_modules(dockyard.cli.commands.__path__)}
+    assert modules == set(COMMANDS.values())
+    for module in modules:
+        assert sorted(commands_of(module)) == sorted(n for n, m in COMMANDS.items() if m == module)
+
+
+def _modules_after(code: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(done.stdout.split())
+
+
+def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if n in modules or any(m.startswith(f"{n}.") for m in modules)]
+
+
+def test_serve_starts_without_what_other_commands_need(iris_bundle: Path) -> None:
+    # Everything `dockyard serve` imports before it listens is start-up time (the ONNX
+    # runtime's goal is a first answer within half a second of the process starting).
+    modules = _modules_after(
+        "import sys\n"
+        "import uvicorn\n"
+        "uvicorn.run = lambda app, **options: print(*sys.modules)\n"
+        "from dockyard.cli.main import main\n"
+        f"sys.exit(main(['serve', {str(iris_bundle)!r}, '--port', '0']))\n"
+    )
+    assert "dockyard.server.app" in modules
+    others = tuple(f"dockyard.cli.commands.{m}" for m in set(COMMANDS.values()) - {"serve"})
+    unwanted = (
+        *("sklearn", "scipy", "pandas", "skops", "skl2onnx", "matplotlib"),  # the slim image
+        *("dockyard.training", "dockyard.packaging", *others),
+        "rich.progress",  # predict's progress bar
+        "jinja2",  # loaded with the first web page
+        "packaging.requirements",  # only recording an environment parses requirements
+    )
+    assert _loaded(modules, unwanted) == []
+
+
+def test_predict_starts_without_the_server(iris_bundle: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n")
+    modules = _modules_after(
+        "import sys\n"
+        "from dockyard.cli.main import main\n"
+        f"code = main(['predict', {str(iris_bundle)!r}, {str(source)!r}, '-o', {str(tmp_path / 'out.csv')!r}])\n"
+        "print(*sys.modules)\n"
+        "sys.exit(code)\n"
+    )
+    assert "dockyard.batch.csv" in modules
+    unwanted = (
+        *("sklearn", "scipy", "pandas", "skops", "skl2onnx", "matplotlib"),
+        *("dockyard.server", "dockyard.settings", "dockyard.cli.commands.serve"),
+        *("starlette", "uvicorn", "pydantic_settings", "jinja2", "packaging.requirements"),
+    )
+    assert _loaded(modules, unwanted) == []
 
 
 def test_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,28 +2,87 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
+from typing import Any
 
 import typer
-from rich.markup import escape
+import typer.main
+from typer.core import TyperGroup
 
 from dockyard.__about__ import __version__
-from dockyard.cli.commands import (
-    build,
-    compose,
-    import_model,
-    inspect,
-    k8s,
-    predict,
-    registry,
-    run,
-    serve,
-    share,
-    train,
-)
-from dockyard.cli.console import err
 from dockyard.errors import DockyardError
+
+# Each command's module under ``dockyard.cli.commands``, imported only when that command
+# runs (or ``--help`` lists them all): ``dockyard serve`` then never imports what training,
+# building or scoring files needs. Order here is the order in --help: the model's life from
+# training to shipping.
+COMMANDS: dict[str, str] = {
+    "train": "train",
+    "import": "import_model",
+    "inspect": "inspect",
+    "serve": "serve",
+    "predict": "predict",
+    "build": "build",
+    "run": "run",
+    "compose": "compose",
+    "save": "share",
+    "load": "share",
+    "push": "registry",
+    "pull": "registry",
+    "verify": "registry",
+    "k8s": "k8s",
+}
+
+
+def commands_of(module: str) -> dict[str, Any]:
+    """The click commands that ``dockyard.cli.commands.<module>`` registers, by name."""
+    holder = typer.Typer()
+    importlib.import_module(f"dockyard.cli.commands.{module}").register(holder)
+    built = (
+        typer.main.get_command_from_info(
+            info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode="rich"
+        )
+        for info in holder.registered_commands
+    )
+    return {command.name: command for command in built if command.name}
+
+
+class _LazyCommands(MutableMapping[str, Any]):
+    """``COMMANDS`` as click commands, each module imported on first lookup."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded:
+            module = COMMANDS[name]  # KeyError for an unknown name, as a dict would
+            self._loaded.update(commands_of(module))
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**dict.fromkeys(COMMANDS), **self._loaded})
+
+    def __len__(self) -> int:
+        return len({**dict.fromkeys(COMMANDS), **self._loaded})
+
+
+class _Group(TyperGroup):
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _LazyCommands()
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        # Names only: listing must not import every command module.
+        return list(self.commands)
+
 
 app = typer.Typer(
     name="dockyard",
@@ -32,6 +91,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=_Group,
 )
 
 
@@ -50,23 +110,6 @@ def _root(
     """Dockyard: train, serve, package and ship scikit-learn models."""
 
 
-# Order here is the order in --help: the model's life from training to shipping.
-for _module in (
-    train,
-    import_model,
-    inspect,
-    serve,
-    predict,
-    build,
-    run,
-    compose,
-    share,
-    registry,
-    k8s,
-):
-    _module.register(app)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code (0 on success)."""
     try:
@@ -76,12 +119,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except DockyardError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        from rich.markup import escape
+
+        _error(f"[bold red]error:[/] {escape(str(exc))}")
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("aborted")
+        _error("aborted")
         return 130
     return 0
+
+
+def _error(markup: str) -> None:
+    # Imported here: rich's console is not needed until there is something to print.
+    from dockyard.cli.console import err
+
+    err.print(markup, soft_wrap=True)
 
 
 if __name__ == "__main__":
