@@ -226,8 +226,9 @@ class PredictEndpoint:
                 content_type = value
             elif key == b"content-length" and declared is None:
                 declared = value
-        # Header bytes are latin-1, as Starlette decodes them for the other routes.
-        check_json_type(parse_media_type((content_type or b"").decode("latin-1")))
+        if content_type != b"application/json":
+            # Header bytes are latin-1, as Starlette decodes them for the other routes.
+            check_json_type(parse_media_type((content_type or b"").decode("latin-1")))
         limit = self._limit
         check_declared_length(declared.decode("latin-1") if declared is not None else None, limit)
         if deadlines is None:
