@@ -61,3 +61,44 @@ def test_range_and_integers() -> None:
     parsed = parse(b"2.0,1.5\n", integer=[True, False])
     assert parsed is not None
     assert parsed.tolist() == [[2.0, 1.5]]
+
+
+def test_lines_of_one_layout_read_exactly_as_float_does() -> None:
+    # Every line the same length, its points and signs in the same places (as np.savetxt
+    # writes): the column-wise shortcut, which must agree with float() to the bit.
+    rng = np.random.default_rng(1)
+    shapes = ["-ddd.dd", "d.ddddddddddddd", "ddddddddddddddd", "-d.d", ".dd", "dd.", "d"]
+    lines = [
+        ",".join("".join(str(rng.integers(10)) if c == "d" else c for c in s) for s in shapes)
+        for _ in range(500)
+    ]
+    lines[7] = "-000.00,0.0000000000000,000000000000000,-0.0,.00,00.,0"
+    text = "".join(f"{line}\n" for line in lines).encode()
+    order = (4, 0, 6, 2, 3, 1, 5)
+    parsed = parse(text, width=len(shapes), positions=order)
+    assert parsed is not None
+    expected = np.array([[float(line.split(",")[i]) for i in order] for line in lines])
+    assert parsed.tobytes() == expected.tobytes()  # signs of zero included
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"7-8,9\n1-2,3\n",  # a sign inside
+        b"7..,9\n1..,3\n",  # two points
+        b"-.,89\n-.,12\n",  # no digit
+        b"7.8,\n1.2,\n",  # empty
+        b"1,2,3\n4,5,6\n",  # too many fields
+        b"1.2,3\n4.5,6\n7.8,9\n1.2,3",  # the last line unterminated
+    ],
+)
+def test_declines_lines_of_one_layout_that_are_not_plain_decimals(text: bytes) -> None:
+    assert parse(text) is None
+
+
+def test_checks_range_and_integers_on_lines_of_one_layout() -> None:
+    assert parse(b"9.5,1\n1.5,2\n", magnitude=9) is None
+    assert parse(b"2.5,1\n3.0,2\n", integer=[True, False]) is None
+    parsed = parse(b"2.0,1\n3.0,2\n", integer=[True, True])
+    assert parsed is not None
+    assert parsed.tolist() == [[2.0, 1.0], [3.0, 2.0]]
