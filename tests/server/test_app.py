@@ -280,3 +280,14 @@ def test_duplicate_model_names_are_refused(predictors: list) -> None:
 
     with pytest.raises(UsageError, match="both named 'iris'"):
         create_app(Settings(), predictors=[predictors[0], predictors[0]])
+
+
+def test_web_can_be_imported_before_the_server() -> None:
+    # dockyard.web uses server.security; importing it first once failed on a cycle.
+    import subprocess
+    import sys
+
+    code = "import dockyard.web, dockyard.server; print(dockyard.server.create_app.__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "create_app"
