@@ -252,7 +252,10 @@ class _Fast:
         self.chunk_rows = chunk_rows
         self.integer = [f.type == "integer" for f in predictor.metadata.features]
         self.regression = predictor.task == "regression"
-        self.labels: dict[Any, bytes] = {c: _csv_line([str(c)])[:-1] for c in predictor.classes}
+        # Label cells, by whether probabilities follow them.
+        self.cells = {
+            more: {c: _label_cell(c, more) for c in predictor.classes} for more in (False, True)
+        }
 
     def chunks(self) -> Iterator[tuple[bytes, Prediction | None]]:
         for job in self._jobs():
@@ -407,20 +410,32 @@ class _Fast:
         prediction = scored.prediction
         if scored.body is not None:
             return scored.body, prediction
+        rows = scored.rows
+        # Each line's pieces, interleaved into one list for one join: a join per line
+        # costs more than the rest of the formatting.
+        pieces: list[list[bytes]]
         if self.regression:
-            tails = [_float_rows(np.asarray(prediction.outputs))]
+            pieces = [rows, [b","] * len(rows), _float_rows(np.asarray(prediction.outputs))]
         else:
+            more = prediction.probabilities is not None
+            cells = self.cells[more]
             try:
-                labels = list(map(self.labels.__getitem__, prediction.outputs))
+                labels = list(map(cells.__getitem__, prediction.outputs))
             except KeyError:  # a label outside the recorded classes: encode it on the way
-                labels = [
-                    self.labels.get(o) or _csv_line([str(o)])[:-1] for o in prediction.outputs
-                ]
-            tails = [labels]
+                labels = [cells.get(o) or _label_cell(o, more) for o in prediction.outputs]
+            pieces = [rows, labels]
             if prediction.probabilities is not None:
-                tails.append(_float_rows(prediction.probabilities))
-        lines = b"\n".join(map(b",".join, zip(scored.rows, *tails, strict=True)))
-        return lines + b"\n", prediction
+                pieces.append(_float_rows(prediction.probabilities))
+        step = len(pieces) + 1
+        flat = [b"\n"] * (step * len(rows))
+        for i, column in enumerate(pieces):
+            flat[i::step] = column
+        return b"".join(flat), prediction
+
+
+def _label_cell(label: Any, more: bool) -> bytes:
+    """``label`` as a CSV cell after a comma, and before one if ``more`` cells follow."""
+    return b"," + _csv_line([str(label)])[:-1] + (b"," if more else b"")
 
 
 _WORKER: _Fast | None = None
