@@ -82,22 +82,3 @@ def test_regressor_and_categorical_models(diabetes: Predictor, churn: Predictor)
     record = "basic,north,3,80.0"
     out = scored(churn, "plan,region,tenure_months,monthly_spend\n" + record + "\n").splitlines()
     assert out[1].startswith(record + ",")
-
-
-def test_processes_give_the_same_bytes_and_errors(iris: Predictor) -> None:
-    text = plain() + "".join(f"{row}\n" for row in ROWS * 3)
-    out = io.StringIO()
-    rows = score_csv(iris, io.BytesIO(text.encode()), out, chunk_rows=40, processes=2)
-    assert rows == len(ROWS) * 4
-    assert out.getvalue() == scored(iris, text, chunk_rows=40)
-    lines = text.splitlines()
-    lines[300] = "1,2,oops,4"  # file line 301, in a chunk scored by a child process
-    with pytest.raises(InvalidInput) as exc:
-        score_csv(
-            iris,
-            io.BytesIO(("\n".join(lines) + "\n").encode()),
-            io.StringIO(),
-            chunk_rows=40,
-            processes=2,
-        )
-    assert [(e.line, e.field) for e in exc.value.errors] == [(301, "petal_length")]

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
-import multiprocessing
-from collections import deque
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
 from typing import IO, Any
 
 import numpy as np
 import orjson
 
+from dockyard.batch import processes as _processes
 from dockyard.batch.numeric import parse_lines
-from dockyard.errors import BadRequest, DockyardError, FieldError, InvalidInput
+from dockyard.errors import BadRequest, FieldError, InvalidInput
 from dockyard.predictor import Prediction, Predictor
 from dockyard.predictor.validation import MAX_MAGNITUDE
 
@@ -97,16 +97,20 @@ def iter_scored(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     processes: int = 1,
-) -> Iterator[tuple[bytes, Prediction | None]]:
+    fd: int | None = None,
+) -> Iterator[tuple[bytes, int, Prediction | None]]:
     """Yield the output header, then scored rows chunk by chunk, as UTF-8 CSV bytes, each
-    with the prediction that made it (``None`` for the header).
+    with its number of rows and the prediction that made them (``None`` for the header).
 
     Chunks of plain decimal numbers take a vectorised path (:mod:`dockyard.batch.numeric`)
     that passes each input line through untouched; any chunk it does not accept, and the
     whole rest of a file from its first quote character on, take the exact path through
-    the csv module. Both give the same bytes for the same rows. With ``processes`` > 1,
-    forked processes score fast-path chunks in parallel (for single-threaded command-line
-    use only: never fork a server).
+    the csv module. Both give the same bytes for the same rows.
+
+    With ``processes`` > 1 and the output's file descriptor ``fd``, fast-path chunks are
+    scored by forked processes (:mod:`dockyard.batch.processes`) that write them to ``fd``
+    themselves: those come out as empty bytes with their row count, and the prediction
+    only of those scored in this process. For command-line use only: never fork a server.
     """
     csv.field_size_limit(MAX_FIELD_BYTES)
     first = source.readline(MAX_FIELD_BYTES)
@@ -127,9 +131,12 @@ def iter_scored(
     except UnicodeDecodeError as exc:
         raise BadRequest(f"The CSV is not valid UTF-8 (byte {exc.start} of a chunk).") from None
     header, positions = _header(csv.reader([text.rstrip("\r\n")]), predictor)
-    yield _csv_line([*header, *predictor.output_columns]), None
+    yield _csv_line([*header, *predictor.output_columns]), 0, None
     fast = _Fast(predictor, source, len(header), positions, chunk_rows)
-    yield from fast.parallel(processes) if processes > 1 else fast.chunks()
+    if processes > 1 and fd is not None:
+        yield from fast.in_processes(processes, fd)
+    else:
+        yield from fast.chunks()
 
 
 def _numeric(predictor: Predictor) -> bool:
@@ -145,7 +152,7 @@ def _exact(
     chunk_rows: int,
     width: int = 0,
     positions: Sequence[int] = (),
-) -> Iterator[tuple[bytes, Prediction | None]]:
+) -> Iterator[tuple[bytes, int, Prediction | None]]:
     """The csv module's reading of ``source``, whose first line is file line ``first_line``."""
     offset = first_line - 1
     reader = csv.reader(_text(source), strict=True)
@@ -153,9 +160,10 @@ def _exact(
         if header:
             names, positions = _header(reader, predictor)
             width = len(names)
-            yield _csv_line([*names, *predictor.output_columns]), None
+            yield _csv_line([*names, *predictor.output_columns]), 0, None
         for rows, lines in _rows(reader, width, chunk_rows, offset):
-            yield _score_rows(predictor, rows, lines, positions)
+            data, prediction = _score_rows(predictor, rows, lines, positions)
+            yield data, len(prediction), prediction
     except UnicodeDecodeError as exc:
         raise BadRequest(f"The CSV is not valid UTF-8 (byte {exc.start} of a chunk).") from None
     except csv.Error as exc:
@@ -257,42 +265,39 @@ class _Fast:
             more: {c: _label_cell(c, more) for c in predictor.classes} for more in (False, True)
         }
 
-    def chunks(self) -> Iterator[tuple[bytes, Prediction | None]]:
+    def chunks(self) -> Iterator[tuple[bytes, int, Prediction | None]]:
         for job in self._jobs():
             if isinstance(job, _Switch):
                 yield from self._switch(job)
                 return
-            yield self._format(self._compute(*job))
+            data, prediction = self.score(job)
+            yield data, len(prediction), prediction
 
-    def parallel(self, processes: int) -> Iterator[tuple[bytes, Prediction | None]]:
-        """:meth:`chunks`, with chunks scored by ``processes`` forked processes. Order,
-        output and errors are the same: a chunk that fails in a process is scored again
-        here, which raises its error as the serial path would."""
-        global _WORKER  # noqa: PLW0603 - forked children inherit the scorer through it
-        _WORKER = self
-        window: deque[tuple[tuple[bytes, int, bool], AsyncResult[Any]]] = deque()
-        context = multiprocessing.get_context("fork")
-        with context.Pool(processes) as pool:
+    def in_processes(
+        self, processes: int, fd: int
+    ) -> Iterator[tuple[bytes, int, Prediction | None]]:
+        """:meth:`chunks`, scored by ``processes`` processes that write to ``fd`` (see
+        :mod:`dockyard.batch.processes`); from a switch to the csv module on, serially."""
+        switch: list[_Switch] = []
+
+        def jobs() -> Iterator[_processes.Job]:
             for job in self._jobs():
                 if isinstance(job, _Switch):
-                    while window:
-                        yield self._collect(*window.popleft())
-                    yield from self._switch(job)
+                    switch.append(job)
                     return
-                window.append((job, pool.apply_async(_score_in_worker, job)))
-                # A bounded window keeps memory to a few chunks, as in the serial path.
-                if len(window) > 2 * processes:
-                    yield self._collect(*window.popleft())
-            while window:
-                yield self._collect(*window.popleft())
+                yield job
 
-    def _collect(
-        self, job: tuple[bytes, int, bool], result: AsyncResult[Any]
-    ) -> tuple[bytes, Prediction]:
-        scored: tuple[bytes, Prediction] | None = result.get()
-        return scored if scored is not None else self._format(self._compute(*job))
+        scored = _processes.score_in_processes(self.score, jobs(), processes=processes, fd=fd)
+        for rows, prediction in scored:
+            yield b"", rows, prediction
+        if switch:
+            yield from self._switch(switch[0])
 
-    def _switch(self, job: _Switch) -> Iterator[tuple[bytes, Prediction | None]]:
+    def score(self, job: _processes.Job) -> tuple[bytes, Prediction]:
+        """One chunk from :meth:`_jobs`, scored and formatted."""
+        return self._format(self._compute(*job))
+
+    def _switch(self, job: _Switch) -> Iterator[tuple[bytes, int, Prediction | None]]:
         yield from _exact(
             self.predictor,
             io.BufferedReader(_Joined(job.pending, self.source)),
@@ -400,7 +405,7 @@ class _Fast:
                     positions=self.positions,
                 )
             )
-            body, prediction = scored[0]
+            body, _, prediction = scored[0]
             assert len(scored) == 1
             assert prediction is not None
             return _Scored(rows, prediction, body)
@@ -436,17 +441,6 @@ class _Fast:
 def _label_cell(label: Any, more: bool) -> bytes:
     """``label`` as a CSV cell after a comma, and before one if ``more`` cells follow."""
     return b"," + _csv_line([str(label)])[:-1] + (b"," if more else b"")
-
-
-_WORKER: _Fast | None = None
-
-
-def _score_in_worker(data: bytes, first_line: int, blanks: bool) -> tuple[bytes, Prediction] | None:
-    assert _WORKER is not None
-    try:
-        return _WORKER._format(_WORKER._compute(data, first_line, blanks))
-    except DockyardError:
-        return None  # scored again in the parent, which raises the error itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,25 +483,48 @@ def score_csv(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[Prediction], None] | None = None,
+    on_rows: Callable[[int], None] | None = None,
     processes: int = 1,
 ) -> int:
     """Score ``source`` (binary CSV) into ``sink`` (text); return the number of data rows.
-    ``on_chunk`` sees each chunk's prediction after its rows are written. ``processes``:
-    see :func:`iter_scored`."""
+    ``on_chunk`` sees each chunk's prediction, and ``on_rows`` its number of rows, after
+    its rows are written.
+
+    ``processes`` > 1 scores in that many processes when ``sink`` is a file or pipe (it is
+    then written through its file descriptor) and the platform can fork; see
+    :func:`iter_scored`. Predictions do not travel between processes: ``on_chunk`` then
+    cannot be used."""
+    if processes > 1 and on_chunk is not None:
+        raise ValueError("on_chunk needs every prediction in this process: use on_rows")
+    fd = _descriptor(sink) if processes > 1 and hasattr(os, "fork") else None
     buffer = getattr(sink, "buffer", None)
-    if buffer is not None:
+    if fd is not None:
+        write: Callable[[bytes], Any] = functools.partial(_processes.write, fd)
+    elif buffer is not None:
         # A text file over bytes: write the UTF-8 we already have straight through.
         sink.flush()
-        write: Callable[[bytes], Any] = buffer.write
+        write = buffer.write
     else:
         write = lambda data: sink.write(data.decode("utf-8"))  # noqa: E731
     count = 0
-    for block, prediction in iter_scored(
-        predictor, source, chunk_rows=chunk_rows, processes=processes
-    ):
-        write(block)
-        if prediction is not None:
-            count += len(prediction)
-            if on_chunk is not None:
-                on_chunk(prediction)
+    scored = iter_scored(predictor, source, chunk_rows=chunk_rows, processes=processes, fd=fd)
+    for block, rows, prediction in scored:
+        if block:
+            write(block)
+        count += rows
+        if rows and on_rows is not None:
+            on_rows(rows)
+        if prediction is not None and on_chunk is not None:
+            on_chunk(prediction)
     return count
+
+
+def _descriptor(sink: IO[str]) -> int | None:
+    """The file descriptor under ``sink``, with everything written so far flushed to it;
+    ``None`` when it has none (an in-memory buffer)."""
+    try:
+        fd = sink.fileno()
+    except (AttributeError, io.UnsupportedOperation):
+        return None
+    sink.flush()
+    return fd

@@ -17,7 +17,6 @@ from dockyard.cli.console import err
 from dockyard.errors import UsageError
 
 if TYPE_CHECKING:
-    from dockyard.predictor import Prediction
     from dockyard.runtime.loading import RuntimeChoice
 
 
@@ -48,6 +47,9 @@ def predict(
     allow_version_mismatch: bool = typer.Option(False, "--allow-version-mismatch"),
     trust: list[str] = typer.Option([], "--trust", help="Extra trusted type (repeatable)."),
     runtime: str = typer.Option("auto", help="auto, onnx or sklearn."),
+    processes: int = typer.Option(
+        0, min=0, help="Processes scoring in parallel; 0: one per core, up to 4."
+    ),
 ) -> None:
     """Score a CSV file: every row comes out with prediction columns appended."""
     from dockyard.batch import score_csv
@@ -88,21 +90,27 @@ def predict(
             )
             rows_done = [0]
 
-            def on_chunk(prediction: Prediction) -> None:
-                rows_done[0] += len(prediction)
+            def on_rows(rows: int) -> None:
+                rows_done[0] += rows
                 progress.update(task, rows=rows_done[0])
 
-            if to_stdout:
-                rows = score_csv(
-                    predictor, counted, sys.stdout, chunk_rows=chunk_rows, on_chunk=on_chunk
+            def score(sink: IO[str]) -> int:
+                return score_csv(
+                    predictor,
+                    counted,
+                    sink,
+                    chunk_rows=chunk_rows,
+                    on_rows=on_rows,
+                    processes=processes or min(_cores(), 4),
                 )
+
+            if to_stdout:
+                rows = score(sys.stdout)
             else:
                 output.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp_path = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
                 with os.fdopen(fd, "w", encoding="utf-8", newline="") as sink:
-                    rows = score_csv(
-                        predictor, counted, sink, chunk_rows=chunk_rows, on_chunk=on_chunk
-                    )
+                    rows = score(sink)
                 os.replace(tmp_path, output)
                 tmp_path = None
     finally:
@@ -112,6 +120,14 @@ def predict(
             source.close()
     if not to_stdout:
         err.print(f"Scored {rows:,} rows with {predictor.name} {predictor.version} → {output}")
+
+
+def _cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _runtime(value: str) -> RuntimeChoice:
