@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from dockyard.batch import csv as batch_csv
 from dockyard.batch import score_csv
 from dockyard.errors import InvalidInput
 from dockyard.predictor import Predictor
@@ -42,6 +43,16 @@ def test_crlf_blank_lines_and_no_final_newline(iris: Predictor) -> None:
     with_blanks = HEADER + "\n\n" + "\n\n".join(ROWS) + "\n\n"
     assert scored(iris, with_blanks) == fast
     assert scored(iris, plain().rstrip("\n")) == fast
+
+
+@pytest.mark.parametrize("blank", [0, 1, 49, 50, 119, 120])
+def test_one_blank_line_anywhere_stays_on_the_fast_path(
+    iris: Predictor, monkeypatch: pytest.MonkeyPatch, blank: int
+) -> None:
+    expected = scored(iris, plain())
+    monkeypatch.setattr(batch_csv, "_exact", None)  # the csv module is not needed
+    rows = [*ROWS[:blank], "", *ROWS[blank:]]
+    assert scored(iris, HEADER + "\n" + "\n".join(rows) + "\n") == expected
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 7, 50, 10_000])

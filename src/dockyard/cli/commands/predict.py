@@ -43,7 +43,7 @@ def predict(
     output: Path = typer.Option(
         Path("-"), "--output", "-o", help="Scored CSV to write; '-' is stdout."
     ),
-    chunk_rows: int = typer.Option(50_000, min=1, help="Rows scored at a time (bounds memory)."),
+    chunk_rows: int = typer.Option(10_000, min=1, help="Rows scored at a time (bounds memory)."),
     allow_version_mismatch: bool = typer.Option(False, "--allow-version-mismatch"),
     trust: list[str] = typer.Option([], "--trust", help="Extra trusted type (repeatable)."),
     runtime: str = typer.Option("auto", help="auto, onnx or sklearn."),
