@@ -80,6 +80,9 @@ def predict(
         console=err,
         transient=to_stdout,
         disable=not err.is_terminal and total is None,
+        # Off a terminal the bar is drawn once, at the end: no thread redrawing it (nor
+        # one running when the scoring processes fork).
+        auto_refresh=err.is_terminal,
     )
     tmp_path: str | None = None
     try:
