@@ -79,7 +79,10 @@ class OnnxModel:
             probabilities = result[1].astype(np.float64)
             # Summed in float32, a row can miss 1 by ~1e-7; scikit-learn's rows sum to 1.
             totals = probabilities.sum(axis=1, keepdims=True)
-            np.divide(probabilities, totals, out=probabilities, where=totals > 0)
+            if totals.all():
+                probabilities /= totals
+            else:
+                np.divide(probabilities, totals, out=probabilities, where=totals > 0)
             return result[0], probabilities
         return result[0].reshape(-1).astype(np.float64), None
 
