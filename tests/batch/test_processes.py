@@ -133,3 +133,18 @@ def test_a_child_that_dies_is_an_error(
     monkeypatch.setattr(batch_csv._Fast, "score", dies_in_a_child)
     with pytest.raises(RuntimeError, match="ended unexpectedly"):
         to_file(iris, TEXT, tmp_path / "out.csv", chunk_rows=40, processes=2)
+
+
+def test_two_bad_chunks_report_the_first_as_serial_does(iris: Predictor, tmp_path: Path) -> None:
+    # With 40-row chunks and two processes, line 241 is in a child's chunk and line 261 in
+    # the parent's next one: the parent's error must not overtake the child's.
+    lines = TEXT.splitlines()
+    for line in (241, 261):
+        lines[line - 1] = lines[line - 1].replace(lines[line - 1].split(",")[0], "oops", 1)
+    text = "\n".join(lines) + "\n"
+    with pytest.raises(InvalidInput) as alone:
+        serial(iris, text, 40)
+    with pytest.raises(InvalidInput) as forked:
+        to_file(iris, text, tmp_path / "out.csv", chunk_rows=40, processes=2)
+    assert [e.line for e in alone.value.errors] == [241]
+    assert [e.line for e in forked.value.errors] == [241]

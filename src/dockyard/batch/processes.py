@@ -41,7 +41,13 @@ def score_in_processes(
         for index, job in enumerate(current[1:]):
             children.send(index, job)
         while current:
-            data, prediction = score(current[0])
+            try:
+                data, prediction = score(current[0])
+            except BaseException:
+                # A child's chunk of the previous round comes first in the file: its error,
+                # if it has one, is the one the serial path would have raised.
+                yield from children.confirm()
+                raise
             upcoming = list(itertools.islice(jobs, processes))
             yield from children.confirm()
             write(fd, data)
