@@ -224,6 +224,15 @@ def test_binary_bytes_elements(client: TestClient) -> None:
             "binary_data_size",
         ),
         ([1, 2], 400, "JSON object"),
+        (
+            {
+                "inputs": [
+                    {"name": n, "shape": [0], "datatype": "FP64", "data": []} for n in FEATURES
+                ]
+            },
+            422,
+            "no rows to predict",
+        ),
     ],
 )
 def test_bad_requests(client: TestClient, payload: object, status: int, text: str) -> None:

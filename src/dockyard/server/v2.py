@@ -164,6 +164,8 @@ class V2Endpoints:
             raise BadRequest("An inference request must be a JSON object with 'inputs'.")
         tensors = self._tensors(document, binary)
         columns, rows = self._columns(predictor, tensors)
+        if rows == 0:
+            raise InvalidInput([FieldError("inputs", "no rows to predict")])
         if rows > self.settings.max_batch_rows:
             raise PayloadTooLarge(
                 f"{rows} rows in one request; the limit is {self.settings.max_batch_rows}."
