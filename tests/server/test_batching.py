@@ -122,3 +122,27 @@ def test_the_server_batches_concurrent_requests(iris: Predictor, batch_rows: int
     else:
         assert batcher is not None
         assert batcher.calls < len(records)
+
+
+def test_a_failure_while_settling_reaches_every_waiting_request(
+    iris: Predictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(outputs: np.ndarray, probabilities: np.ndarray | None) -> bool:
+        raise ValueError("a bug after the model call")
+
+    monkeypatch.setattr(iris, "all_finite", broken)
+    batcher = Batcher(iris, max_rows=64)
+    results = asyncio.run(asyncio.wait_for(_gather(batcher, [[r] for r in ROWS]), timeout=5))
+    assert all(isinstance(r, ValueError) for r in results)  # answered (a 500), not left waiting
+
+
+def test_a_new_event_loop_starts_afresh(iris: Predictor) -> None:
+    batcher = Batcher(iris, max_rows=64)
+
+    async def abandon() -> None:
+        # A request queued on a loop that ends before its flush runs.
+        asyncio.get_running_loop().create_task(batcher.predict(_columns([ROWS[0]]), 1))
+
+    asyncio.run(abandon())
+    results = asyncio.run(asyncio.wait_for(_gather(batcher, [[ROWS[1]]]), timeout=5))
+    assert results[0].outputs == ["versicolor"]

@@ -44,12 +44,16 @@ class Batcher:
         self.predictor = predictor
         self.max_rows = max_rows
         self._waiting: list[_Waiting] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduled = False
         self.calls = 0
         """Model calls made so far (for tests and curiosity)."""
 
     async def predict(self, columns: Columns, rows: int) -> Prediction:
+        """``columns``: validated, ``rows`` (at least one) long."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests): a flush due on the old one is gone
+            self._loop, self._waiting, self._scheduled = loop, [], False
         future: asyncio.Future[Prediction] = loop.create_future()
         self._waiting.append(_Waiting(columns, rows, future))
         if not self._scheduled:
@@ -64,12 +68,22 @@ class Batcher:
         rows = 0
         for item in waiting:
             if group and rows + item.rows > self.max_rows:
-                self._run(group)
+                self._settle_group(group)
                 group, rows = [], 0
             group.append(item)
             rows += item.rows
         if group:
+            self._settle_group(group)
+
+    def _settle_group(self, group: list[_Waiting]) -> None:
+        # A loop callback's exception would only be logged, leaving the requests waiting:
+        # whatever goes wrong becomes each unanswered request's error (a 500).
+        try:
             self._run(group)
+        except Exception as exc:
+            for item in group:
+                if not item.future.done():
+                    item.future.set_exception(exc)
 
     def _run(self, group: list[_Waiting]) -> None:
         predictor = self.predictor

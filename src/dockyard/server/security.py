@@ -1,5 +1,6 @@
-"""Access control and hardening as pure ASGI middleware (cheap on the hot path):
-API keys, security headers, CORS (closed unless configured) and body-read timeouts."""
+"""Access control and hardening, cheap on the hot path: API keys, security headers and
+deadlines for request bodies (as pure ASGI middleware, and as parts the fast path uses).
+CORS is Starlette's middleware, closed unless origins are configured."""
 
 from __future__ import annotations
 
@@ -164,13 +165,17 @@ class BodyDeadlines:
         if self._timer is None or self._loop is not task.get_loop():
             self._start(task.get_loop())
         self._reading[task] = deadline
+        cancelling = task.cancelling()
         try:
             return await pending
         except asyncio.CancelledError:
             if task not in self._expired:
                 raise
             self._expired.discard(task)
-            task.uncancel()
+            # Cancelled by someone else too (a shutdown) in the same turn: theirs wins, as
+            # with asyncio.timeout.
+            if task.uncancel() > cancelling:
+                raise
             raise body_timeout(self.timeout) from None
         finally:
             self._reading.pop(task, None)
