@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.errors import DockyardError, UsageError
 from dockyard.predictor import Predictor
@@ -63,6 +63,10 @@ class DockyardApp(Starlette):
     :mod:`dockyard.server.fastpath`)."""
 
     fast_path: FastPath | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outermost, around Starlette's own error middleware: its 500s get the headers too.
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.fast_path
@@ -147,9 +151,11 @@ def create_app(
 
         restore = chain_sigterm(not_ready, settings.drain_seconds)
         # Everything loaded so far lives as long as the server: move it out of the
-        # collector's reach, so full collections stop showing up as p99 latency. (No
-        # collection first: `dockyard` froze what the command line loaded, and the few
-        # unreachable objects left are not worth the ~10 ms at start-up.)
+        # collector's reach, so full collections stop showing up as p99 latency. Collect
+        # first unless `dockyard serve` froze the command line's heap already (then the
+        # few unreachable objects since are not worth ~10 ms of start-up).
+        if gc.get_freeze_count() == 0:
+            gc.collect()
         gc.freeze()
         flushing = asyncio.create_task(metrics.flush_periodically())
         state.ready = True
@@ -184,6 +190,7 @@ def create_app(
     app.state.settings = settings
     app.state.repository = repository
     app.state.batchers = v1.batchers
+    app.state.metrics = metrics
     app.state.server = state
     return app
 
@@ -195,12 +202,10 @@ def _middleware(
     api_key: APIKey | None,
     deadlines: BodyDeadlines,
 ) -> list[Middleware]:
-    # Outermost first: every response gets security headers and is counted, including
-    # 401s; CORS answers preflights before authentication, as browsers require.
-    stack = [
-        Middleware(SecurityHeadersMiddleware),
-        Middleware(MetricsMiddleware, metrics=metrics, models=repository.names),
-    ]
+    # Outermost first (security headers wrap them all, see DockyardApp): every response
+    # is counted, 401s included; CORS answers preflights before authentication, as
+    # browsers require.
+    stack = [Middleware(MetricsMiddleware, metrics=metrics, models=repository.names)]
     if settings.cors_origins:
         stack.append(
             Middleware(

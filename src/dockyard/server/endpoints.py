@@ -206,7 +206,10 @@ class PredictEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         predictor = self._repository.get(scope["path_params"]["name"])
-        content = await self.answer(predictor, scope, receive)
+        try:
+            content = await self.answer(predictor, scope, receive)
+        except ClientDisconnect:
+            return  # nobody to answer; counted as 499, as the fast path does
         await send_json(send, 200, content, JSON_HEADERS)
 
     async def answer(

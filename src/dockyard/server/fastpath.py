@@ -1,6 +1,6 @@
-"""Single-row predictions in front of the framework.
+"""JSON predictions in front of the framework.
 
-``POST /v1/models/{name}/predict`` is most of a busy server's traffic, and at a few
+``POST /v1/models/{name}/predict`` (single rows, mostly) is most of a busy server's traffic, and at a few
 thousand requests a second per core the framework's layers (routing, five middleware,
 exception handling) cost several times the prediction. :class:`FastPath` answers that
 route before Starlette sees it and does what those layers do, inline: the API key, the
@@ -12,7 +12,6 @@ configured, an app mounted under a root path, an unknown model.
 
 from __future__ import annotations
 
-import logging
 import time
 
 import orjson
@@ -22,19 +21,15 @@ from starlette.types import Receive, Scope, Send
 from dockyard.errors import DockyardError
 from dockyard.predictor import Predictor
 from dockyard.server.endpoints import JSON_HEADERS, PredictEndpoint, send_json
-from dockyard.server.metrics import Metrics
-from dockyard.server.responses import INTERNAL_ERROR
+from dockyard.server.metrics import CLIENT_CLOSED, Metrics
+from dockyard.server.responses import INTERNAL_ERROR, log_unhandled
 from dockyard.server.security import COMMON_HEADERS, APIKey, BodyDeadlines
-
-logger = logging.getLogger("dockyard.server")
 
 ROUTE = "/v1/models/{name}/predict"
 _PREFIX = "/v1/models/"
 _SUFFIX = "/predict"
 _HEADERS = [*JSON_HEADERS, *COMMON_HEADERS]
 _INTERNAL = orjson.dumps(INTERNAL_ERROR)
-# What nginx logs for a client that went away before the answer: nothing was sent.
-_CLIENT_CLOSED = 499
 
 
 class FastPath:
@@ -81,10 +76,10 @@ class FastPath:
         except DockyardError as exc:
             status, content = exc.status_code, orjson.dumps(exc.as_dict())
         except ClientDisconnect:
-            self._count(predictor, _CLIENT_CLOSED, start)
+            self._count(predictor, CLIENT_CLOSED, start)
             return
-        except Exception:
-            logger.exception("unhandled error on POST %s", scope["path"])
+        except Exception as exc:
+            log_unhandled("POST", scope["path"], exc)
             status, content = 500, _INTERNAL
         try:
             await send_json(send, status, content, _HEADERS)

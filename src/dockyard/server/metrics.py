@@ -21,6 +21,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CLIENT_CLOSED = 499
+"""The status counted for a request whose client left before it was answered (nginx's)."""
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 FLUSH_SECONDS = 1.0
 """How stale a worker's figures can be in a scrape served by another worker."""
@@ -141,7 +143,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
+        status = 0
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -151,6 +153,11 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+            # Returned without answering: the client went away first.
+            status = status or CLIENT_CLOSED
+        except BaseException:
+            status = status or 500
+            raise
         finally:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"

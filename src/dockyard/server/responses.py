@@ -42,6 +42,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def log_unhandled(method: str, path: str, exc: BaseException) -> None:
+    logger.error("unhandled error on %s %s", method, path, exc_info=exc)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log_unhandled(request.method, request.url.path, exc)
     return JSONResponse(INTERNAL_ERROR, 500)
