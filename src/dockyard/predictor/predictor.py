@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,9 +184,6 @@ class Predictor:
 
     def predict_records(self, records: Sequence[Any]) -> Prediction:
         return self.predict_columns(self.validator.records(records))
-
-    def predict_text(self, values: Mapping[str, str]) -> Prediction:
-        return self.predict_columns(self.validator.text_record(values))
 
     # -- output ----------------------------------------------------------------------------
 

@@ -21,11 +21,16 @@ uvicorn's shared socket.
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
 from uvicorn import Config
 from uvicorn.supervisors.multiprocess import Multiprocess
+
+from dockyard.errors import UsageError
+
+logger = logging.getLogger("uvicorn.error")  # where uvicorn says where it listens
 
 
 class ReusePortSocket(socket.socket):
@@ -64,12 +69,13 @@ def run_workers(config: Config) -> None:
             address = probe.getsockname()
         sock = ReusePortSocket.bound(family, address)
     except OSError as exc:
-        from dockyard.errors import UsageError
-
         raise UsageError(
-            f"Cannot listen on {config.host}:{config.port}: {exc.strerror}.",
+            f"Cannot listen on {config.host}:{config.port}: {exc.strerror or exc}.",
             hint="Pick another port with --port, or stop what is using it.",
         ) from None
+    host, port = address[:2]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    logger.info("Listening on http://%s:%d, each worker on its own socket", shown, port)
     try:
         Multiprocess(config, sockets=[sock]).run()
     finally:
