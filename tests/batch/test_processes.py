@@ -40,22 +40,6 @@ def serial(predictor: Predictor, text: str, chunk_rows: int) -> str:
     return out.getvalue()
 
 
-@pytest.fixture
-def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The processes forked during the test."""
-    pids: list[int] = []
-    fork = os.fork
-
-    def counted() -> int:
-        pid = fork()
-        if pid:
-            pids.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", counted)
-    return pids
-
-
 @pytest.mark.parametrize(
     ("chunk_rows", "processes", "children"), [(7, 2, 1), (40, 2, 1), (13, 3, 2), (1000, 2, 0)]
 )

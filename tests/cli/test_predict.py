@@ -12,22 +12,6 @@ from dockyard.cli.main import main
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 
 
-@pytest.fixture
-def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The processes forked during the test."""
-    pids: list[int] = []
-    fork = os.fork
-
-    def counted() -> int:
-        pid = fork()
-        if pid:
-            pids.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", counted)
-    return pids
-
-
 @pytest.mark.parametrize(
     ("processes", "children"),
     [("0", min(len(os.sched_getaffinity(0)), 4) - 1), ("2", 1), ("3", 2)],
