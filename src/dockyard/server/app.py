@@ -151,12 +151,13 @@ def create_app(
 
         restore = chain_sigterm(not_ready, settings.drain_seconds)
         # Everything loaded so far lives as long as the server: move it out of the
-        # collector's reach, so full collections stop showing up as p99 latency. Collect
-        # first unless `dockyard serve` froze the command line's heap already (then the
-        # few unreachable objects since are not worth ~10 ms of start-up).
-        if gc.get_freeze_count() == 0:
+        # collector's reach, so full collections stop showing up as p99 latency. When
+        # `dockyard serve` turned the collector off for start-up, no collection first (the
+        # few unreachable objects are not worth ~10 ms), and it is back on from here.
+        if gc.isenabled():
             gc.collect()
         gc.freeze()
+        gc.enable()
         flushing = asyncio.create_task(metrics.flush_periodically())
         state.ready = True
         logger.info("serving %s", ", ".join(f"{p.name} {p.version}" for p in repository))
