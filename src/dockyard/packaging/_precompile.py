@@ -26,6 +26,15 @@ MODULES = (
     "dockyard.predictor",
     "dockyard.bundle",
     "dockyard.runtime",
+    # Imported only when first needed, so not through the modules above: the metrics'
+    # first flush, the first CSV request, the first web page, several workers.
+    "prometheus_client",
+    "prometheus_client.multiprocess",
+    "dockyard.batch.csv",
+    "dockyard.web.views",
+    "jinja2",
+    "dockyard.server.workers",
+    "uvicorn.supervisors.multiprocess",
     "onnxruntime",
     "uvicorn",
     "uvicorn.main",
