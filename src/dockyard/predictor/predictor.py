@@ -110,10 +110,8 @@ class Predictor:
         several were computed together."""
         model = self.model
         if type(model) is OnnxModel:
-            outputs, probabilities = model.run(columns)
-        else:
-            outputs, probabilities = self._estimator_outputs(self.model_input(columns))
-        return outputs, probabilities if self.has_probabilities else None
+            return self._onnx_outputs(*model.run(columns))
+        return self._estimator_outputs(self.model_input(columns))
 
     def predict_matrix(self, X: np.ndarray) -> Prediction:
         """Numeric features as a float64 ``(rows, features)`` array in model order, already
@@ -121,8 +119,7 @@ class Predictor:
         model = self.model
         if type(model) is OnnxModel:
             if model.numeric:
-                outputs, probabilities = model.run_matrix(X)
-                return self.finish(outputs, probabilities if self.has_probabilities else None)
+                return self.finish(*self._onnx_outputs(*model.run_matrix(X)))
         elif not self._frame_input:
             return self.finish(*self._estimator_outputs(X))
         return self.predict_columns([X[:, i].tolist() for i in range(X.shape[1])])
@@ -131,6 +128,13 @@ class Predictor:
         """Checked outputs (see :meth:`compute`) → the :class:`Prediction`."""
         self._check_finite(outputs, probabilities)
         return Prediction(outputs.tolist(), probabilities)
+
+    def _onnx_outputs(
+        self, outputs: np.ndarray, probabilities: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        # The export computes probabilities for every classifier; served only where the
+        # bundle's model has them, as on the scikit-learn path.
+        return outputs, probabilities if self.has_probabilities else None
 
     def _estimator_outputs(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
         # Inputs far outside the training range can overflow inside the model; that is
