@@ -183,7 +183,7 @@ def create_app(
     )
     app.fast_path = FastPath(
         v1.predict_json,
-        {p.name: p for p in repository},
+        repository,
         metrics,
         key=api_key,
         cors=bool(settings.cors_origins),

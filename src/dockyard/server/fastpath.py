@@ -22,6 +22,7 @@ from dockyard.errors import DockyardError
 from dockyard.predictor import Predictor
 from dockyard.server.endpoints import JSON_HEADERS, PredictEndpoint, send_json
 from dockyard.server.metrics import CLIENT_CLOSED, Metrics
+from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import INTERNAL_ERROR, log_unhandled
 from dockyard.server.security import COMMON_HEADERS, APIKey, BodyDeadlines
 
@@ -36,7 +37,7 @@ class FastPath:
     def __init__(
         self,
         endpoint: PredictEndpoint,
-        predictors: dict[str, Predictor],
+        repository: ModelRepository,
         metrics: Metrics,
         *,
         key: APIKey | None,
@@ -44,7 +45,7 @@ class FastPath:
         deadlines: BodyDeadlines,
     ) -> None:
         self._endpoint = endpoint
-        self._predictors = predictors
+        self._find = repository.find
         self._metrics = metrics
         self._key = key
         self._cors = cors
@@ -57,7 +58,7 @@ class FastPath:
         path: str = scope["path"]
         if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
             return None
-        predictor = self._predictors.get(path[len(_PREFIX) : -len(_SUFFIX)])
+        predictor = self._find(path[len(_PREFIX) : -len(_SUFFIX)])
         if predictor is None:
             return None
         if self._cors and any(name == b"origin" for name, _ in scope["headers"]):

@@ -19,6 +19,10 @@ class ModelRepository:
                 )
             self._models[predictor.name] = predictor
 
+    def find(self, name: str) -> Predictor | None:
+        """The model called ``name``, if served."""
+        return self._models.get(name)
+
     def get(self, name: str, version: str | None = None) -> Predictor:
         predictor = self._models.get(name)
         if predictor is None:
