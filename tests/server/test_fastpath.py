@@ -12,6 +12,7 @@ from dockyard.predictor import Predictor
 from dockyard.server import create_app
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA
+from tests.server.conftest import post_scope
 
 JSON = {"content-type": "application/json"}
 CASES: dict[str, tuple[dict[str, str], bytes]] = {
@@ -87,20 +88,7 @@ def test_a_client_that_leaves_is_counted_and_not_answered(iris: Predictor, fast:
     if not fast:
         app.fast_path = None
     sent: list[dict] = []
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/models/iris/predict",
-        "raw_path": b"/v1/models/iris/predict",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = post_scope("/v1/models/iris/predict", [(b"content-type", b"application/json")])
 
     async def receive() -> dict:
         return {"type": "http.disconnect"}

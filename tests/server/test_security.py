@@ -11,6 +11,7 @@ from dockyard.predictor import Predictor
 from dockyard.server import create_app
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA
+from tests.server.conftest import post_scope
 
 
 @pytest.fixture(scope="module")
@@ -125,20 +126,7 @@ def test_a_trickling_body_gets_408(iris_only: list[Predictor], path: str) -> Non
     async def send(message: dict) -> None:
         messages.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = post_scope(path, [(b"content-type", b"application/json"), (b"host", b"test")])
 
     async def run() -> None:
         await asyncio.wait_for(app(scope, receive, send), timeout=3)
