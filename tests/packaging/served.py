@@ -17,6 +17,14 @@ from dockyard.predictor import Predictor
 from dockyard.runtime.loading import RuntimeChoice
 
 
+def python_in(client: Any, tag: str, code: str) -> str:
+    """What ``python -c code`` prints in a throwaway container of ``tag``, offline."""
+    output: bytes = client.containers.run(
+        tag, ["python", "-c", code], remove=True, network_disabled=True
+    )
+    return output.decode()
+
+
 def console() -> Console:
     return Console(file=io.StringIO(), width=200)
 

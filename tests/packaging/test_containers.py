@@ -43,13 +43,13 @@ def test_image_is_small_hardened_and_labelled(
     # A full image serves with scikit-learn (exact); --slim is the ONNX Runtime variant.
     assert config["Labels"]["io.dockyard.runtime"] == "sklearn"
     assert "DOCKYARD_RUNTIME=sklearn" in config["Env"]
-    listing = docker_client.containers.run(
+    listing = served.python_in(
+        docker_client,
         iris_image.tag,
-        ["python", "-c", "import importlib.util as u, sklearn.ensemble, skops.io; "
-         "print(*(u.find_spec(m) for m in ('pandas', 'pip', 'onnxruntime', 'skl2onnx')))"],
-        remove=True, network_disabled=True,
-    )  # fmt: skip
-    assert listing.decode().split() == ["None"] * 4
+        "import importlib.util as u, sklearn.ensemble, skops.io; "
+        "print(*(u.find_spec(m) for m in ('pandas', 'pip', 'onnxruntime', 'skl2onnx')))",
+    )
+    assert listing.split() == ["None"] * 4
 
 
 def test_container_serves_the_local_predictions(

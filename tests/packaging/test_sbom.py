@@ -12,6 +12,7 @@ import pytest
 from dockyard.cli.main import main
 from dockyard.packaging import engine, sbom
 from dockyard.packaging.lock import Lock, Pin, Target
+from tests.packaging import served
 
 # The parts of the CycloneDX 1.5 JSON schema (bom-1.5.schema.json) that Dockyard's
 # documents use, with the same required fields, patterns and enumerations.
@@ -166,12 +167,12 @@ def test_the_sbom_lists_exactly_the_python_packages_in_the_image(
     assert document["metadata"]["component"]["hashes"][0]["content"] == image.id.removeprefix(
         "sha256:"
     )
-    listing = docker_client.containers.run(
+    listing = served.python_in(
+        docker_client,
         iris_image.tag,
-        ["python", "-c", "import importlib.metadata as m, json; "
-         "print(json.dumps(sorted([d.metadata['Name'], d.version] for d in m.distributions())))"],
-        remove=True, network_disabled=True,
-    )  # fmt: skip
+        "import importlib.metadata as m, json; "
+        "print(json.dumps(sorted([d.metadata['Name'], d.version] for d in m.distributions())))",
+    )
     from packaging.utils import canonicalize_name
 
     inside = {(canonicalize_name(n), v) for n, v in json.loads(listing)}

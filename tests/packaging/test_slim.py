@@ -94,12 +94,12 @@ def test_slim_image_is_a_quarter_and_has_no_scikit_learn(
     assert "DOCKYARD_RUNTIME=onnx" in config["Env"]
     assert config["User"] == "10001:10001"
     probe = ", ".join(repr(m) for m in (*STACK, "onnxruntime"))
-    listing = docker_client.containers.run(
+    listing = served.python_in(
+        docker_client,
         slim_image.tag,
-        ["python", "-c", f"import importlib.util as u; print(*(u.find_spec(m) is not None for m in ({probe})))"],
-        remove=True, network_disabled=True,
-    )  # fmt: skip
-    assert listing.decode().split() == ["False"] * len(STACK) + ["True"]
+        f"import importlib.util as u; print(*(u.find_spec(m) is not None for m in ({probe})))",
+    )
+    assert listing.split() == ["False"] * len(STACK) + ["True"]
 
 
 @pytest.mark.docker
