@@ -24,6 +24,8 @@ from bench.models import ROW, ModelFiles
 from bench.servers import LABELS, free_port
 
 BASE = os.environ.get("DOCKYARD_TEST_BASE_IMAGE", "dockyard-test-base:bookworm")
+# Where --slim compiles numpy: the base plus compilers (python:X.Y for python:X.Y-slim).
+BUILD_BASE = os.environ.get("DOCKYARD_TEST_BUILD_IMAGE", "dockyard-test-build:bookworm")
 BUILD_TIMEOUT = 1200
 MB = 1e6
 
@@ -136,7 +138,7 @@ def _dockyard_image(model: ModelFiles, base_size: int, *, slim: bool = False) ->
             BASE,
             "--wheelhouse",
             str(wheels),
-            *(["--slim"] if slim else []),
+            *(["--slim", "--build-base", BUILD_BASE] if slim else []),
         ),
         BUILD_TIMEOUT,
     )

@@ -17,6 +17,8 @@ from tests.packaging import served
 from tests.processes import free_port
 
 BASE_IMAGE = os.environ.get("DOCKYARD_TEST_BASE_IMAGE", "dockyard-test-base:bookworm")
+# The stand-in for python:3.11 (the base plus compilers), where slim images compile numpy.
+BUILD_IMAGE = os.environ.get("DOCKYARD_TEST_BUILD_IMAGE", "dockyard-test-build:bookworm")
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +38,15 @@ def base_image(docker_client: Any) -> str:
     if engine.image_size(docker_client, BASE_IMAGE) is None:
         missing_prerequisite(f"base image {BASE_IMAGE} is missing (scripts/ci-system builds it)")
     return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def build_base(docker_client: Any) -> str:
+    from dockyard.packaging import engine
+
+    if engine.image_size(docker_client, BUILD_IMAGE) is None:
+        missing_prerequisite(f"build image {BUILD_IMAGE} is missing (scripts/ci-system builds it)")
+    return BUILD_IMAGE
 
 
 @pytest.fixture(scope="session")

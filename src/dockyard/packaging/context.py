@@ -19,6 +19,7 @@ from dockyard.bundle.metadata import METADATA_FILE
 from dockyard.errors import PackagingError
 from dockyard.packaging import dockerfile, wheelhouse
 from dockyard.packaging.lock import Lock, Target, requirements_for, resolve
+from dockyard.packaging.sources import SourceBuild, default_build_base, numpy_without_blas
 
 _MARKER = "# Dockyard "
 
@@ -30,6 +31,8 @@ class Context:
     lock: Lock
     dockyard_lock: Lock
     bundles: tuple[BundleMetadata, ...]
+    sources: SourceBuild | None = None
+    """numpy compiled without BLAS in the build (a slim image), else None."""
 
     @property
     def default_tag(self) -> str:
@@ -98,12 +101,16 @@ def write_context(
     machine: str | None = None,
     kind: Literal["serve", "train"] = "serve",
     slim: bool = False,
+    numpy_wheel: bool = False,
+    build_base: str | None = None,
 ) -> Context:
     """Write the build context of an image serving ``bundles`` (or of the training image).
 
     ``offline`` (implied by ``wheels``) puts every locked wheel, verified, into the context,
     and the image build then needs no network at all. ``slim`` leaves scikit-learn, scipy,
-    pandas and skops out; every bundle must then carry a verified ONNX export.
+    pandas and skops out; every bundle must then carry a verified ONNX export. A slim image
+    compiles numpy without BLAS in ``build_base`` (default: ``python:X.Y`` for a
+    ``python:X.Y-slim`` base; see :mod:`dockyard.packaging.sources`) unless ``numpy_wheel``.
     """
     metas = tuple(read_metadata(b) for b in bundles)
     if kind == "serve" and not metas:
@@ -117,21 +124,41 @@ def write_context(
         if kind != "serve":
             raise PackagingError("Only a serving image can be slim.")
         _check_slim(metas)
+    elif numpy_wheel or build_base:
+        raise PackagingError("--numpy-wheel and --build-base apply only to a --slim image.")
     python = metas[0].environment.python if metas else platform.python_version()
+    base = base_image or default_base_image(python)
     target = Target.for_python(python, machine)
     offline = offline or wheels is not None
+    house = wheels or wheelhouse.default_wheelhouse()
+    compiler = build_base or default_build_base(base) if slim and not numpy_wheel else None
+    if slim and not numpy_wheel and compiler is None:
+        raise PackagingError(
+            f"A slim image compiles numpy without BLAS, in an image with a C compiler and "
+            f"the Python of the base; for the base {base} Dockyard cannot tell which.",
+            hint="Pass --build-base IMAGE (same OS and Python as the base, with gcc and g++), "
+            "or --numpy-wheel to install numpy's wheel with OpenBLAS (28 MB more).",
+        )
     resolved = resolve(requirements_for(metas, training=kind == "train", slim=slim), target)
-    wheel_files = (
-        wheelhouse.fetch(resolved, wheels or wheelhouse.default_wheelhouse()) if offline else []
-    )
+    sources: SourceBuild | None = None
+    source_files: list[Path] = []
+    numpy = next((p for p in resolved.pins if p.name == "numpy"), None)
+    if compiler is not None and numpy is not None:
+        sources, source_files = numpy_without_blas(
+            numpy.version, target, house, build_base=compiler
+        )
+        resolved = Lock(target, tuple(p for p in resolved.pins if p is not numpy))
+    wheel_files = wheelhouse.fetch(resolved, house) if offline else []
 
     _prepare(dest)
     wheelhouse.place(wheel_files, dest / "wheels")
+    if source_files:
+        wheelhouse.place(source_files, dest / "sources")
     own = wheelhouse.dockyard_wheel(target, dest / "dist")
     for source, meta in zip(bundles, metas, strict=True):
         _copy_bundle(Path(source), meta, dest / "models" / meta.name)
     spec = dockerfile.ImageSpec(
-        base_image=base_image or default_base_image(python),
+        base_image=base,
         python=target.python,
         dockyard_version=__version__,
         offline=offline,
@@ -147,9 +174,19 @@ def write_context(
         ),
         kind=kind,
         slim=slim,
+        numpy_source=(
+            dockerfile.SourceArchive(
+                sources.build_base, sources.source.pins[0].filename, sources.source.pins[0].sha256
+            )
+            if sources
+            else None
+        ),
     )
     (dest / "requirements.lock").write_text(resolved.render(), encoding="utf-8")
+    if sources is not None:
+        (dest / dockerfile.SOURCE_LOCK).write_text(sources.source.render(), encoding="utf-8")
+        (dest / dockerfile.TOOLS_LOCK).write_text(sources.tools.render(), encoding="utf-8")
     (dest / "dockyard.lock").write_text(own.render(), encoding="utf-8")
     (dest / ".dockerignore").write_text(dockerfile.DOCKERIGNORE, encoding="utf-8")
     (dest / "Dockerfile").write_text(dockerfile.render(spec), encoding="utf-8")
-    return Context(dest, spec, resolved, own, metas)
+    return Context(dest, spec, resolved, own, metas, sources)

@@ -3,7 +3,8 @@
 Two stages. The builder makes a virtualenv from the hash-locked wheels; the final stage copies
 only that venv and the bundles, so no compiler, pip, cache, wheel or test directory is left.
 Layers are ordered by how often they change: dependencies, then Dockyard, then the bundles,
-so a rebuild after retraining reuses every dependency layer.
+so a rebuild after retraining reuses every dependency layer. A slim image has a third stage
+before them that compiles numpy without BLAS (see :mod:`dockyard.packaging.sources`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ VENV = "/opt/venv"
 MODELS_DIR = "/models"
 # Where the builder stage unpacks locks and wheels; never part of the final image.
 STAGING = "/opt/dockyard-build"
+# A slim image's numpy: its pinned source archive, and the build tools that compile it.
+SOURCE_LOCK = "source.lock"
+TOOLS_LOCK = "build-tools.lock"
+# meson options of numpy's build: no BLAS, no LAPACK, and no error for their absence.
+NUMPY_SETUP_ARGS = ("-Dallow-noblas=true", "-Dblas=none", "-Dlapack=none")
+_TOOLS_VENV = "/opt/numpy-build"
+_COMPILED = f"{STAGING}/compiled"
 PORT = 8000
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without an /etc/passwd entry.
 UID = 10001
@@ -46,6 +54,9 @@ DOCKERIGNORE = """\
 !dockyard.lock
 !dist/
 !wheels/
+!sources/
+!source.lock
+!build-tools.lock
 !models/
 **/__pycache__
 **/.DS_Store
@@ -78,6 +89,15 @@ class ModelSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceArchive:
+    """numpy's source release, compiled without BLAS in ``build_base`` for a slim image."""
+
+    build_base: str
+    filename: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class ImageSpec:
     base_image: str
     python: str
@@ -88,11 +108,17 @@ class ImageSpec:
     kind: Literal["serve", "train"] = "serve"
     slim: bool = False
     """Serves ONNX exports with onnxruntime; no scikit-learn, scipy, pandas or skops."""
+    numpy_source: SourceArchive | None = None
+    """numpy to compile without BLAS (a slim image); None: numpy's wheel, if any."""
 
     @property
     def runtime(self) -> str:
         """What serves the models: the value of ``DOCKYARD_RUNTIME`` in the image."""
         return "onnx" if self.slim else "sklearn"
+
+    @property
+    def build_base(self) -> str | None:
+        return self.numpy_source.build_base if self.numpy_source else None
 
     @property
     def site_packages(self) -> str:
@@ -140,6 +166,33 @@ def labels(spec: ImageSpec) -> dict[str, str]:
     return out
 
 
+def _compile_numpy(source: SourceArchive) -> list[str]:
+    """The stage that compiles numpy without BLAS, offline, from the context's sources/."""
+    pip = f"{_TOOLS_VENV}/bin/python -m pip"
+    offline = f"--no-cache-dir --no-deps --no-index --find-links {STAGING}/sources"
+    archive = f"{STAGING}/sources/{source.filename}"
+    settings = " ".join(f"-Csetup-args={a}" for a in NUMPY_SETUP_ARGS)
+    return [
+        f"FROM {source.build_base} AS numpy",
+        "# numpy from its pinned source archive, without BLAS or LAPACK: ONNX Runtime does a slim",
+        "# server's arithmetic, and the OpenBLAS in numpy's wheel is 28 MB. The build tools'",
+        f"# wheels are pinned too ({TOOLS_LOCK}); this stage needs no network.",
+        "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 \\",
+        f'    PATH="{_TOOLS_VENV}/bin:${{PATH}}"',
+        f"RUN python3 -m venv {_TOOLS_VENV}",
+        f"COPY {SOURCE_LOCK} {TOOLS_LOCK} {STAGING}/",
+        f"COPY sources/ {STAGING}/sources/",
+        # The archive by path, not through a requirements file: pip applies -C options given
+        # on its command line only to requirements given there too.
+        f"RUN {pip} install {offline} --require-hashes -r {STAGING}/{TOOLS_LOCK} \\",
+        f'    && echo "{source.sha256}  {archive}" | sha256sum --check --strict \\',
+        f"    && {pip} wheel {offline} --no-build-isolation --wheel-dir {_COMPILED} \\",
+        f"        {settings} \\",
+        f"        {archive}",
+        "",
+    ]
+
+
 def _builder(spec: ImageSpec) -> list[str]:
     pip = f"{VENV}/bin/python -m pip install --no-cache-dir --require-hashes --no-deps --no-compile"
     source = (
@@ -159,12 +212,24 @@ def _builder(spec: ImageSpec) -> list[str]:
         lines.append(f"COPY wheels/ {STAGING}/wheels/")
     else:
         lines.append(f"RUN mkdir -p {STAGING}/wheels")
+    # numpy's wheel from the compile stage: made here from hash-pinned inputs, so it has no
+    # published hash of its own to require.
+    compiled = (
+        [
+            f"RUN {VENV}/bin/python -m pip install --no-cache-dir --no-deps --no-compile --no-index \\",
+            f"        {_COMPILED}/numpy-*.whl \\",
+            f"    && {pip} \\",
+        ]
+        if spec.build_base
+        else [f"RUN {pip} \\"]
+    )
     lines += [
+        *([f"COPY --from=numpy {_COMPILED}/ {_COMPILED}/"] if spec.build_base else []),
         "# Dependencies first: they change rarely, so this layer survives retraining.",
         "# Test suites, caches and build-only files (C sources, headers, Cython, stubs, source",
         "# maps) and the tooling listed in dockyard/packaging/dockerfile.py are never read by a",
         "# running server: they go.",
-        f"RUN {pip} \\",
+        *compiled,
         f"        {source} -r {STAGING}/requirements.lock \\",
         f"    && find {VENV} -depth -type d \\( -name tests -o -name __pycache__ \\) -exec rm -rf {{}} + \\",
         f"    && find {VENV}/lib -type f \\( -false {prune} \\) -delete \\",
@@ -239,6 +304,15 @@ def render(spec: ImageSpec) -> str:
         f"# Dockyard {spec.dockyard_version}: image for {what}.",
         "# Written by 'dockyard build'; build this context anywhere with: docker build -t IMAGE .",
         "# Every wheel is pinned with its sha256 in requirements.lock and dockyard.lock.",
+        *(
+            [
+                f"# numpy is compiled from the source pinned in {SOURCE_LOCK}, by the tools in {TOOLS_LOCK}."
+            ]
+            if spec.build_base
+            else []
+        ),
         "",
     ]
-    return "\n".join([*header, *_builder(spec), "", *_final(spec)]) + "\n"
+    compile_stage = _compile_numpy(spec.numpy_source) if spec.numpy_source else []
+    stages = [*compile_stage, *_builder(spec), "", *_final(spec)]
+    return "\n".join([*header, *stages]) + "\n"

@@ -104,7 +104,14 @@ def _stream(client: Any, context: Path, tag: str, *, network: bool) -> Iterator[
 
 
 def build(
-    client: Any, context: Path, tag: str, *, network: bool, base_image: str, console: Console
+    client: Any,
+    context: Path,
+    tag: str,
+    *,
+    network: bool,
+    base_image: str,
+    console: Console,
+    build_base: str | None = None,
 ) -> Built:
     """Build ``context`` as ``tag``, streaming each step to ``console``."""
     started = time.monotonic()
@@ -116,9 +123,10 @@ def build(
                 detail = "\n".join(tail[-15:])
                 hint = None
                 if "pull access denied" in chunk["error"] or "dial tcp" in chunk["error"]:
+                    images = " or ".join(i for i in (base_image, build_base) if i)
                     hint = (
-                        f"The base image {base_image} is not on this engine and cannot be pulled; "
-                        "pass --base-image with a local image."
+                        f"The image {images} is not on this engine and cannot be pulled; pass "
+                        "--base-image (and for --slim, --build-base) with a local image."
                     )
                 raise DockerError(
                     f"Building {tag} failed: {chunk['error'].strip()}\n{detail}", hint=hint

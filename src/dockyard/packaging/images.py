@@ -24,6 +24,8 @@ def build_image(
     wheels: Path | None = None,
     kind: Literal["serve", "train"] = "serve",
     slim: bool = False,
+    numpy_wheel: bool = False,
+    build_base: str | None = None,
     sbom_path: Path | None = None,
     sbom_dir: Path | None = None,
     client: Any | None = None,
@@ -45,19 +47,29 @@ def build_image(
                 machine=engine.machine(client),
                 kind=kind,
                 slim=slim,
+                numpy_wheel=numpy_wheel,
+                build_base=build_base,
             )
         mode = "offline, no network" if context.spec.offline else "wheels from the index"
         variant = ", slim: ONNX Runtime, no scikit-learn" if slim else ""
+        if context.sources is not None:
+            variant += f", numpy compiled without BLAS in {context.sources.build_base}"
         console.print(
             f"Context: {len(context.lock.pins)} locked packages + Dockyard {context.spec.dockyard_version}"
             f" ({mode}{variant}), base {context.spec.base_image}"
         )
+        if context.sources is not None:
+            console.print(
+                "numpy is compiled in the first build (minutes: about 5 on two cores); later "
+                "builds reuse that layer. --numpy-wheel skips it (28 MB more)."
+            )
         built = engine.build(
             client,
             context.path,
             tag or context.default_tag,
             network=not context.spec.offline,
             base_image=context.spec.base_image,
+            build_base=context.spec.build_base,
             console=console,
         )
         if kind == "serve" and not slim and all(b.runtime.kind == "onnx" for b in context.bundles):

@@ -39,10 +39,15 @@ def _component(pin: Pin) -> dict[str, Any]:
         "name": canonicalize_name(pin.name),
         "version": pin.version,
         "purl": ref,
-        # The sha256 of the wheel file; pip checked it (--require-hashes) before installing.
+        # The sha256 of the wheel file, or of the source archive a slim image compiles numpy
+        # from; pip checked it (--require-hashes) before installing or compiling.
         "hashes": [{"alg": "SHA-256", "content": pin.sha256}],
-        "properties": [{"name": "dockyard:wheel", "value": pin.filename}],
+        "properties": [{"name": f"dockyard:{_kind(pin)}", "value": pin.filename}],
     }
+
+
+def _kind(pin: Pin) -> str:
+    return "wheel" if pin.filename.endswith(".whl") else "source"
 
 
 def document(
@@ -120,7 +125,11 @@ def write_for(context: Context, path: Path, *, image: str, image_id: str | None 
     """Write the SBOM of the image built (or to be built) from ``context``."""
     return write(
         path,
-        [context.lock, context.dockyard_lock],
+        [
+            context.lock,
+            *([context.sources.source] if context.sources else []),
+            context.dockyard_lock,
+        ],
         image=image,
         image_id=image_id,
         models={m.name: m.digest for m in context.spec.models},

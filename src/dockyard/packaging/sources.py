@@ -1,0 +1,250 @@
+"""numpy compiled from source without BLAS, for slim images.
+
+numpy's wheels carry OpenBLAS and the gfortran runtime (28 MB) for matrix products and linear
+algebra. A slim image never does either with numpy: ONNX Runtime does the model's arithmetic,
+numpy only holds the arrays. So a slim image compiles numpy from its source release with no
+BLAS or LAPACK (numpy's own fallback loops remain): the same version and API, 28 MB smaller.
+
+Everything the compile reads is pinned by sha256, like the wheels: the source archive (the
+hash the package index publishes for it, checked while downloading and again before every
+build) and the build tools' wheels, resolved for the image's platform from the build
+requirements the archive itself declares. The compile runs in a stage of the image build, in
+a build image with a C/C++ compiler and the same Python as the base (``python:X.Y`` for
+``python:X.Y-slim``), so it works from any host, and offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urldefrag, urljoin, urlparse
+
+from packaging.utils import canonicalize_name
+
+from dockyard.bundle.store import sha256_file
+from dockyard.errors import PackagingError
+from dockyard.packaging import wheelhouse as wheels
+from dockyard.packaging.lock import Lock, Pin, Target, cache_dir, resolve
+
+# Always locked with the build requirements: ninja, which meson-python uses when the build image
+# has none (python:X.Y has none), and a current pip (a venv's own may predate -C and repeated
+# config settings: Debian bookworm's is 23.0).
+_ALWAYS = ("ninja", "pip")
+PYPI_SIMPLE = "https://pypi.org/simple"
+_JSON = "application/vnd.pypi.simple.v1+json"
+_TIMEOUT = 60.0
+_SLIM_SUFFIX = re.compile(r"^(?P<repo>(?:[\w.:-]+/)*python):(?P<version>[^-]+)-slim(?P<rest>-.+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBuild:
+    """What the build image needs to compile numpy: its source archive and its build tools."""
+
+    source: Lock
+    """One pin: the source archive (``numpy-X.Y.Z.tar.gz``) and its sha256."""
+    tools: Lock
+    """The build requirements' wheels for the image's platform, hash-pinned."""
+    build_base: str
+
+
+def default_build_base(base_image: str) -> str | None:
+    """``python:X.Y`` for the official ``python:X.Y-slim`` (same Python, with compilers);
+    None for any other base, whose matching build image Dockyard cannot guess."""
+    match = _SLIM_SUFFIX.match(base_image)
+    if match is None:
+        return None
+    return f"{match['repo']}:{match['version']}{match['rest'] or ''}"
+
+
+def index_url() -> str:
+    """The package index pip is configured with (``PIP_INDEX_URL`` or pip's config), else PyPI."""
+    if explicit := os.environ.get("PIP_INDEX_URL"):
+        return explicit
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return PYPI_SIMPLE
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else PYPI_SIMPLE
+
+
+class _Anchors(HTMLParser):
+    """The links of a PEP 503 (HTML) simple index page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.hrefs.append(href)
+
+
+def _index_files(index: str, project: str) -> dict[str, tuple[str, str | None]]:
+    """filename → (absolute URL, sha256 or None) from the index's page for ``project``."""
+    page = f"{index.rstrip('/')}/{canonicalize_name(project)}/"
+    if urlparse(page).scheme not in ("http", "https", "file"):
+        raise PackagingError(f"The package index {index} is not an http(s) or file URL.")
+    if page.startswith("file:"):
+        page += "index.html"  # a PEP 503 index on disk, as pip reads it
+    request = urllib.request.Request(page, headers={"Accept": f"{_JSON}, text/html;q=0.1"})  # noqa: S310 - checked above
+    try:
+        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:  # noqa: S310
+            kind = response.headers.get_content_type()
+            body = response.read()
+            base = response.geturl()
+    except (urllib.error.URLError, OSError) as exc:
+        raise PackagingError(
+            f"Could not read the package index page {page}: {exc}.",
+            hint="Build with network access to the index once (the archive is then kept in "
+            "the wheelhouse), or pass --numpy-wheel.",
+        ) from None
+    files: dict[str, tuple[str, str | None]] = {}
+    if kind == _JSON:
+        for item in json.loads(body)["files"]:
+            files[item["filename"]] = (urljoin(base, item["url"]), item["hashes"].get("sha256"))
+        return files
+    parser = _Anchors()
+    parser.feed(body.decode("utf-8", errors="replace"))
+    for href in parser.hrefs:
+        url, fragment = urldefrag(urljoin(base, href))
+        algorithm, _, digest = fragment.partition("=")
+        name = url.rsplit("/", 1)[-1]
+        files[name] = (url, digest if algorithm == "sha256" and digest else None)
+    return files
+
+
+def source_pin(project: str, version: str, target: Target) -> Pin:
+    """The source archive of ``project==version`` and the sha256 the index publishes for it.
+
+    Cached like a lock, so that a rebuild needs no index.
+    """
+    name = canonicalize_name(project)
+    cached = cache_dir() / "locks" / f"source-{name}-{version}.txt"
+    if cached.is_file():
+        return Lock.parse(cached.read_text(encoding="utf-8"), source=str(cached)).pins[0]
+    index = index_url()
+    wanted = f"{name.replace('-', '_')}-{version}.tar.gz"
+    files = _index_files(index, name)
+    # Older archives keep the project's own spelling (numpy-1.26.4.tar.gz): match either.
+    found = next((f for f in files if f.lower() in {wanted, f"{name}-{version}.tar.gz"}), None)
+    if found is None:
+        raise PackagingError(
+            f"The index {index} has no source archive of {name} {version} ({wanted}).",
+            hint="Pass --numpy-wheel to install numpy's wheel instead.",
+        )
+    digest = files[found][1]
+    if digest is None:
+        raise PackagingError(
+            f"The index {index} publishes no sha256 for {found}; it cannot be pinned."
+        )
+    pin = Pin(name, version, digest, found)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(Lock(target, (pin,)).render(), encoding="utf-8")
+    tmp.replace(cached)
+    return pin
+
+
+def fetch_source(pin: Pin, wheelhouse: Path, *, download: bool = True) -> Path:
+    """The verified source archive of ``pin`` in ``wheelhouse``, downloaded if missing."""
+    file = wheelhouse / pin.filename
+    if file.is_file():
+        actual = sha256_file(file)
+        if actual != pin.sha256:
+            raise PackagingError(
+                f"{file} does not match its pin: sha256 {actual[:12]}…, expected {pin.sha256[:12]}… "
+                "(corrupted, truncated or substituted).",
+                hint=f"Delete {file} and build again to download it afresh.",
+            )
+        return file
+    if not download:
+        raise PackagingError(
+            f"The wheelhouse {wheelhouse} lacks the source archive {pin.filename}.",
+            hint="Build once with network access to fill it, or copy the archive in.",
+        )
+    index = index_url()
+    listed = _index_files(index, pin.name).get(pin.filename)
+    if listed is None:
+        raise PackagingError(f"The index {index} does not list {pin.filename}.")
+    url = listed[0]
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(dir=wheelhouse, prefix=".download-", delete=False) as out:
+        partial = Path(out.name)
+        try:
+            with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:  # noqa: S310 - from the index
+                while block := response.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+        except (urllib.error.URLError, OSError) as exc:
+            partial.unlink(missing_ok=True)
+            raise PackagingError(f"Could not download {url}: {exc}.") from None
+    if digest.hexdigest() != pin.sha256:
+        partial.unlink(missing_ok=True)
+        raise PackagingError(
+            f"{pin.filename} from {url} has sha256 {digest.hexdigest()[:12]}…, but the index "
+            f"publishes {pin.sha256[:12]}…; it was not kept."
+        )
+    partial.replace(file)
+    return file
+
+
+def build_requirements(archive: Path) -> list[str]:
+    """The ``[build-system] requires`` of a source archive's ``pyproject.toml``."""
+    try:
+        with tarfile.open(archive) as tar:
+            member = next(
+                (
+                    m
+                    for m in tar.getmembers()
+                    if m.name.count("/") == 1 and m.name.endswith("/pyproject.toml")
+                ),
+                None,
+            )
+            handle = tar.extractfile(member) if member is not None else None
+            if handle is None:
+                raise PackagingError(f"{archive.name} has no pyproject.toml at its top.")
+            project = tomllib.loads(handle.read().decode("utf-8"))
+    except (tarfile.TarError, OSError, tomllib.TOMLDecodeError) as exc:
+        raise PackagingError(
+            f"Could not read the build requirements of {archive}: {exc}."
+        ) from None
+    requires = project.get("build-system", {}).get("requires", [])
+    return [str(r) for r in requires]
+
+
+def numpy_without_blas(
+    version: str, target: Target, wheelhouse: Path, *, build_base: str
+) -> tuple[SourceBuild, list[Path]]:
+    """Pin numpy ``version``'s source archive and its build tools; return the pins and their
+    verified files in ``wheelhouse`` (missing ones are downloaded).
+
+    The files always go into the build context, online build or not: the compile stage never
+    needs the network.
+    """
+    pin = source_pin("numpy", version, target)
+    archive = fetch_source(pin, wheelhouse)
+    tools = resolve([*build_requirements(archive), *_ALWAYS], target)
+    return SourceBuild(Lock(target, (pin,)), tools, build_base), [
+        archive,
+        *wheels.fetch(tools, wheelhouse),
+    ]

@@ -1,0 +1,247 @@
+"""numpy compiled without BLAS for slim images: the pinned source, its tools, the stage."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import PackagingError
+from dockyard.packaging import dockerfile, sources
+from dockyard.packaging.lock import Target
+
+TARGET = Target("3.11", "x86_64")
+PYPROJECT = b"""
+[build-system]
+build-backend = "mesonpy"
+requires = ["meson-python>=0.18.0", "Cython>=3.0.6"]
+"""
+
+
+def _archive(top: str = "numpy-2.4.6") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in ((f"{top}/pyproject.toml", PYPROJECT), (f"{top}/README", b"hi")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class FakeIndex:
+    """A simple index on 127.0.0.1 with one project, as JSON (PEP 691) or HTML (PEP 503)."""
+
+    def __init__(self, files: dict[str, bytes], *, html: bool = False) -> None:
+        self.files = files
+        self.html = html
+        self.published: dict[str, str] = {
+            n: hashlib.sha256(d).hexdigest() for n, d in files.items()
+        }
+        self.requests: list[str] = []
+        index = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                index.requests.append(self.path)
+                if self.path == "/simple/numpy/":
+                    body, kind = index.page()
+                elif self.path.startswith("/files/") and self.path[7:] in index.files:
+                    body, kind = index.files[self.path[7:]], "application/octet-stream"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple"
+
+    def page(self) -> tuple[bytes, str]:
+        if self.html:
+            links = "".join(
+                f'<a href="../../files/{n}#sha256={h}">{n}</a>' for n, h in self.published.items()
+            )
+            return f"<html><body>{links}</body></html>".encode(), "text/html"
+        files = [
+            {"filename": n, "url": f"/files/{n}", "hashes": {"sha256": h}}
+            for n, h in self.published.items()
+        ]
+        return json.dumps({"files": files}).encode(), sources._JSON
+
+
+@pytest.fixture
+def index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeIndex]:
+    served = FakeIndex({"numpy-2.4.6.tar.gz": _archive(), "numpy-2.4.6-cp311-x.whl": b"wheel"})
+    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("PIP_INDEX_URL", served.url)
+    monkeypatch.setenv("DOCKYARD_CACHE_DIR", str(tmp_path / "cache"))
+    try:
+        yield served
+    finally:
+        served.server.shutdown()
+        served.server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("base", "build"),
+    [
+        ("python:3.11-slim", "python:3.11"),
+        ("python:3.11-slim-bookworm", "python:3.11-bookworm"),
+        ("docker.io/library/python:3.12.4-slim", "docker.io/library/python:3.12.4"),
+        (
+            "registry.example.com:5000/mirror/python:3.11-slim",
+            "registry.example.com:5000/mirror/python:3.11",
+        ),
+        ("python:3.11", None),
+        ("debian:bookworm-slim", None),
+        ("dockyard-test-base:bookworm", None),
+    ],
+)
+def test_the_build_image_of_an_official_slim_base_is_its_full_sibling(
+    base: str, build: str | None
+) -> None:
+    assert sources.default_build_base(base) == build
+
+
+@pytest.mark.parametrize("html", [False, True], ids=["pep691-json", "pep503-html"])
+def test_the_source_archive_is_pinned_by_the_indexs_hash_and_verified_on_download(
+    index: FakeIndex, tmp_path: Path, html: bool
+) -> None:
+    index.html = html
+    pin = sources.source_pin("numpy", "2.4.6", TARGET)
+    assert (pin.name, pin.version, pin.filename) == ("numpy", "2.4.6", "numpy-2.4.6.tar.gz")
+    assert pin.sha256 == index.published["numpy-2.4.6.tar.gz"]
+    file = sources.fetch_source(pin, tmp_path / "wheels")
+    assert file.read_bytes() == index.files["numpy-2.4.6.tar.gz"]
+    assert sources.build_requirements(file) == ["meson-python>=0.18.0", "Cython>=3.0.6"]
+
+
+def test_a_pinned_and_fetched_source_needs_no_index_again(index: FakeIndex, tmp_path: Path) -> None:
+    pin = sources.source_pin("numpy", "2.4.6", TARGET)
+    sources.fetch_source(pin, tmp_path / "wheels")
+    index.server.shutdown()
+    asked = len(index.requests)
+    again = sources.source_pin("numpy", "2.4.6", TARGET)
+    assert again == pin
+    assert sources.fetch_source(again, tmp_path / "wheels", download=False).is_file()
+    assert len(index.requests) == asked
+
+
+def test_an_archive_that_does_not_match_the_published_hash_is_not_kept(
+    index: FakeIndex, tmp_path: Path
+) -> None:
+    pin = sources.source_pin("numpy", "2.4.6", TARGET)
+    index.files["numpy-2.4.6.tar.gz"] = _archive("numpy-2.4.6-tampered")
+    with pytest.raises(PackagingError, match="sha256") as caught:
+        sources.fetch_source(pin, tmp_path / "wheels")
+    assert "was not kept" in caught.value.message
+    assert not list((tmp_path / "wheels").iterdir())
+
+
+def test_a_substituted_archive_in_the_wheelhouse_is_refused(
+    index: FakeIndex, tmp_path: Path
+) -> None:
+    pin = sources.source_pin("numpy", "2.4.6", TARGET)
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / pin.filename).write_bytes(_archive("numpy-evil"))
+    with pytest.raises(PackagingError, match="does not match its pin") as caught:
+        sources.fetch_source(pin, tmp_path / "wheels")
+    assert caught.value.hint is not None
+    assert "Delete" in caught.value.hint
+
+
+def test_a_version_without_a_source_archive_names_the_way_out(index: FakeIndex) -> None:
+    with pytest.raises(PackagingError, match=r"no source archive of numpy 9\.9\.9") as caught:
+        sources.source_pin("numpy", "9.9.9", TARGET)
+    assert caught.value.hint is not None
+    assert "--numpy-wheel" in caught.value.hint
+
+
+def test_an_unreachable_index_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.processes import free_port
+
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{free_port()}/simple")
+    monkeypatch.setenv("DOCKYARD_CACHE_DIR", str(tmp_path))
+    with pytest.raises(PackagingError, match="Could not read the package index page"):
+        sources.source_pin("numpy", "2.4.6", TARGET)
+
+
+SPEC = dockerfile.ImageSpec(
+    "python:3.11-slim", "3.11", "0.1.0", True,
+    (dockerfile.ModelSpec("iris", "1", "ab" * 32),), slim=True,
+    numpy_source=dockerfile.SourceArchive("python:3.11", "numpy-2.4.6.tar.gz", "cd" * 32),
+)  # fmt: skip
+
+
+def test_a_slim_dockerfile_compiles_numpy_offline_in_the_build_image_first() -> None:
+    text = dockerfile.render(SPEC)
+    compile_stage, rest = text.split("\nFROM python:3.11-slim AS builder\n")
+    assert "FROM python:3.11 AS numpy" in compile_stage
+    # Only the pinned archive and tools, from the context, their hashes checked first.
+    assert "--no-index --find-links /opt/dockyard-build/sources --require-hashes -r " in (
+        compile_stage
+    )
+    assert f"-r /opt/dockyard-build/{dockerfile.TOOLS_LOCK}" in compile_stage
+    archive = "/opt/dockyard-build/sources/numpy-2.4.6.tar.gz"
+    check = f'echo "{"cd" * 32}  {archive}" | sha256sum --check --strict'
+    assert compile_stage.index(check) < compile_stage.index("-m pip wheel ")
+    # The options on the command line with the archive itself, where pip applies them.
+    wheel = compile_stage[compile_stage.index("-m pip wheel ") :]
+    for arg in dockerfile.NUMPY_SETUP_ARGS:
+        assert f"-Csetup-args={arg}" in wheel
+    assert wheel.rstrip().endswith(archive)
+    assert " -r " not in wheel
+    # The builder installs that wheel before the hash-locked rest, and the final stage has
+    # neither the compiler image nor the sources.
+    builder, final = rest.split("\nFROM python:3.11-slim\n")
+    assert builder.index("compiled/numpy-*.whl") < builder.index(
+        "-r /opt/dockyard-build/requirements.lock"
+    )
+    assert "sources" not in final
+    assert "numpy" not in final.split("COPY --from=builder")[0]
+    for allowed in ("!sources/", f"!{dockerfile.SOURCE_LOCK}", f"!{dockerfile.TOOLS_LOCK}"):
+        assert allowed in dockerfile.DOCKERIGNORE.splitlines()
+
+
+def test_without_a_build_image_numpy_comes_as_its_wheel() -> None:
+    import dataclasses
+
+    text = dockerfile.render(dataclasses.replace(SPEC, numpy_source=None))
+    assert " AS numpy" not in text
+    assert "/compiled" not in text
+    assert text.count("\nFROM ") == 2
+
+
+def test_an_index_on_disk_is_read_as_pip_reads_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    archive = _archive()
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "numpy-2.4.6.tar.gz").write_bytes(archive)
+    page = tmp_path / "simple" / "numpy"
+    page.mkdir(parents=True)
+    digest = hashlib.sha256(archive).hexdigest()
+    (page / "index.html").write_text(
+        f'<a href="../../files/numpy-2.4.6.tar.gz#sha256={digest}">numpy-2.4.6.tar.gz</a>'
+    )
+    monkeypatch.setenv("PIP_INDEX_URL", (tmp_path / "simple").as_uri())
+    monkeypatch.setenv("DOCKYARD_CACHE_DIR", str(tmp_path / "cache"))
+    pin = sources.source_pin("numpy", "2.4.6", TARGET)
+    assert pin.sha256 == digest
+    assert sources.fetch_source(pin, tmp_path / "wheels").read_bytes() == archive
