@@ -131,7 +131,7 @@ def write_context(
     target = Target.for_python(python, machine)
     offline = offline or wheels is not None
     house = wheels or wheelhouse.default_wheelhouse()
-    compiler = build_base or default_build_base(base) if slim and not numpy_wheel else None
+    compiler = (build_base or default_build_base(base)) if slim and not numpy_wheel else None
     if slim and not numpy_wheel and compiler is None:
         raise PackagingError(
             f"A slim image compiles numpy without BLAS, in an image with a C compiler and "
@@ -176,7 +176,7 @@ def write_context(
         slim=slim,
         numpy_source=(
             dockerfile.SourceArchive(
-                sources.build_base, sources.source.pins[0].filename, sources.source.pins[0].sha256
+                sources.build_base, sources.archive.filename, sources.archive.sha256
             )
             if sources
             else None

@@ -58,6 +58,10 @@ class SourceBuild:
     """The build requirements' wheels for the image's platform, hash-pinned."""
     build_base: str
 
+    @property
+    def archive(self) -> Pin:
+        return self.source.pins[0]
+
 
 def default_build_base(base_image: str) -> str | None:
     """``python:X.Y`` for the official ``python:X.Y-slim`` (same Python, with compilers);
