@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -72,20 +73,38 @@ def default_build_base(base_image: str) -> str | None:
     return f"{match['repo']}:{match['version']}{match['rest'] or ''}"
 
 
-def index_url() -> str:
-    """The package index pip is configured with (``PIP_INDEX_URL`` or pip's config), else PyPI."""
-    if explicit := os.environ.get("PIP_INDEX_URL"):
-        return explicit
+def _pip_config() -> dict[str, str]:
+    """pip's settings as ``pip config list`` shows them: option → value, the environment's
+    (``PIP_*``) over the files', so that the index is asked as pip would ask it."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+            [sys.executable, "-m", "pip", "config", "list"],
             capture_output=True,
             text=True,
             check=False,
         )
     except OSError:
-        return PYPI_SIMPLE
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else PYPI_SIMPLE
+        return {}
+    found: dict[str, str] = {}
+    lines = done.stdout.splitlines() if done.returncode == 0 else []
+    # Files first, then ':env:' lines, so that the environment wins.
+    for line in sorted(lines, key=lambda raw: raw.startswith(":env:")):
+        key, sep, value = line.partition("=")
+        section, _, option = key.rpartition(".")
+        if sep and section in {"global", "install", "download", ":env:"}:
+            found[option] = value.strip().strip("'\"")
+    return found
+
+
+def index_url() -> str:
+    """The package index pip is configured with, else PyPI."""
+    return _pip_config().get("index-url") or PYPI_SIMPLE
+
+
+def _tls() -> ssl.SSLContext:
+    """The CA bundle pip is configured with (``cert``), else the system's."""
+    cert = _pip_config().get("cert")
+    return ssl.create_default_context(cafile=cert if cert and Path(cert).is_file() else None)
 
 
 class _Anchors(HTMLParser):
@@ -111,7 +130,7 @@ def _index_files(index: str, project: str) -> dict[str, tuple[str, str | None]]:
         page += "index.html"  # a PEP 503 index on disk, as pip reads it
     request = urllib.request.Request(page, headers={"Accept": f"{_JSON}, text/html;q=0.1"})  # noqa: S310 - checked above
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=_TIMEOUT, context=_tls()) as response:  # noqa: S310
             kind = response.headers.get_content_type()
             body = response.read()
             base = response.geturl()
@@ -195,7 +214,7 @@ def fetch_source(pin: Pin, wheelhouse: Path, *, download: bool = True) -> Path:
     with tempfile.NamedTemporaryFile(dir=wheelhouse, prefix=".download-", delete=False) as out:
         partial = Path(out.name)
         try:
-            with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:  # noqa: S310 - from the index
+            with urllib.request.urlopen(url, timeout=_TIMEOUT, context=_tls()) as response:  # noqa: S310
                 while block := response.read(1 << 20):
                     digest.update(block)
                     out.write(block)
