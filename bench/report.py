@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,39 @@ def add_ratios(doc: dict[str, Any]) -> None:
             r["vs_ceiling"] = round(rps / ceiling, 3)
 
 
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several rounds of the same server and model: the median of every
+    figure over the rounds that succeeded (peak memory: the highest), each round's headline
+    figures under ``rounds``; the first failure when none succeeded."""
+    ok = [r for r in runs if r["status"] == "ok"]
+    if len(runs) == 1 or not ok:
+        return runs[0]
+    merged = _median_tree(ok)
+    merged["peak_rss_mb"] = max(r["peak_rss_mb"] for r in ok)
+    merged["cold_start_runs_s"] = [c for r in ok for c in r["cold_start_runs_s"]]
+    merged["cold_start_s"] = round(statistics.median(merged["cold_start_runs_s"]), 3)
+    merged["rounds"] = [
+        {
+            "rps": _rps(r),
+            "p99_ms": r["load"].get(HEADLINE, {}).get("p99_ms"),
+            "cold_start_s": r["cold_start_s"],
+        }
+        for r in ok
+    ]
+    merged["failed_rounds"] = len(runs) - len(ok)
+    return merged
+
+
+def _median_tree(items: list[Any]) -> Any:
+    first = items[0]
+    if isinstance(first, dict):
+        return {k: _median_tree([i[k] for i in items if k in i]) for k in first}
+    if isinstance(first, bool) or not isinstance(first, int | float):
+        return first
+    value = statistics.median(items)
+    return round(value, 3) if isinstance(value, float) else value
+
+
 def _f(value: Any, fmt: str = "{:,.0f}") -> str:
     return "—" if value is None else fmt.format(value)
 
@@ -41,7 +75,9 @@ def markdown(doc: dict[str, Any]) -> str:
     meta = doc["meta"]
     lines = [
         f"Benchmark {meta['started']} · commit {meta['commit']} · {meta['cpus']} cores · "
-        f"{meta['seconds']:g} s per load run · Dockyard workers {meta['workers']} · "
+        f"{meta['seconds']:g} s per load run · "
+        + (f"medians of {meta['rounds']} rounds · " if meta.get("rounds", 1) > 1 else "")
+        + f"Dockyard workers {meta['workers']} · "
         f"wrk on the same machine · load average {meta['load_average_at_start']:.1f} at start",
         "",
         "| server | model | req/s (32 conn) | x baseline | of ceiling | p50 / p99 ms (32 conn) "

@@ -105,3 +105,34 @@ def test_ratios_and_table_from_a_synthetic_run() -> None:
     assert "| dockyard-fast | LogisticRegression | 1,000 | 100x | 25% |" in table
     assert "error: did not start" in table
     assert "- bentoml: could not install" in table
+
+
+def test_rounds_merge_into_medians_keeping_each_round() -> None:
+    def run(rps: float, p99: float, colds: list[float], rss: float) -> dict[str, object]:
+        return {
+            "server": "dockyard-fast",
+            "model": "lr",
+            "status": "ok",
+            "load": {"c32": {"rps": rps, "p99_ms": p99, "requests": int(rps * 10)}},
+            "cold_start_s": sorted(colds)[1],
+            "cold_start_runs_s": colds,
+            "peak_rss_mb": rss,
+            "start_s": 1.0,
+        }
+
+    runs = [
+        run(900.0, 9.0, [0.5, 0.4, 0.6], 300.0),
+        run(1200.0, 3.0, [0.3, 0.35, 0.9], 320.0),
+        {"server": "dockyard-fast", "model": "lr", "status": "error", "reason": "port taken"},
+        run(1000.0, 4.0, [0.45, 0.42, 0.41], 310.0),
+    ]
+    merged = report.median_of(runs)
+    assert merged["status"] == "ok"
+    assert merged["load"]["c32"] == {"rps": 1000.0, "p99_ms": 4.0, "requests": 10000}
+    # The median of all nine cold starts, not of the three medians.
+    assert merged["cold_start_s"] == 0.42
+    assert merged["peak_rss_mb"] == 320.0
+    assert [r["rps"] for r in merged["rounds"]] == [900.0, 1200.0, 1000.0]
+    assert merged["failed_rounds"] == 1
+    assert report.median_of(runs[2:3])["status"] == "error"
+    assert report.median_of(runs[:1]) is runs[0]
