@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import gc
 import os
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 from pydantic import SecretStr, ValidationError
 
-from dockyard.cli.console import err
 from dockyard.errors import UsageError
 from dockyard.settings import Settings
 
@@ -107,16 +108,23 @@ def serve(
         runtime=runtime,
     )
     auth = "on" if settings.resolved_api_key() else "off"
-    # A spinner only where someone watches: it costs a thread and ~10 ms of start-up.
-    with err.status("Loading bundles…") if err.is_terminal else contextlib.nullcontext():
+    say: Callable[[str], None]
+    if sys.stderr.isatty():
+        # A spinner and bold names only where someone watches: rich costs ~30 ms of
+        # start-up, and a log file gets the same words from plain print.
+        from dockyard.cli.console import err
+
+        with err.status("Loading bundles…"):
+            predictors = load_predictors(settings)
+        say = functools.partial(err.print, markup=False)
+    else:
         predictors = load_predictors(settings)
+        say = functools.partial(print, file=sys.stderr, flush=True)
     base = f"http://{_display_host(settings.host)}:{settings.port}"
     for p in predictors:
-        err.print(f"  [bold]{p.name}[/] {p.version}  {base}/v1/models/{p.name}/predict")
-    err.print(
-        f"  web {base}/   API docs {base}/docs   health {base}/readyz   metrics {base}/metrics"
-    )
-    err.print(f"  API key {auth}; workers {settings.workers}")
+        say(f"  {p.name} {p.version}  {base}/v1/models/{p.name}/predict")
+    say(f"  web {base}/   API docs {base}/docs   health {base}/readyz   metrics {base}/metrics")
+    say(f"  API key {auth}; workers {settings.workers}")
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
