@@ -45,6 +45,31 @@ def _csv_http(spec: Spec, plan: Plan) -> dict[str, Any]:
     }
 
 
+def _busy_fraction(seconds: float) -> float:
+    """How busy the machine's CPUs were over the next ``seconds`` (from /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields), idle
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def settle(*, quiet: float = 0.1, window: float = 0.25, limit: float = 5.0) -> float:
+    """Wait until the CPUs are quiet (the previous server's exit, its load's backlog):
+    a start-up measured on a busy machine measures the machine. Returns the seconds waited."""
+    started = time.monotonic()
+    if not Path("/proc/stat").is_file():
+        return 0.0
+    while time.monotonic() - started < limit and _busy_fraction(window) > quiet:
+        pass
+    return round(time.monotonic() - started, 2)
+
+
 def _start(proc: Process, spec: Spec, target: Target) -> float:
     try:
         return wait_until_answers(
@@ -64,6 +89,7 @@ def measure(spec: Spec, plan: Plan, workdir: Path) -> dict[str, Any]:
         # Process cold start: one serving process, from spawn to the first correct answer.
         cold = spec.single or spec
         colds: list[float] = []
+        result["settle_s"] = settle()
         for _ in range(plan.cold_starts):
             proc = Process(cold.argv, env=cold.env, cwd=cold.cwd, log=log)
             colds.append(_start(proc, cold, target))
