@@ -95,6 +95,9 @@ def _fast_runtime_missing() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    if args.rounds < 1:
+        print("bench: --rounds must be 1 or more")
+        return 2
     seconds = args.duration or (2.0 if args.quick else 10.0)
     csv_rows = (
         args.csv_rows if args.csv_rows is not None else (100_000 if args.quick else 1_000_000)

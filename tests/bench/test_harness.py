@@ -121,15 +121,15 @@ def test_rounds_merge_into_medians_keeping_each_round() -> None:
         }
 
     runs = [
-        run(900.0, 9.0, [0.5, 0.4, 0.6], 300.0),
-        run(1200.0, 3.0, [0.3, 0.35, 0.9], 320.0),
+        run(900.0, 9.0, [0.30, 0.31, 0.90], 300.0),
+        run(1200.0, 3.0, [0.32, 0.33, 0.95], 320.0),
         {"server": "dockyard-fast", "model": "lr", "status": "error", "reason": "port taken"},
-        run(1000.0, 4.0, [0.45, 0.42, 0.41], 310.0),
+        run(1000.0, 4.0, [0.42, 0.80, 0.85], 310.0),
     ]
     merged = report.median_of(runs)
     assert merged["status"] == "ok"
     assert merged["load"]["c32"] == {"rps": 1000.0, "p99_ms": 4.0, "requests": 10000}
-    # The median of all nine cold starts, not of the three medians.
+    # The median of all nine cold starts (0.42), not of the three medians (0.33).
     assert merged["cold_start_s"] == 0.42
     assert merged["peak_rss_mb"] == 320.0
     assert [r["rps"] for r in merged["rounds"]] == [900.0, 1200.0, 1000.0]

@@ -97,8 +97,13 @@ def test_a_base_with_no_known_build_image_names_both_ways_out(
     code = main(["build", str(iris_bundle), "--numpy-wheel", "--context-only", str(ctx)])
     assert code == PackagingError.exit_code
     assert "only to a --slim image" in capsys.readouterr().err
+    both = ["--slim", "--numpy-wheel", "--build-base", "python:3.11"]
+    code = main(["build", str(iris_bundle), *both, "--context-only", str(ctx)])
+    assert code == PackagingError.exit_code
+    assert "--numpy-wheel compiles nothing" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # downloads numpy's source archive and its build tools, once
 def test_a_slim_context_holds_numpys_pinned_source_and_build_tools(
     iris_bundle: Path, tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -131,15 +132,18 @@ def test_the_source_archive_is_pinned_by_the_indexs_hash_and_verified_on_downloa
     assert sources.build_requirements(file) == ["meson-python>=0.18.0", "Cython>=3.0.6"]
 
 
-def test_a_pinned_and_fetched_source_needs_no_index_again(index: FakeIndex, tmp_path: Path) -> None:
+def test_a_pinned_and_fetched_source_needs_no_index_again(
+    index: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.processes import free_port
+
     pin = sources.source_pin("numpy", "2.4.6", TARGET)
     sources.fetch_source(pin, tmp_path / "wheels")
-    index.server.shutdown()
-    asked = len(index.requests)
+    # No index at all now: a closed port, which refuses at once.
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{free_port()}/simple")
     again = sources.source_pin("numpy", "2.4.6", TARGET)
     assert again == pin
-    assert sources.fetch_source(again, tmp_path / "wheels", download=False).is_file()
-    assert len(index.requests) == asked
+    assert sources.fetch_source(again, tmp_path / "wheels").is_file()
 
 
 def test_an_archive_that_does_not_match_the_published_hash_is_not_kept(
@@ -212,8 +216,11 @@ def test_a_slim_dockerfile_compiles_numpy_offline_in_the_build_image_first() -> 
     assert builder.index("compiled/numpy-*.whl") < builder.index(
         "-r /opt/dockyard-build/requirements.lock"
     )
-    assert "sources" not in final
-    assert "numpy" not in final.split("COPY --from=builder")[0]
+    assert "--from=numpy" not in final
+    assert "sources/" not in final
+    # And the builder imports the compiled numpy at once: a wheel that cannot load in the
+    # base (a newer C library in the build image) fails the build, not the server.
+    assert builder.index('python -c "import numpy"') < builder.index("/requirements.lock")
     for allowed in ("!sources/", f"!{dockerfile.SOURCE_LOCK}", f"!{dockerfile.TOOLS_LOCK}"):
         assert allowed in dockerfile.DOCKERIGNORE.splitlines()
 
@@ -245,3 +252,69 @@ def test_an_index_on_disk_is_read_as_pip_reads_it(
     pin = sources.source_pin("numpy", "2.4.6", TARGET)
     assert pin.sha256 == digest
     assert sources.fetch_source(pin, tmp_path / "wheels").read_bytes() == archive
+
+
+def test_index_credentials_go_in_a_header_and_never_into_messages(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_error(500, "index down")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        monkeypatch.setenv("PIP_INDEX_URL", f"http://aws:s3cr%40t@127.0.0.1:{port}/simple")
+        monkeypatch.setenv("DOCKYARD_CACHE_DIR", str(tmp_path))
+        with pytest.raises(PackagingError) as caught:
+            sources.source_pin("numpy", "2.4.6", TARGET)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert seen == ["Basic " + base64.b64encode(b"aws:s3cr@t").decode()]
+    text = f"{caught.value.message} {caught.value.hint}"
+    assert "HTTP 500" in text
+    assert "***@127.0.0.1" in text
+    assert "s3cr" not in text
+    assert "aws" not in text
+
+
+def test_yanked_and_percent_encoded_links_of_an_html_index(tmp_path: Path) -> None:
+    page = tmp_path / "simple" / "numpy"
+    page.mkdir(parents=True)
+    (page / "index.html").write_text(
+        '<a href="../../f/numpy-2.4.6.tar.gz#sha256=aa" data-yanked="">numpy-2.4.6.tar.gz</a>'
+        '<a href="../../f/numpy%2B-2.4.5.tar.gz?x=1#sha256=bb">numpy+-2.4.5.tar.gz</a>'
+    )
+    files = sources._index_files((tmp_path / "simple").as_uri(), "NumPy")
+    assert list(files) == ["numpy+-2.4.5.tar.gz"]
+    assert files["numpy+-2.4.5.tar.gz"][1] == "bb"
+
+
+def test_pip_settings_are_read_as_pip_prints_them_the_environment_winning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+
+    listing = (
+        ":env:.index-url='https://env.example/simple'\n"
+        "global.index-url='https://files.example/simple'\n"
+        "global.cert='/etc/ssl/company.pem'\n"
+        "global.extra-index-url='file:///a file:///b'\n"
+    )
+
+    def fake_run(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess([], 0, stdout=listing, stderr="")
+
+    monkeypatch.setattr(sources.subprocess, "run", fake_run)
+    assert sources.index_url() == "https://env.example/simple"
+    assert sources._pip_config()["cert"] == "/etc/ssl/company.pem"

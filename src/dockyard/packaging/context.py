@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from packaging.version import Version
+
 from dockyard.__about__ import __version__
 from dockyard.bundle import BundleMetadata, bundle_digest, read_metadata
 from dockyard.bundle.metadata import METADATA_FILE
@@ -22,6 +24,7 @@ from dockyard.packaging.lock import Lock, Target, requirements_for, resolve
 from dockyard.packaging.sources import SourceBuild, default_build_base, numpy_without_blas
 
 _MARKER = "# Dockyard "
+_FIRST_MESON_NUMPY = Version("1.26")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,11 @@ def write_context(
         _check_slim(metas)
     elif numpy_wheel or build_base:
         raise PackagingError("--numpy-wheel and --build-base apply only to a --slim image.")
+    if numpy_wheel and build_base:
+        raise PackagingError(
+            "--build-base names where numpy is compiled, and --numpy-wheel compiles nothing.",
+            hint="Pass one of them.",
+        )
     python = metas[0].environment.python if metas else platform.python_version()
     base = base_image or default_base_image(python)
     target = Target.for_python(python, machine)
@@ -137,13 +145,19 @@ def write_context(
             f"A slim image compiles numpy without BLAS, in an image with a C compiler and "
             f"the Python of the base; for the base {base} Dockyard cannot tell which.",
             hint="Pass --build-base IMAGE (same OS and Python as the base, with gcc and g++), "
-            "or --numpy-wheel to install numpy's wheel with OpenBLAS (28 MB more).",
+            "or --numpy-wheel to install numpy's wheel with OpenBLAS (25 MB more).",
         )
     resolved = resolve(requirements_for(metas, training=kind == "train", slim=slim), target)
     sources: SourceBuild | None = None
     source_files: list[Path] = []
     numpy = next((p for p in resolved.pins if p.name == "numpy"), None)
     if compiler is not None and numpy is not None:
+        if Version(numpy.version) < _FIRST_MESON_NUMPY:
+            raise PackagingError(
+                f"numpy {numpy.version} predates numpy's meson build (1.26), which compiling "
+                "it without BLAS relies on.",
+                hint="Pass --numpy-wheel, or retrain with numpy 1.26 or later.",
+            )
         sources, source_files = numpy_without_blas(
             numpy.version, target, house, build_base=compiler
         )

@@ -180,7 +180,7 @@ def _compile_numpy(source: SourceArchive) -> list[str]:
         "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 \\",
         f'    PATH="{_TOOLS_VENV}/bin:${{PATH}}"',
         f"RUN python3 -m venv {_TOOLS_VENV}",
-        f"COPY {SOURCE_LOCK} {TOOLS_LOCK} {STAGING}/",
+        f"COPY {TOOLS_LOCK} {STAGING}/",
         f"COPY sources/ {STAGING}/sources/",
         # The archive by path, not through a requirements file: pip applies -C options given
         # on its command line only to requirements given there too.
@@ -218,6 +218,9 @@ def _builder(spec: ImageSpec) -> list[str]:
         [
             f"RUN {VENV}/bin/python -m pip install --no-cache-dir --no-deps --no-compile --no-index \\",
             f"        {_COMPILED}/numpy-*.whl \\",
+            # A build image whose C library is newer than the base's would give a numpy
+            # that fails here, not when the server starts.
+            f'    && {VENV}/bin/python -c "import numpy" \\',
             f"    && {pip} \\",
         ]
         if spec.build_base

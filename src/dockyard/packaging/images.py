@@ -61,7 +61,7 @@ def build_image(
         if context.sources is not None:
             console.print(
                 "numpy is compiled in the first build (minutes: about 5 on two cores); later "
-                "builds reuse that layer. --numpy-wheel skips it (28 MB more)."
+                "builds reuse that layer. --numpy-wheel skips it (25 MB more)."
             )
         built = engine.build(
             client,

@@ -39,8 +39,9 @@ def _component(pin: Pin) -> dict[str, Any]:
         "name": canonicalize_name(pin.name),
         "version": pin.version,
         "purl": ref,
-        # The sha256 of the wheel file, or of the source archive a slim image compiles numpy
-        # from; pip checked it (--require-hashes) before installing or compiling.
+        # The sha256 of the wheel file, which pip checked (--require-hashes) before installing
+        # it, or of the source archive a slim image compiles numpy from, which the compile
+        # stage checks (sha256sum) before compiling it.
         "hashes": [{"alg": "SHA-256", "content": pin.sha256}],
         "properties": [{"name": f"dockyard:{_kind(pin)}", "value": pin.filename}],
     }

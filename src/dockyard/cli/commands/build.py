@@ -35,7 +35,7 @@ def build(
     numpy_wheel: bool = typer.Option(
         False,
         "--numpy-wheel",
-        help="With --slim: install numpy's wheel, with OpenBLAS (28 MB more), instead of "
+        help="With --slim: install numpy's wheel, with OpenBLAS (25 MB more), instead of "
         "compiling numpy without BLAS in the build.",
     ),
     build_base: str | None = typer.Option(

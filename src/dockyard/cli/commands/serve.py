@@ -110,8 +110,8 @@ def serve(
     auth = "on" if settings.resolved_api_key() else "off"
     say: Callable[[str], None]
     if sys.stderr.isatty():
-        # A spinner and bold names only where someone watches: rich costs ~30 ms of
-        # start-up, and a log file gets the same words from plain print.
+        # A spinner only where someone watches: rich costs ~10 ms of start-up, and a log
+        # file gets the same words from plain print.
         from dockyard.cli.console import err
 
         with err.status("Loading bundles…"):
