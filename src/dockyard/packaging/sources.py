@@ -247,7 +247,7 @@ def source_pin(project: str, version: str, target: Target) -> Pin:
     return pin
 
 
-def fetch_source(pin: Pin, wheelhouse: Path, *, download: bool = True) -> Path:
+def fetch_source(pin: Pin, wheelhouse: Path) -> Path:
     """The verified source archive of ``pin`` in ``wheelhouse``, downloaded if missing."""
     file = wheelhouse / pin.filename
     if file.is_file():
@@ -259,11 +259,6 @@ def fetch_source(pin: Pin, wheelhouse: Path, *, download: bool = True) -> Path:
                 hint=f"Delete {file} and build again to download it afresh.",
             )
         return file
-    if not download:
-        raise PackagingError(
-            f"The wheelhouse {wheelhouse} lacks the source archive {pin.filename}.",
-            hint="Build once with network access to fill it, or copy the archive in.",
-        )
     index = index_url()
     listed = _index_files(index, pin.name).get(pin.filename)
     if listed is None:
