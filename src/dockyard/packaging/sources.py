@@ -181,6 +181,7 @@ def _index_files(index: str, project: str) -> dict[str, tuple[str, str | None]]:
             body = response.read()
             base = response.geturl()
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the response, and with it the connection
         if exc.code == 404:
             raise PackagingError(
                 f"The package index {redact(index)} has no page for {project}.",
@@ -286,6 +287,8 @@ def fetch_source(pin: Pin, wheelhouse: Path) -> Path:
             )
         partial.replace(file)
     except _NETWORK_ERRORS as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()
         raise _failure("download", url, exc, hint=_OFFLINE_HINT) from None
     finally:
         partial.unlink(missing_ok=True)
