@@ -163,7 +163,7 @@ def test_a_substituted_archive_in_the_wheelhouse_is_refused(
     pin = sources.source_pin("numpy", "2.4.6", TARGET)
     (tmp_path / "wheels").mkdir()
     (tmp_path / "wheels" / pin.filename).write_bytes(_archive("numpy-evil"))
-    with pytest.raises(PackagingError, match="does not match its pin") as caught:
+    with pytest.raises(PackagingError, match="does not match the lock") as caught:
         sources.fetch_source(pin, tmp_path / "wheels")
     assert caught.value.hint is not None
     assert "Delete" in caught.value.hint

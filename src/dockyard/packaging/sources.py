@@ -39,7 +39,6 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
 
-from dockyard.bundle.store import sha256_file
 from dockyard.errors import PackagingError
 from dockyard.packaging import wheelhouse as wheels
 from dockyard.packaging.lock import Lock, Pin, Target, cache_dir, resolve
@@ -250,16 +249,9 @@ def source_pin(project: str, version: str, target: Target) -> Pin:
 
 def fetch_source(pin: Pin, wheelhouse: Path) -> Path:
     """The verified source archive of ``pin`` in ``wheelhouse``, downloaded if missing."""
+    if (present := wheels.verified(pin, wheelhouse)) is not None:
+        return present
     file = wheelhouse / pin.filename
-    if file.is_file():
-        actual = sha256_file(file)
-        if actual != pin.sha256:
-            raise PackagingError(
-                f"{file} does not match its pin: sha256 {actual[:12]}…, expected {pin.sha256[:12]}… "
-                "(corrupted, truncated or substituted).",
-                hint=f"Delete {file} and build again to download it afresh.",
-            )
-        return file
     index = index_url()
     listed = _index_files(index, pin.name).get(pin.filename)
     if listed is None:

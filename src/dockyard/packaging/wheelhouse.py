@@ -25,22 +25,25 @@ def default_wheelhouse() -> Path:
     return cache_dir() / "wheels"
 
 
+def verified(pin: Pin, wheelhouse: Path) -> Path | None:
+    """``pin``'s file in ``wheelhouse``, its sha256 checked; None when there is none. A file
+    whose hash is wrong is refused, never silently downloaded over."""
+    file = wheelhouse / pin.filename
+    if not file.is_file():
+        return None
+    actual = sha256_file(file)
+    if actual != pin.sha256:
+        raise PackagingError(
+            f"{file} does not match the lock: sha256 {actual[:12]}…, expected {pin.sha256[:12]}… "
+            "(corrupted, truncated or substituted).",
+            hint=f"Delete {file} and build again to download it afresh.",
+        )
+    return file
+
+
 def missing(lock: Lock, wheelhouse: Path) -> list[Pin]:
     """Pins with no file in ``wheelhouse``; raises if a file is there but its hash is wrong."""
-    absent: list[Pin] = []
-    for pin in lock.pins:
-        file = wheelhouse / pin.filename
-        if not file.is_file():
-            absent.append(pin)
-            continue
-        actual = sha256_file(file)
-        if actual != pin.sha256:
-            raise PackagingError(
-                f"{file} does not match the lock: sha256 {actual[:12]}…, expected {pin.sha256[:12]}… "
-                "(corrupted, truncated or substituted).",
-                hint=f"Delete {file} and build again to download it afresh.",
-            )
-    return absent
+    return [pin for pin in lock.pins if verified(pin, wheelhouse) is None]
 
 
 def fetch(lock: Lock, wheelhouse: Path, *, download: bool = True) -> list[Path]:
