@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import json
+import ssl
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -295,7 +296,8 @@ def test_yanked_and_percent_encoded_links_of_an_html_index(tmp_path: Path) -> No
         '<a href="../../f/numpy-2.4.6.tar.gz#sha256=aa" data-yanked="">numpy-2.4.6.tar.gz</a>'
         '<a href="../../f/numpy%2B-2.4.5.tar.gz?x=1#sha256=bb">numpy+-2.4.5.tar.gz</a>'
     )
-    files = sources._index_files((tmp_path / "simple").as_uri(), "NumPy")
+    index = sources._Index((tmp_path / "simple").as_uri(), ssl.create_default_context())
+    files = sources._index_files(index, "NumPy")
     assert list(files) == ["numpy+-2.4.5.tar.gz"]
     assert files["numpy+-2.4.5.tar.gz"][1] == "bb"
 
@@ -316,5 +318,5 @@ def test_pip_settings_are_read_as_pip_prints_them_the_environment_winning(
         return subprocess.CompletedProcess([], 0, stdout=listing, stderr="")
 
     monkeypatch.setattr(sources.subprocess, "run", fake_run)
-    assert sources.index_url() == "https://env.example/simple"
+    assert sources._Index.configured().url == "https://env.example/simple"
     assert sources._pip_config()["cert"] == "/etc/ssl/company.pem"

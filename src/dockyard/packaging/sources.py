@@ -101,15 +101,22 @@ def _pip_config() -> dict[str, str]:
     return found
 
 
-def index_url() -> str:
-    """The package index pip is configured with, else PyPI."""
-    return _pip_config().get("index-url") or PYPI_SIMPLE
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """The package index pip is configured with, else PyPI, and how to reach it: pip's CA
+    bundle (``cert``), else the system's. Read once per lookup (``pip config`` is a process)."""
 
+    url: str
+    tls: ssl.SSLContext
 
-def _tls() -> ssl.SSLContext:
-    """The CA bundle pip is configured with (``cert``), else the system's."""
-    cert = _pip_config().get("cert")
-    return ssl.create_default_context(cafile=cert if cert and Path(cert).is_file() else None)
+    @classmethod
+    def configured(cls) -> _Index:
+        config = _pip_config()
+        cert = config.get("cert")
+        return cls(
+            config.get("index-url") or PYPI_SIMPLE,
+            ssl.create_default_context(cafile=cert if cert and Path(cert).is_file() else None),
+        )
 
 
 def redact(url: str) -> str:
@@ -163,19 +170,19 @@ class _Anchors(HTMLParser):
                 self.links.append((href, "data-yanked" in found))
 
 
-def _index_files(index: str, project: str) -> dict[str, tuple[str, str | None]]:
+def _index_files(index: _Index, project: str) -> dict[str, tuple[str, str | None]]:
     """filename → (absolute URL, sha256 or None) from the index's page for ``project``."""
-    page = f"{index.rstrip('/')}/{canonicalize_name(project)}/"
+    page = f"{index.url.rstrip('/')}/{canonicalize_name(project)}/"
     if urlsplit(page).scheme not in ("http", "https", "file"):
         raise PackagingError(
-            f"The package index {redact(index)} is not an http(s) or file URL.",
+            f"The package index {redact(index.url)} is not an http(s) or file URL.",
             hint="Set pip's index-url (PIP_INDEX_URL) to one, or pass --numpy-wheel.",
         )
     if page.startswith("file:"):
         page += "index.html"  # a PEP 503 index on disk, as pip reads it
-    request = _request(page, index, accept=f"{_JSON}, text/html;q=0.1")
+    request = _request(page, index.url, accept=f"{_JSON}, text/html;q=0.1")
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT, context=_tls()) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=_TIMEOUT, context=index.tls) as response:  # noqa: S310
             kind = response.headers.get_content_type()
             body = response.read()
             base = response.geturl()
@@ -183,7 +190,7 @@ def _index_files(index: str, project: str) -> dict[str, tuple[str, str | None]]:
         exc.close()  # it holds the response, and with it the connection
         if exc.code == 404:
             raise PackagingError(
-                f"The package index {redact(index)} has no page for {project}.",
+                f"The package index {redact(index.url)} has no page for {project}.",
                 hint="Check pip's index-url, or pass --numpy-wheel.",
             ) from None
         raise _failure("read the package index page", page, exc, hint=_OFFLINE_HINT) from None
@@ -223,20 +230,20 @@ def source_pin(project: str, version: str, target: Target) -> Pin:
     cached = cache_dir() / "locks" / f"source-{name}-{version}.txt"
     if cached.is_file():
         return Lock.parse(cached.read_text(encoding="utf-8"), source=str(cached)).pins[0]
-    index = index_url()
+    index = _Index.configured()
     wanted = f"{name.replace('-', '_')}-{version}.tar.gz"
     files = _index_files(index, name)
     # Older archives keep the project's own spelling (numpy-1.26.4.tar.gz): match either.
     found = next((f for f in files if f.lower() in {wanted, f"{name}-{version}.tar.gz"}), None)
     if found is None:
         raise PackagingError(
-            f"The index {redact(index)} has no source archive of {name} {version} ({wanted}).",
+            f"The index {redact(index.url)} has no source archive of {name} {version} ({wanted}).",
             hint="Pass --numpy-wheel to install numpy's wheel instead.",
         )
     digest = files[found][1]
     if digest is None:
         raise PackagingError(
-            f"The index {redact(index)} publishes no sha256 for {found}; it cannot be pinned.",
+            f"The index {redact(index.url)} publishes no sha256 for {found}; it cannot be pinned.",
             hint="Use an index that publishes hashes (PyPI does), or pass --numpy-wheel.",
         )
     pin = Pin(name, version, digest, found)
@@ -252,11 +259,11 @@ def fetch_source(pin: Pin, wheelhouse: Path) -> Path:
     if (present := wheels.verified(pin, wheelhouse)) is not None:
         return present
     file = wheelhouse / pin.filename
-    index = index_url()
+    index = _Index.configured()
     listed = _index_files(index, pin.name).get(pin.filename)
     if listed is None:
         raise PackagingError(
-            f"The index {redact(index)} does not list {pin.filename}.",
+            f"The index {redact(index.url)} does not list {pin.filename}.",
             hint="Copy the archive into the wheelhouse, or pass --numpy-wheel.",
         )
     url = listed[0]
@@ -266,8 +273,8 @@ def fetch_source(pin: Pin, wheelhouse: Path) -> Path:
         partial = Path(out.name)
     try:
         with partial.open("wb") as out:
-            request = _request(url, index)
-            with urllib.request.urlopen(request, timeout=_TIMEOUT, context=_tls()) as response:  # noqa: S310
+            request = _request(url, index.url)
+            with urllib.request.urlopen(request, timeout=_TIMEOUT, context=index.tls) as response:  # noqa: S310
                 while block := response.read(1 << 20):
                     digest.update(block)
                     out.write(block)
