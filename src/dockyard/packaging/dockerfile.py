@@ -194,7 +194,8 @@ def _compile_numpy(source: SourceArchive) -> list[str]:
 
 
 def _builder(spec: ImageSpec) -> list[str]:
-    pip = f"{VENV}/bin/python -m pip install --no-cache-dir --require-hashes --no-deps --no-compile"
+    install = f"{VENV}/bin/python -m pip install --no-cache-dir --no-deps --no-compile"
+    pip = f"{install} --require-hashes"
     source = (
         f"--no-index --find-links {STAGING}/wheels"
         if spec.offline
@@ -212,27 +213,23 @@ def _builder(spec: ImageSpec) -> list[str]:
         lines.append(f"COPY wheels/ {STAGING}/wheels/")
     else:
         lines.append(f"RUN mkdir -p {STAGING}/wheels")
-    # numpy's wheel from the compile stage: made here from hash-pinned inputs, so it has no
-    # published hash of its own to require.
-    compiled = (
-        [
-            f"RUN {VENV}/bin/python -m pip install --no-cache-dir --no-deps --no-compile --no-index \\",
-            f"        {_COMPILED}/numpy-*.whl \\",
-            # A build image whose C library is newer than the base's would give a numpy
-            # that fails here, not when the server starts.
+    first = [f"RUN {pip} \\"]
+    if spec.build_base:
+        # numpy's wheel from the compile stage: made here from hash-pinned inputs, so it has
+        # no published hash of its own to require. A build image whose C library is newer
+        # than the base's would give a numpy that fails here, not when the server starts.
+        lines.append(f"COPY --from=numpy {_COMPILED}/ {_COMPILED}/")
+        first = [
+            f"RUN {install} --no-index {_COMPILED}/numpy-*.whl \\",
             f'    && {VENV}/bin/python -c "import numpy" \\',
             f"    && {pip} \\",
         ]
-        if spec.build_base
-        else [f"RUN {pip} \\"]
-    )
     lines += [
-        *([f"COPY --from=numpy {_COMPILED}/ {_COMPILED}/"] if spec.build_base else []),
         "# Dependencies first: they change rarely, so this layer survives retraining.",
         "# Test suites, caches and build-only files (C sources, headers, Cython, stubs, source",
         "# maps) and the tooling listed in dockyard/packaging/dockerfile.py are never read by a",
         "# running server: they go.",
-        *compiled,
+        *first,
         f"        {source} -r {STAGING}/requirements.lock \\",
         f"    && find {VENV} -depth -type d \\( -name tests -o -name __pycache__ \\) -exec rm -rf {{}} + \\",
         f"    && find {VENV}/lib -type f \\( -false {prune} \\) -delete \\",
