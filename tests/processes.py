@@ -83,7 +83,9 @@ class Server:
         workers: int = 1,
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        drain: float | None = 0,
     ) -> None:
+        """``drain``: ``--drain-seconds`` (0, so tests stop at once; None: the default)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
@@ -96,6 +98,8 @@ class Server:
             str(self.port),
         ]
         command += ["--workers", str(workers), "--log-level", "warning", *args]
+        if drain is not None and "--drain-seconds" not in args:
+            command += ["--drain-seconds", str(drain)]
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,

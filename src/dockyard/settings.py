@@ -70,9 +70,20 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(default=20.0, ge=0)
     """Seconds to finish in-flight requests after SIGTERM before exiting."""
 
-    drain_seconds: float = Field(default=0.0, ge=0, le=300)
+    drain_seconds: float = Field(default=3.0, ge=0, le=300)
     """After SIGTERM, keep serving this long while /readyz reports not ready, so load
-    balancers stop sending traffic before the listener closes (Kubernetes: a few seconds)."""
+    balancers stop sending traffic before the listener closes (Kubernetes: a few seconds).
+    Answers sent meanwhile carry ``Connection: close``, so keep-alive clients reconnect
+    (to another replica, or to this one until it stops listening) instead of meeting a
+    closed socket. 0 stops at once."""
+
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds a client may take to send a request's headers, from connecting or from the
+    previous response; slower connections are closed (slow-header attacks)."""
+
+    max_connections: int = Field(default=1000, ge=1)
+    """Open connections (and requests in progress) one worker accepts; past it new
+    requests get 503. Bounds what a flood of idle sockets can hold."""
 
     request_timeout: float = Field(default=30.0, gt=0)
     """Seconds a client may take to send a request body; slower clients get 408."""

@@ -60,7 +60,10 @@ def test_serve_starts_without_what_other_commands_need(iris_bundle: Path) -> Non
     modules = _modules_after(
         "import gc, sys\n"
         "import uvicorn\n"
-        "uvicorn.run = lambda app, **options: print(*sys.modules, f'gc:{gc.isenabled()}')\n"
+        "def run(server, sockets=None):\n"
+        "    server.started = True\n"
+        "    print(*sys.modules, f'gc:{gc.isenabled()}')\n"
+        "uvicorn.Server.run = run\n"
         "from dockyard.cli.main import main\n"
         f"sys.exit(main(['serve', {str(iris_bundle)!r}, '--port', '0']))\n"
     )

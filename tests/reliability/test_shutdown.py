@@ -113,3 +113,53 @@ def test_killed_worker_is_replaced(iris_bundle: Path) -> None:
             assert statuses == [200] * 30
     finally:
         assert server.stop() == 0
+
+
+def test_sigterm_under_keepalive_load_resets_no_client(iris_bundle: Path) -> None:
+    # The default drain, and keep-alive clients that go on sending through it (stopping a
+    # little before it ends, as a load balancer that saw /readyz fail would). Every one of
+    # their requests is answered, those during the drain with Connection: close, and no
+    # client meets a reset or a closed socket.
+    server = Server(iris_bundle, drain=None)
+    term_at: list[float] = []
+    errors: list[str] = []
+    answers: list[tuple[float, int, str | None]] = []
+    drain = 3.0  # Settings.drain_seconds' default
+
+    def load() -> None:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for _ in range(50_000):
+                now = time.monotonic()
+                if term_at and now > term_at[0] + drain - 0.5:
+                    return
+                try:
+                    r = client.post("/v1/models/iris/predict", json=IRIS_SETOSA)
+                except httpx.TransportError as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    return
+                answers.append((now, r.status_code, r.headers.get("connection")))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    try:
+        server.wait_ready()
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        term_at.append(time.monotonic())
+        server.process.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(timeout=30)
+        server.process.wait(timeout=30)
+        exited_after = time.monotonic() - term_at[0]
+    finally:
+        term_at.append(0.0)
+        server.stop()
+    assert not errors, errors[:5]
+    assert all(status == 200 for _, status, _ in answers)
+    before = [c for sent, _, c in answers if sent < term_at[0] - 0.2]
+    during = [c for sent, _, c in answers if sent > term_at[0] + 0.2]
+    assert before
+    assert during
+    assert all(c != "close" for c in before)
+    assert all(c == "close" for c in during), during[:5]
+    assert exited_after >= drain

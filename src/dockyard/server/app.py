@@ -24,7 +24,7 @@ from dockyard.errors import DockyardError, UsageError
 from dockyard.predictor import Predictor
 from dockyard.server.endpoints import Endpoints, ServerState
 from dockyard.server.fastpath import FastPath
-from dockyard.server.lifecycle import chain_sigterm
+from dockyard.server.lifecycle import chain_sigterm, closing_connection
 from dockyard.server.metrics import Metrics, MetricsMiddleware
 from dockyard.server.openapi import build_openapi
 from dockyard.server.repository import ModelRepository
@@ -64,12 +64,16 @@ class DockyardApp(Starlette):
     :mod:`dockyard.server.fastpath`)."""
 
     fast_path: FastPath | None = None
+    draining = False
+    """Set on SIGTERM: every answer from then on closes its connection."""
 
     def build_middleware_stack(self) -> ASGIApp:
         # Outermost, around Starlette's own error middleware: its 500s get the headers too.
         return SecurityHeadersMiddleware(super().build_middleware_stack())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.draining and scope["type"] == "http":
+            send = closing_connection(send)
         fast = self.fast_path
         if fast is not None:
             predictor = fast.match(scope)
@@ -146,9 +150,10 @@ def create_app(
     ]
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: DockyardApp) -> AsyncIterator[None]:
         def not_ready() -> None:
             state.ready = False
+            app.draining = True
 
         restore = chain_sigterm(not_ready, settings.drain_seconds)
         # Everything loaded so far lives as long as the server: move it out of the

@@ -1,6 +1,11 @@
 """Shutdown order under SIGTERM: readiness turns false first, the server keeps
 answering for ``drain_seconds`` (so load balancers stop routing to it), then uvicorn's
-graceful shutdown stops accepting and finishes every request already accepted."""
+graceful shutdown stops accepting and finishes every request already accepted.
+
+During the drain every answer carries ``Connection: close``: a keep-alive client that
+sent its next request just as the listener closed would otherwise meet a reset socket.
+Told to close, it opens a new connection for its next request instead, which a load
+balancer sends elsewhere (or this server still accepts, until the drain ends)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+
+from starlette.types import Message, Send
 
 logger = logging.getLogger("dockyard.server")
 
@@ -46,4 +53,17 @@ def chain_sigterm(on_term: Callable[[], None], drain_seconds: float) -> Callable
     return restore
 
 
-__all__ = ["chain_sigterm"]
+def closing_connection(send: Send) -> Send:
+    """``send``, with ``Connection: close`` added to the response's headers."""
+
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"connection"]
+            headers.append((b"connection", b"close"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_closing
+
+
+__all__ = ["chain_sigterm", "closing_connection"]

@@ -54,32 +54,50 @@ class ReusePortSocket(socket.socket):
         return (ReusePortSocket.bound, (int(self.family), self.getsockname()))
 
 
-def run_workers(config: Config) -> None:
-    """Serve ``config.app`` (an import string) with ``config.workers`` processes."""
-    if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - not on Linux
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
-        return
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+def listen(host: str, port: int, *, workers: int) -> socket.socket:
+    """Bind ``host:port`` now, before anything slow, so a port in use fails at once.
+
+    One worker gets a plain listening socket of its own. Several get a
+    :class:`ReusePortSocket` that is bound but never listens in this process: each
+    worker's copy listens on its own.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         # SO_REUSEPORT would let this server join another one's port and split its
         # traffic: a plain bind first fails if anything, even such a group, holds it.
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        try:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((config.host, config.port))
+            probe.bind((host, port))
+            if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
+                return probe
             address = probe.getsockname()
-        sock = ReusePortSocket.bound(family, address)
+        except BaseException:
+            probe.close()
+            raise
+        probe.close()
+        return ReusePortSocket.bound(family, address)
     except OSError as exc:
         raise UsageError(
-            f"Cannot listen on {config.host}:{config.port}: {exc.strerror or exc}.",
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
             hint="Pick another port with --port, or stop what is using it.",
         ) from None
-    host, port = address[:2]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
-    logger.info("Listening on http://%s:%d, each worker on its own socket", shown, port)
+
+
+def run_workers(config: Config, sock: socket.socket) -> None:
+    """Serve ``config.app`` (an import string) with ``config.workers`` processes on
+    ``sock``, from :func:`listen`."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
+    if isinstance(sock, ReusePortSocket):
+        logger.info("Listening on http://%s:%d, each worker on its own socket", shown, port)
+    else:  # pragma: no cover - not on Linux
+        sock.listen(config.backlog)
+        logger.info("Listening on http://%s:%d", shown, port)
     try:
         Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
 
 
-__all__ = ["ReusePortSocket", "run_workers"]
+__all__ = ["ReusePortSocket", "listen", "run_workers"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
@@ -77,7 +78,9 @@ def serve(
         None, help="auto (ONNX where the bundle verified one), onnx or sklearn [default: auto]."
     ),
     drain_seconds: float | None = typer.Option(
-        None, help="After SIGTERM, report not ready and keep serving this long [default: 0]."
+        None,
+        help="After SIGTERM, report not ready and keep serving this long, each answer "
+        "closing its connection [default: 3].",
     ),
 ) -> None:
     """Serve bundles: JSON, CSV, Open Inference Protocol, docs, health and metrics."""
@@ -88,10 +91,7 @@ def serve(
     # Worker processes, not BLAS threads, use the cores: a thread pool per worker would
     # oversubscribe them (and numpy starts OpenBLAS's on import). Set it to override.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    import uvicorn
-
-    from dockyard.server.app import create_app, load_predictors
-    from dockyard.server.workers import run_workers
+    from dockyard.server.workers import listen
 
     settings = settings_from_flags(
         bundles=bundles,
@@ -108,6 +108,19 @@ def serve(
         runtime=runtime,
     )
     auth = "on" if settings.resolved_api_key() else "off"
+    # Before the bundles load (seconds, for big models) and before the banner: a port in
+    # use is one line and exit 2, whatever the number of workers.
+    with listen(settings.host, settings.port, workers=settings.workers) as sock:
+        _serve(settings, sock, auth=auth)
+
+
+def _serve(settings: Settings, sock: socket.socket, *, auth: str) -> None:
+    import uvicorn
+
+    from dockyard.server.app import create_app, load_predictors
+    from dockyard.server.connections import protocol
+    from dockyard.server.workers import run_workers
+
     say: Callable[[str], None]
     if sys.stderr.isatty():
         # A spinner only where someone watches: rich costs ~10 ms of start-up, and a log
@@ -131,11 +144,19 @@ def serve(
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         "timeout_graceful_shutdown": settings.graceful_timeout,
+        "http": protocol(settings.header_timeout),
+        "limit_concurrency": settings.max_connections,
         "server_header": False,
         "ws": "none",  # no WebSocket routes: not importing a WebSocket library saves ~15 ms
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, predictors=predictors), **options)
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings, predictors=predictors), **options)
+        )
+        server.run(sockets=[sock])
+        if not server.started:
+            # uvicorn logged why (the app's start-up failed); exit as uvicorn.run would.
+            raise typer.Exit(3)
         return
     # Workers are fresh processes: they rebuild the settings from the environment, and
     # prometheus-client aggregates their metrics through files in a shared directory.
@@ -150,7 +171,8 @@ def serve(
                 factory=True,
                 workers=settings.workers,
                 **options,
-            )
+            ),
+            sock,
         )
     finally:
         import shutil
