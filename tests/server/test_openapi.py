@@ -3,6 +3,8 @@ against it: no 5xx, every response as documented, for every model and operation.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from starlette.testclient import TestClient
 
+from dockyard.errors import UsageError
 from dockyard.predictor import Predictor
 from dockyard.server import create_app
 from dockyard.settings import Settings
@@ -58,3 +61,46 @@ def test_api_conforms_to_its_schema(openapi_schema: schemathesis.schemas.BaseSch
             check()
         except Exception as exc:
             raise AssertionError(f"{operation.label}: {exc}") from exc
+
+
+def test_docs_serve_a_swagger_ui_that_reads_openapi_3_1(client: TestClient) -> None:
+    # Swagger UI 4 answers an OpenAPI 3.1 document with "Unable to render this definition";
+    # 5 reads it (tests/web/test_browser_docs.py checks what the browser renders).
+    assert client.get("/openapi.json").json()["openapi"] == "3.1.0"
+    assert '<script src="/static/swagger/swagger-ui-bundle.js">' in client.get("/docs").text
+    bundle = client.get("/static/swagger/swagger-ui-bundle.js").text
+    version = re.search(r'PACKAGE_VERSION:"(\d+)\.(\d+)\.', bundle)
+    assert version is not None
+    assert int(version[1]) >= 5
+
+
+def _vendored(root: Path, *versions: str) -> None:
+    package = root / "swagger_ui_bundle"
+    for version in versions:
+        assets = package / "vendor" / f"swagger-ui-{version}"
+        assets.mkdir(parents=True)
+        (assets / "swagger-ui-bundle.js").write_text(f"// {version}")
+    (package / "__init__.py").write_text("")
+
+
+def test_the_newest_vendored_swagger_ui_is_served(
+    iris: Predictor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # swagger-ui-bundle and swagger-ui-bundle-v2 share a package: an upgraded environment
+    # holds both versions' directories. 5.31 is newer than 5.9, whatever the name order.
+    _vendored(tmp_path, "4.15.5", "5.31.0", "5.9.0")
+    monkeypatch.delitem(sys.modules, "swagger_ui_bundle", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    client = TestClient(create_app(Settings(), predictors=[iris]))
+    assert client.get("/static/swagger/swagger-ui-bundle.js").text == "// 5.31.0"
+
+
+def test_a_swagger_ui_that_cannot_read_openapi_3_1_is_refused(
+    iris: Predictor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _vendored(tmp_path, "4.15.5")
+    monkeypatch.delitem(sys.modules, "swagger_ui_bundle", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UsageError, match=r"Swagger UI 4\.15\.5 cannot show") as caught:
+        create_app(Settings(), predictors=[iris])
+    assert "swagger-ui-bundle-v2" in str(caught.value.hint)

@@ -100,6 +100,8 @@ def browser(downloads: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "safebrowsing.enabled": False,
         },
     )
+    # What the page logs to its console, read by console_errors().
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     log = tmp_path_factory.mktemp("chromedriver") / "chromedriver.log"
     service = Service(executable_path=str(driver_path), log_output=str(log))
     driver = webdriver.Chrome(options=options, service=service)
@@ -113,6 +115,25 @@ def browser(downloads: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     finally:
         # quit() ends the browser and stops the chromedriver process this fixture started.
         driver.quit()
+
+
+def console_errors(driver: Any) -> list[str]:
+    """The errors the browser console showed since the last call (reading empties it):
+    script errors, refused Content-Security-Policy loads, failed requests."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+@pytest.fixture(autouse=True)
+def clean_console(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that drives the browser ends with an error-free console."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    driver = request.getfixturevalue("browser")
+    console_errors(driver)  # what an earlier test left
+    yield
+    errors = console_errors(driver)
+    assert errors == [], f"the browser console showed errors: {errors}"
 
 
 def screenshot(driver: Any, path: Path, *, width: int = 1280, mobile: bool = False) -> Path:

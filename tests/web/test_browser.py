@@ -1,4 +1,5 @@
-"""The pages in a real browser: headless Chromium against a real `dockyard serve`."""
+"""The pages in a real browser: headless Chromium against a real `dockyard serve`. Every
+test here also ends with an error-free browser console (see conftest.clean_console)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ try:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:
     if os.environ.get("CI") == "true":
         raise
@@ -22,26 +22,10 @@ except ImportError:
 
 from tests.conftest import IRIS_SETOSA
 from tests.processes import Server
+from tests.web.browsing import WAIT, expect_failed_request, not_reloaded, open_page, wait
 from tests.web.conftest import screenshot
 
 pytestmark = pytest.mark.browser
-
-WAIT = 20.0
-
-
-def wait(driver: Any, condition: Any, timeout: float = WAIT) -> Any:
-    return WebDriverWait(driver, timeout).until(condition)
-
-
-def open_page(driver: Any, server: Server, path: str) -> None:
-    driver.get(server.url + path)
-    wait(driver, lambda d: d.execute_script("return document.readyState") == "complete")
-    # Set on this document only: still there after a submit means no page reload.
-    driver.execute_script("window.__dockyardTest = 1")
-
-
-def not_reloaded(driver: Any) -> bool:
-    return bool(driver.execute_script("return window.__dockyardTest === 1"))
 
 
 def fill(driver: Any, name: str, value: object) -> Any:
@@ -110,6 +94,7 @@ def test_invalid_value_is_shown_next_to_its_field(
     browser.find_element(By.ID, "predict-button").click()
     message = wait(browser, ec.visibility_of_element_located((By.ID, f"{identifier}-error")))
     assert "integer" in message.text  # the server's own reason
+    expect_failed_request(browser, f"{served.url}/v1/models/churn/predict", 422)
     assert field.get_attribute("aria-invalid") == "true"
     assert f"{identifier}-error" in field.get_attribute("aria-describedby").split()
     # Focus goes to the field to fix, and a summary is announced.
@@ -132,6 +117,7 @@ def test_empty_required_field(browser: Any, served: Server) -> None:
     identifier = field.get_attribute("id")
     message = wait(browser, ec.visibility_of_element_located((By.ID, f"{identifier}-error")))
     assert "required" in message.text
+    expect_failed_request(browser, f"{served.url}/v1/models/iris/predict", 422)
 
 
 def _wait_for_download(directory: Path, name: str) -> Path:
@@ -186,6 +172,7 @@ def test_bad_csv_gets_a_readable_error(
     )
     assert "petal_width" in error.text
     assert "lacks" in error.text
+    expect_failed_request(browser, f"{served.url}/v1/models/iris/predict/csv", 422)
     assert browser.find_element(By.ID, "csv-file").get_attribute("aria-invalid") == "true"
     assert sorted(downloads.iterdir()) == before
     shoot(browser, screenshots, "model-iris-csv-error")
@@ -222,3 +209,15 @@ def test_regressor_shows_a_value(browser: Any, served: Server, screenshots: Path
     assert not browser.find_elements(By.CSS_SELECTOR, "#result .bars")
     assert "off by" in browser.find_element(By.ID, "result").text
     shoot(browser, screenshots, "model-diabetes")
+
+
+def test_unknown_model_shows_the_not_found_page(
+    browser: Any, served: Server, screenshots: Path
+) -> None:
+    open_page(browser, served, "/models/nope")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+    assert "nope" in browser.find_element(By.ID, "main").text
+    expect_failed_request(browser, f"{served.url}/models/nope", 404)  # the page's own status
+    shoot(browser, screenshots, "not-found")
+    browser.find_element(By.LINK_TEXT, "See all models").click()
+    wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, ".model-card")))

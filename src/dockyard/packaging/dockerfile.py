@@ -35,15 +35,18 @@ _BUILD_ONLY = (
 # Paths below site-packages that no server loads. onnxruntime's Python module carries the
 # whole runtime statically linked (31 MB); the wheel adds a second copy as libonnxruntime.so
 # for C API users, plus offline model tooling (33 MB together, more than a quarter of a slim
-# image). The Swagger UI page loads swagger-ui-bundle.js; the ES-module builds are for
-# JavaScript bundlers. (numpy.f2py stays although no server uses it: scipy's array API
-# layer touches every attribute of numpy on import.)
+# image). The Swagger UI page loads swagger-ui-bundle.js; the ES-module builds, the
+# unbundled core and the standalone preset are for JavaScript bundlers and other layouts.
+# (numpy.f2py stays although no server uses it: scipy's array API layer touches every
+# attribute of numpy on import.)
 _UNUSED = (
     "onnxruntime/capi/libonnxruntime.so.*",
     "onnxruntime/transformers",
     "onnxruntime/quantization",
     "onnxruntime/tools",
     "swagger_ui_bundle/vendor/*/swagger-ui-es-bundle*.js",
+    "swagger_ui_bundle/vendor/*/swagger-ui.js",
+    "swagger_ui_bundle/vendor/*/swagger-ui-standalone-preset.js",
 )
 
 DOCKERIGNORE = """\

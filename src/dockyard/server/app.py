@@ -7,6 +7,7 @@ import contextlib
 import gc
 import importlib.util
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -48,6 +49,7 @@ _SWAGGER_HTML = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Dockyard API</title>
+<link rel="icon" href="/static/web/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/swagger/swagger-ui.css">
 </head>
 <body>
@@ -235,13 +237,27 @@ def _middleware(
 
 def _swagger_dir() -> str:
     # Found without importing the package (~5 ms of start-up: its __init__ imports
-    # importlib.resources machinery); its one vendored Swagger UI version is the directory.
+    # importlib.resources machinery); a vendored Swagger UI version is a directory. Both
+    # swagger-ui-bundle (4.x) and its successor swagger-ui-bundle-v2 install this package,
+    # so an upgraded environment can hold both: the newest wins, compared by number.
     spec = importlib.util.find_spec("swagger_ui_bundle")
     locations = list(spec.submodule_search_locations or []) if spec else []
-    found = [p for loc in locations for p in sorted(Path(loc, "vendor").glob("swagger-ui-*"))]
+    found = [p for loc in locations for p in Path(loc, "vendor").glob("swagger-ui-*")]
     if not found:
-        raise UsageError("swagger-ui-bundle is missing its assets.", hint="Reinstall Dockyard.")
-    return str(found[-1])
+        raise UsageError("swagger-ui-bundle-v2 is missing its assets.", hint="Reinstall Dockyard.")
+    newest = max(found, key=_swagger_version)
+    if _swagger_version(newest) < (5,):
+        # Swagger UI 4 shows "Unable to render this definition" for OpenAPI 3.1.
+        raise UsageError(
+            f"Swagger UI {newest.name.removeprefix('swagger-ui-')} cannot show this "
+            "server's OpenAPI 3.1 document.",
+            hint="pip install 'swagger-ui-bundle-v2>=5.31'.",
+        )
+    return str(newest)
+
+
+def _swagger_version(path: Path) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", path.name))
 
 
 def app_factory() -> DockyardApp:
