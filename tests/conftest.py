@@ -20,6 +20,8 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dockyard.train_example("wine", root / "wine")
     _save_categorical(root / "churn")
     _save_regressor(root / "diabetes")
+    _save_reviews(root / "reviews")
+    _save_sentiment(root / "sentiment")
     return root
 
 
@@ -41,6 +43,26 @@ def churn_bundle(bundles: Path) -> Path:
 @pytest.fixture(scope="session")
 def diabetes_bundle(bundles: Path) -> Path:
     return bundles / "diabetes"
+
+
+@pytest.fixture(scope="session")
+def reviews_bundle(bundles: Path) -> Path:
+    return bundles / "reviews"
+
+
+@pytest.fixture(scope="session")
+def sentiment_bundle(bundles: Path) -> Path:
+    return bundles / "sentiment"
+
+
+@pytest.fixture(scope="session")
+def reviews(reviews_bundle: Path) -> Predictor:
+    return Predictor.from_path(reviews_bundle)
+
+
+@pytest.fixture(scope="session")
+def sentiment(sentiment_bundle: Path) -> Predictor:
+    return Predictor.from_path(sentiment_bundle)
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +109,8 @@ def _save_categorical(path: Path) -> None:
                 ColumnTransformer(
                     [
                         ("numbers", StandardScaler(), ["tenure_months", "monthly_spend"]),
-                        ("categories", OneHotEncoder(handle_unknown="ignore"), ["plan", "region"]),
+                        # Strict: an unseen plan or region is refused, with the list.
+                        ("categories", OneHotEncoder(handle_unknown="error"), ["plan", "region"]),
                     ]
                 ),
             ),
@@ -110,6 +133,65 @@ def _save_regressor(path: Path) -> None:
     dockyard.save_bundle(
         model, X_train, y_train, X_test=X_test, y_test=y_test, name="diabetes", path=path
     )
+
+
+_GOOD = ["great", "lovely", "excellent", "friendly", "quick", "wonderful"]
+_BAD = ["awful", "slow", "rude", "broken", "late", "terrible"]
+_THINGS = ["service", "delivery", "staff", "product", "support"]
+
+
+def review_texts(rows: int = 60, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Short made-up reviews, every one different, and whether each is good or bad."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(rows):
+        good = i % 2 == 0
+        words = rng.choice(_GOOD if good else _BAD, 2, replace=False)
+        texts.append(f"{words[0]} {rng.choice(_THINGS)}, {words[1]} overall {i}")
+        labels.append("good" if good else "bad")
+    return texts, labels
+
+
+def review_frame(rows: int = 60) -> tuple[pd.DataFrame, pd.Series]:
+    """Free text, a three-value channel and an age with gaps."""
+    texts, labels = review_texts(rows)
+    age = np.arange(rows, dtype=float) % 50 + 18
+    age[::7] = np.nan
+    channel = np.array(["web", "store", "phone"])[np.arange(rows) % 3]
+    X = pd.DataFrame({"review": texts, "channel": channel, "age": age})
+    return X, pd.Series(labels, name="verdict")
+
+
+def _save_reviews(path: Path) -> None:
+    """Text through TF-IDF in a ColumnTransformer, a lenient encoder, a nullable number."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X, y = review_frame()
+    prepare = ColumnTransformer(
+        [
+            ("words", TfidfVectorizer(), "review"),
+            ("channel", OneHotEncoder(handle_unknown="ignore"), ["channel"]),
+            ("age", make_pipeline(SimpleImputer(), "passthrough"), ["age"]),
+        ]
+    )
+    model = Pipeline([("prepare", prepare), ("classify", LogisticRegression())]).fit(X, y)
+    dockyard.save_bundle(model, X, y, name="reviews", path=path)
+
+
+def _save_sentiment(path: Path) -> None:
+    """The common idiom: a one-dimensional list of texts into make_pipeline."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    texts, labels = review_texts(40, seed=1)
+    model = make_pipeline(TfidfVectorizer(), LinearSVC()).fit(texts, labels)
+    dockyard.save_bundle(model, texts, labels, name="sentiment", path=path)
 
 
 IRIS_SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}

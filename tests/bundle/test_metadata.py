@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,63 @@ def test_current_bundle_round_trips(iris_bundle: Path) -> None:
     meta = parse_metadata(doc)
     assert meta.model_dump(mode="json") == doc
     assert meta.headline_metric()[0] == "accuracy"
+
+
+def _as_schema_2(doc: dict[str, Any]) -> dict[str, Any]:
+    """A current bundle.json as Dockyard 0.1-0.x (schema 2) wrote it: free text was a
+    category without categories."""
+    features = [
+        {k: v for k, v in f.items() if k != "accepts_unknown"}
+        | ({"type": "category"} if f["type"] == "text" else {})
+        for f in doc["features"]
+    ]
+    return {**doc, "schema_version": 2, "features": features}
+
+
+def test_schema_2_free_text_becomes_text(reviews_bundle: Path) -> None:
+    doc = _as_schema_2(json.loads((reviews_bundle / "bundle.json").read_text()))
+    assert [f["type"] for f in doc["features"]] == ["category", "category", "number"]
+    meta = parse_metadata(doc)
+    assert meta.schema_version == SCHEMA_VERSION == 3
+    assert [(f.name, f.type) for f in meta.features] == [
+        ("review", "text"),
+        ("channel", "category"),
+        ("age", "number"),
+    ]
+    # A schema 2 category with categories stays closed: old bundles behave as they did.
+    assert meta.features[1].categories == ["phone", "store", "web"]
+    assert not meta.features[1].accepts_unknown
+
+
+def test_schema_2_bundle_on_disk_still_loads(tmp_path: Path, iris_bundle: Path) -> None:
+    import shutil
+
+    from dockyard.bundle.store import load_bundle
+
+    copy = shutil.copytree(iris_bundle, tmp_path / "iris")
+    doc = json.loads((copy / "bundle.json").read_text())
+    (copy / "bundle.json").write_text(json.dumps(_as_schema_2(doc)))
+    assert load_bundle(copy).metadata.feature_names == doc_names(doc)
+
+
+def doc_names(doc: dict[str, Any]) -> list[str]:
+    return [f["name"] for f in doc["features"]]
+
+
+def test_schema_1_strings_become_text() -> None:
+    meta = parse_metadata({**V1, "dtypes": {"a": "float", "b": "str"}})
+    assert [(f.name, f.type) for f in meta.features] == [("a", "number"), ("b", "text")]
+
+
+@pytest.mark.parametrize(
+    ("feature", "problem"),
+    [
+        ({"name": "c", "type": "category"}, "lists no categories"),
+        ({"name": "t", "type": "text", "categories": ["a"]}, "only a category"),
+        ({"name": "n", "type": "number", "accepts_unknown": True}, "only a category"),
+    ],
+)
+def test_features_are_consistent(iris_bundle: Path, feature: dict[str, Any], problem: str) -> None:
+    doc = json.loads((iris_bundle / "bundle.json").read_text())
+    with pytest.raises(BundleSchemaError, match=problem):
+        parse_metadata({**doc, "features": [feature]})

@@ -62,6 +62,55 @@ def test_missing_and_unknown_fields_are_all_reported() -> None:
     assert reasons(exc) == {"n": "missing", "extra": "unknown feature"}
 
 
+def test_a_nullable_feature_left_out_counts_as_missing() -> None:
+    record = {k: v for k, v in GOOD.items() if k != "maybe"}
+    assert math.isnan(V.records([record])[4][0])
+    assert math.isnan(V.text_record({k: str(v) for k, v in record.items()})[4][0])
+    # A required one is still named.
+    with pytest.raises(InvalidInput) as exc:
+        V.records([{k: v for k, v in record.items() if k != "x"}])
+    assert reasons(exc) == {"x": "missing"}
+
+
+OPEN = [
+    Feature(name="channel", type="category", categories=["store", "web"], accepts_unknown=True),
+    Feature(name="plan", type="category", categories=["basic", "pro"]),
+    Feature(name="review", type="text", nullable=True),
+]
+
+
+def test_an_open_category_accepts_and_counts_unseen_values() -> None:
+    validator = Validator(OPEN)
+    record = {"channel": "phone", "plan": "pro", "review": "never seen before"}
+    columns = validator.records([record, {**record, "channel": "web"}, record])
+    assert columns == [["phone", "web", "phone"], ["pro"] * 3, ["never seen before"] * 3]
+    assert validator.text_columns([["fax"], ["basic"], [""]], first_line=2) == [
+        ["fax"],
+        ["basic"],
+        [None],
+    ]
+    assert validator.unseen.drain() == {"channel": 3}
+    assert validator.unseen.drain() == {}
+    # The strict one still refuses, with the list; a category is still a string.
+    with pytest.raises(InvalidInput) as exc:
+        validator.records([{**record, "plan": "gold", "channel": 3}])
+    assert reasons(exc) == {
+        "plan": "unknown category 'gold'; expected one of: basic, pro",
+        "channel": "expected a string, got number",
+    }
+
+
+def test_text_takes_any_string_and_only_strings() -> None:
+    validator = Validator(OPEN)
+    text = 'Ünïcode, commas, "quotes"\nand a new line ' * 50
+    record = {"channel": "web", "plan": "pro", "review": text}
+    assert validator.records([record])[2] == [text]
+    assert validator.records([{**record, "review": ""}])[2] == [""]
+    with pytest.raises(InvalidInput) as exc:
+        validator.records([{**record, "review": 5}])
+    assert reasons(exc) == {"review": "expected a string, got number"}
+
+
 def test_batch_errors_carry_row_indices() -> None:
     with pytest.raises(InvalidInput) as exc:
         V.records([GOOD, {**GOOD, "x": "bad"}, "not an object"])
@@ -88,7 +137,6 @@ def test_text_record() -> None:
         "x": "must be a finite number, not NaN or infinity",
         "n": "expected an integer, got '1.5'",
         "flag": "expected true or false, got 'perhaps'",
-        "maybe": "missing",
     }
 
 

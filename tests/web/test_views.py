@@ -66,9 +66,27 @@ def test_many_categories_become_a_text_box_with_suggestions() -> None:
     field = build_field(4, Feature(name="city", type="category", categories=categories), "city 3")
     assert field.control == "text"
     assert len(field.options) == SELECT_LIMIT + 1
-    free = build_field(4, Feature(name="note", type="category"), "anything")
-    assert free.control == "text"
+
+
+def test_text_is_a_text_area() -> None:
+    free = build_field(4, Feature(name="note", type="text"), "anything at all")
+    assert (free.control, free.type, free.value, free.hint) == (
+        "textarea",
+        "text",
+        "anything at all",
+        "Free text",
+    )
     assert free.options == ()
+
+
+def test_an_open_category_is_a_text_box_that_suggests_the_known_ones() -> None:
+    feature = Feature(
+        name="channel", type="category", categories=["store", "web"], accepts_unknown=True
+    )
+    field = build_field(5, feature, "web")
+    assert field.control == "text"
+    assert [o.value for o in field.options] == ["store", "web"]
+    assert field.hint == "2 known categories, or a new one; start typing"
 
 
 def test_formatting() -> None:

@@ -4,9 +4,14 @@ Schema history (``schema_version``):
 
 1. Dockyard 0.1 development format: flat feature-name list, dtypes in a separate map,
    versions as top-level keys, no input example. Upgraded on load by :func:`_upgrade_v1`.
-2. Current: typed features with observed ranges or categories, an ``environment`` block,
+2. Typed features with observed ranges or categories, an ``environment`` block,
    ``evaluation`` with held-out metrics, an input example; optionally ``runtime`` (which
-   runtime serves it; bundles saved before it existed default to scikit-learn).
+   runtime serves it; bundles saved before it existed default to scikit-learn). A
+   ``category`` feature without ``categories`` meant free text. Upgraded by
+   :func:`_upgrade_v2`.
+3. Current: free text is its own feature type, ``text``; a ``category`` always lists its
+   categories and may accept unseen ones (``accepts_unknown``, when the model's encoder
+   ignores them); a model may take one one-dimensional column (``model.input: column``).
 
 A file with a newer schema than this Dockyard knows is refused with a message to upgrade.
 """
@@ -18,18 +23,28 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dockyard.errors import BundleSchemaError
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 METADATA_FILE = "bundle.json"
 
 Scalar = str | int | float | bool
-FeatureType = Literal["number", "integer", "boolean", "category"]
+FeatureType = Literal["number", "integer", "boolean", "category", "text"]
+FEATURE_TYPES: Final[tuple[FeatureType, ...]] = ("number", "integer", "boolean", "category", "text")
 Task = Literal["classification", "regression"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+NAME_RULE: Final = (
+    "must be lowercase letters, digits, '.', '_' or '-', starting with a letter "
+    "or digit, at most 63 characters (it becomes a URL path and an image name)"
+)
+
+
+def valid_name(name: str) -> bool:
+    """Whether ``name`` may name a bundle (see :data:`NAME_RULE`)."""
+    return _NAME.fullmatch(name) is not None
 
 
 class _Model(BaseModel):
@@ -44,9 +59,20 @@ class Feature(_Model):
     minimum: float | None = None
     maximum: float | None = None
     categories: list[str] | None = None
-    """Allowed values of a ``category`` feature; ``None`` means free text."""
+    """The values a ``category`` feature had in training (only a ``category`` has them)."""
+    accepts_unknown: bool = False
+    """Whether a ``category`` feature accepts values outside ``categories``: the model's
+    encoder ignores unseen categories (e.g. ``OneHotEncoder(handle_unknown="ignore")``)."""
     nullable: bool = False
     """Whether the training data had missing values here (then null is accepted)."""
+
+    @model_validator(mode="after")
+    def _check_categories(self) -> Feature:
+        if self.type == "category" and self.categories is None:
+            raise ValueError(f"category feature {self.name!r} lists no categories")
+        if self.type != "category" and (self.categories is not None or self.accepts_unknown):
+            raise ValueError(f"only a category feature has categories ({self.name!r})")
+        return self
 
 
 class Target(_Model):
@@ -78,8 +104,10 @@ class ModelFile(_Model):
     format: Literal["skops", "pickle"]
     estimator: str
     """Dotted class of the saved object, e.g. ``sklearn.pipeline.Pipeline``."""
-    input: Literal["array", "frame"]
-    """Whether the model was fitted on a plain array or on a DataFrame with named columns."""
+    input: Literal["array", "frame", "column"]
+    """What the model was fitted on: a plain 2-D array, a DataFrame with named columns, or
+    one one-dimensional column (e.g. a list of texts for ``make_pipeline(TfidfVectorizer(),
+    ...)``)."""
     trusted_types: list[str] = Field(default_factory=list)
     """Types beyond Dockyard's reviewed list that the saver explicitly trusted."""
 
@@ -105,7 +133,7 @@ class Runtime(_Model):
 class BundleMetadata(_Model):
     """Everything a server, an image or a person needs to know about one model."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     name: str
     version: str = Field(min_length=1, max_length=64)
     description: str = ""
@@ -126,11 +154,8 @@ class BundleMetadata(_Model):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(
-                "must be lowercase letters, digits, '.', '_' or '-', starting with a letter "
-                "or digit, at most 63 characters (it becomes a URL path and an image name)"
-            )
+        if not valid_name(value):
+            raise ValueError(NAME_RULE)
         return value
 
     @property
@@ -153,7 +178,8 @@ def _upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
     features = [
         {"name": n, "type": type_map.get(dtypes.get(n, "float"), "number")} for n in doc["features"]
     ]
-    example = {f["name"]: (0.0 if f["type"] == "number" else 0) for f in features}
+    placeholders: dict[str, Scalar] = {"number": 0.0, "category": ""}
+    example = {f["name"]: placeholders.get(f["type"], 0) for f in features}
     packages = {"scikit-learn": doc["sklearn_version"], "numpy": doc["numpy_version"]}
     return {
         "schema_version": 2,
@@ -182,12 +208,31 @@ def _upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
             "platform": "unknown",
             "packages": packages,
         },
-        "input_example": [example] if all(f["type"] != "category" for f in features) else [],
+        # Schema 1 strings were free text (schema 2 says so: a category without categories).
+        "input_example": [example],
         "files": doc["checksums"],
     }
 
 
-_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_v1}
+def _upgrade_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 → 3: a category without categories was free text; it is now ``text``."""
+    features = doc.get("features")
+    if isinstance(features, list):
+        doc = {
+            **doc,
+            "features": [
+                {**f, "type": "text"}
+                if isinstance(f, dict)
+                and f.get("type") == "category"
+                and f.get("categories") is None
+                else f
+                for f in features
+            ],
+        }
+    return {**doc, "schema_version": 3}
+
+
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_v1, 2: _upgrade_v2}
 
 
 def parse_metadata(doc: Any, *, source: str = METADATA_FILE) -> BundleMetadata:

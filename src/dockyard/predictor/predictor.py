@@ -53,12 +53,14 @@ class Predictor:
             self.model, "predict_proba"
         )
         self._frame_input = bundle.metadata.model.input == "frame"
+        self._column_input = bundle.metadata.model.input == "column"
         self._dtypes = {
             f.name: {
                 "number": "float64",
                 "integer": "float64",
                 "boolean": "bool",
                 "category": "object",
+                "text": "object",
             }[f.type]
             for f in bundle.metadata.features
         }
@@ -90,6 +92,9 @@ class Predictor:
 
     def model_input(self, columns: list[list[Any]]) -> Any:
         """Validated columns (model order) → what the estimator was fitted on."""
+        if self._column_input:
+            # Fitted on one 1-D column (e.g. a list of texts): it gets that shape back.
+            return np.array(columns[0], dtype=self._dtypes[self.feature_names[0]])
         if not self._frame_input:
             # Fitted on a plain array: the hot path needs no DataFrame (nor pandas at all).
             return np.array(columns, dtype=np.float64).T
@@ -120,7 +125,7 @@ class Predictor:
         if type(model) is OnnxModel:
             if model.numeric:
                 return self.finish(*self._onnx_outputs(*model.run_matrix(X)))
-        elif not self._frame_input:
+        elif not self._frame_input and not self._column_input:
             return self.finish(*self._estimator_outputs(X))
         return self.predict_columns([X[:, i].tolist() for i in range(X.shape[1])])
 

@@ -2,13 +2,16 @@
 
 Each feature gets two converters, chosen at load time: one for JSON values (strict types:
 a string is not a number) and one for text (query strings, CSV cells, V2 BYTES). Both
-reject NaN and infinities, unknown categories and missing values, naming the field.
+reject NaN and infinities, unknown categories (unless the model's encoder accepts them)
+and missing values of features that had none in training, naming the field. A ``text``
+feature takes any string.
 Validation collects every problem (up to a cap) instead of stopping at the first.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -113,21 +116,59 @@ def _boolean_text(text: str) -> float:
     raise Invalid(f"expected true or false, got {text[:40]!r}")
 
 
-def _category(
-    categories: frozenset[str] | None,
-) -> tuple[Callable[[Any], Any], Callable[[str], Any]]:
-    shown = ", ".join(sorted(categories)[:10]) if categories else ""
+class UnseenCategories:
+    """How many values outside the training categories each open category feature
+    accepted, by feature, since the last :meth:`drain` (for ``/metrics``)."""
 
-    def text(value: str) -> str:
-        if categories is not None and value not in categories:
-            more = ", …" if categories and len(categories) > 10 else ""
-            raise Invalid(f"unknown category {value[:40]!r}; expected one of: {shown}{more}")
-        return value
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def add(self, feature: str) -> None:
+        with self._lock:
+            self._counts[feature] = self._counts.get(feature, 0) + 1
+
+    def drain(self) -> dict[str, int]:
+        """The counts so far; the tally starts again from zero."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+        return counts
+
+
+def _string(value: Any) -> str:
+    if type(value) is not str:
+        raise Invalid(f"expected a string, got {_kind(value)}")
+    return value
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _category(
+    feature: Feature, unseen: UnseenCategories
+) -> tuple[Callable[[Any], Any], Callable[[str], Any]]:
+    categories = frozenset(feature.categories or ())
+    name = feature.name
+    if feature.accepts_unknown:
+        # The model's encoder ignores categories it never saw, so they are accepted as
+        # the model accepts them; counted so a drifting input shows in /metrics.
+        def text(value: str) -> str:
+            if value not in categories:
+                unseen.add(name)
+            return value
+
+    else:
+        shown = ", ".join(sorted(categories)[:10])
+        more = ", …" if len(categories) > 10 else ""
+
+        def text(value: str) -> str:
+            if value not in categories:
+                raise Invalid(f"unknown category {value[:40]!r}; expected one of: {shown}{more}")
+            return value
 
     def json(value: Any) -> str:
-        if type(value) is not str:
-            raise Invalid(f"expected a string, got {_kind(value)}")
-        return text(value)
+        return text(_string(value))
 
     return json, text
 
@@ -145,16 +186,17 @@ class CompiledFeature:
         return math.nan if self.numeric else None
 
 
-def compile_feature(feature: Feature) -> CompiledFeature:
+def compile_feature(feature: Feature, unseen: UnseenCategories | None = None) -> CompiledFeature:
     pairs: dict[str, tuple[Callable[[Any], Any], Callable[[str], Any]]] = {
         "number": (_number_json, _number_text),
         "integer": (_integer_json, _integer_text),
         "boolean": (_boolean_json, _boolean_text),
     }
     if feature.type == "category":
-        cats = frozenset(feature.categories) if feature.categories is not None else None
-        json, text = _category(cats)
+        json, text = _category(feature, unseen or UnseenCategories())
         return CompiledFeature(feature.name, json, text, feature.nullable, numeric=False)
+    if feature.type == "text":
+        return CompiledFeature(feature.name, _string, _text, feature.nullable, numeric=False)
     json_fn, text_fn = pairs[feature.type]
     return CompiledFeature(feature.name, json_fn, text_fn, feature.nullable, numeric=True)
 
@@ -177,7 +219,8 @@ class Validator:
     """Turns caller input into validated feature columns, in model order."""
 
     def __init__(self, features: Sequence[Feature]) -> None:
-        self.features = tuple(compile_feature(f) for f in features)
+        self.unseen = UnseenCategories()
+        self.features = tuple(compile_feature(f, self.unseen) for f in features)
         self.names = tuple(f.name for f in self.features)
         self._name_set = frozenset(self.names)
         self._all_numbers = all(f.type == "number" for f in features)
@@ -302,11 +345,12 @@ class Validator:
 
     @staticmethod
     def _null(feature: CompiledFeature, value: Any) -> Any:
+        # A nullable feature left out counts as missing, as null does.
+        if feature.nullable:
+            return feature.null
         if value is _MISSING:
             raise Invalid("missing")
-        if not feature.nullable:
-            raise Invalid("is required and may not be null or empty")
-        return feature.null
+        raise Invalid("is required and may not be null or empty")
 
 
 _MISSING: Any = object()

@@ -45,6 +45,14 @@ def export_onnx(
     """Write ``model.onnx`` into ``directory`` if it converts and agrees; say which runtime
     serves and why."""
     path = directory / ONNX_FILE
+    text = [f.name for f in features if f.type == "text"]
+    if text:
+        # The ONNX text operators need an installed locale, and even with one they score
+        # non-ASCII text ("Café") differently from scikit-learn; a check on the training
+        # rows cannot vouch for new sentences, so text is not exported at all.
+        reason = f"text features ({', '.join(text)}) are served by scikit-learn"
+        logger.info("%s stays on the scikit-learn runtime: %s", type(model).__name__, reason)
+        return Runtime(kind="sklearn", reason=reason)
     try:
         _supported(model, features, task)
         onx = _convert(model, features, input_kind, task)
@@ -52,7 +60,16 @@ def export_onnx(
         sample = (
             frame if len(frame) <= MAX_CHECK_ROWS else frame.sample(MAX_CHECK_ROWS, random_state=0)
         )
-        difference = _verify(OnnxModel(path), model, sample, features, input_kind, task)
+        onnx_model = OnnxModel(path)
+        difference = _verify(onnx_model, model, sample, features, input_kind, task)
+        unseen = _unseen_rows(sample, features)
+        if unseen is not None:
+            # Accepted when serving, so ONNX must treat them as scikit-learn does.
+            try:
+                unseen_difference = _verify(onnx_model, model, unseen, features, input_kind, task)
+            except _Refused as exc:
+                raise _Refused(f"with categories unseen in training: {exc}") from None
+            difference = max(difference, unseen_difference)
     except (_Refused, OnnxUnavailable) as exc:
         path.unlink(missing_ok=True)
         reason = str(exc)
@@ -124,6 +141,18 @@ def _columns(sample: Any, features: Sequence[Feature]) -> list[list[Any]]:
         else:
             columns.append(values.astype(np.float64).tolist())
     return columns
+
+
+def _unseen_rows(sample: Any, features: Sequence[Feature]) -> Any:
+    """A few training rows with every category that accepts unseen values set to one it
+    never saw; ``None`` when no feature accepts them."""
+    names = [f.name for f in features if f.type == "category" and f.accepts_unknown]
+    if not names:
+        return None
+    rows = sample.head(16).copy()
+    for name in names:
+        rows[name] = "\x1fnot seen in training"
+    return rows
 
 
 def _verify(

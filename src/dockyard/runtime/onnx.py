@@ -33,7 +33,9 @@ class OnnxModel:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3  # graph-optimiser notes are not the user's concern
+        # Graph-optimiser notes are not the user's concern, and errors arrive as Python
+        # exceptions that the caller reports (or records, falling back): not printed twice.
+        options.log_severity_level = 4
         try:
             self._session = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]

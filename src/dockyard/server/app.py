@@ -110,6 +110,8 @@ def create_app(
         predictors if predictors is not None else load_predictors(settings)
     )
     metrics = Metrics()
+    for predictor in repository:
+        metrics.watch_unknown_categories(predictor.name, predictor.validator.unseen.drain)
     state = ServerState()
     v1 = Endpoints(repository, settings, metrics, state)
     v2 = V2Endpoints(v1)

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests by model/endpoint/status, latency, predictions by class.
+"""Prometheus metrics: requests by model/endpoint/status, latency, predictions by class,
+unseen categories accepted by model/feature.
 
 With several worker processes, prometheus-client's multiprocess mode aggregates them
 (``PROMETHEUS_MULTIPROC_DIR`` must be set before the workers start; ``dockyard serve``
@@ -13,7 +14,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,6 +57,12 @@ class _Families:
             ["model", "label"],
             registry=self.registry,
         )
+        self.unknown_categories = Counter(
+            "dockyard_unknown_category",
+            "Values never seen in training that a category feature accepted, by model and feature.",
+            ["model", "feature"],
+            registry=self.registry,
+        )
 
 
 class Metrics:
@@ -76,6 +83,11 @@ class Metrics:
         # (model, endpoint) -> [sum of seconds, count per bucket..., count above the last]
         self._latency: dict[tuple[str, str], list[float]] = {}
         self._predictions: dict[tuple[str, str], int] = {}
+        self._unknown_categories: list[tuple[str, Callable[[], dict[str, int]]]] = []
+
+    def watch_unknown_categories(self, model: str, drain: Callable[[], dict[str, int]]) -> None:
+        """Count at each flush what ``drain`` returns: unseen categories accepted, by feature."""
+        self._unknown_categories.append((model, drain))
 
     def count_request(
         self, model: str, endpoint: str, method: str, status: int, seconds: float
@@ -133,6 +145,9 @@ class Metrics:
                     bucket.inc(observed)
         for (model, label), count in predictions.items():
             families.predictions.labels(model, label).inc(count)
+        for model, drain in self._unknown_categories:
+            for feature, count in drain().items():
+                families.unknown_categories.labels(model, feature).inc(count)
 
     async def flush_periodically(self) -> None:
         """Run while serving: flush every :data:`FLUSH_SECONDS` (and once when cancelled)."""

@@ -49,10 +49,12 @@ def _key(predictor: Predictor) -> str:
 
 def feature_schema(feature: Feature) -> dict[str, Any]:
     schema: dict[str, Any]
-    if feature.type == "category":
+    if feature.type in ("category", "text"):
         schema = {"type": "string"}
-        if feature.categories is not None:
+        if feature.categories is not None and not feature.accepts_unknown:
             schema["enum"] = list(feature.categories)
+        elif feature.categories is not None:
+            schema["examples"] = list(feature.categories[:20])
     elif feature.type == "boolean":
         schema = {"type": "boolean"}
     elif feature.type == "integer":
@@ -80,7 +82,7 @@ def csv_pattern(features: list[Feature], max_rows: int = 20) -> str:
     typed rows. The server accepts more (any column order, extra columns, quoting)."""
     cells = []
     for f in features:
-        if f.type != "category":
+        if f.type not in ("category", "text"):
             cell = _CELL[f.type]
         elif f.categories is None:
             cell = r"[A-Za-z0-9 _-]{0,20}"
@@ -185,7 +187,8 @@ def _model_schemas(predictor: Predictor, settings: Settings) -> dict[str, Any]:
         "title": f"{meta.name} record",
         "description": f"One input row for {meta.name} {meta.version}.",
         "properties": {f.name: feature_schema(f) for f in meta.features},
-        "required": list(predictor.feature_names),
+        # A nullable feature left out counts as missing.
+        "required": [f.name for f in meta.features if not f.nullable],
         "additionalProperties": False,
         "example": meta.input_example[0],
     }
@@ -271,7 +274,7 @@ def _model_paths(predictor: Predictor) -> dict[str, Any]:
         {
             "name": f.name,
             "in": "query",
-            "required": True,
+            "required": not f.nullable,
             "schema": feature_schema(f),
             "example": example[f.name],
         }

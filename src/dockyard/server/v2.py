@@ -39,7 +39,13 @@ NUMPY_TYPES = {
     "FP32": "<f4",
     "FP64": "<f8",
 }
-FEATURE_TYPES = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "category": "BYTES"}
+FEATURE_TYPES = {
+    "number": "FP64",
+    "integer": "INT64",
+    "boolean": "BOOL",
+    "category": "BYTES",
+    "text": "BYTES",
+}
 HEADER_LENGTH = "inference-header-content-length"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,12 +17,15 @@ import pandas as pd
 from dockyard.__about__ import __version__
 from dockyard.bundle import environment, schema
 from dockyard.bundle.metadata import (
+    NAME_RULE,
     BundleMetadata,
     Environment,
     Evaluation,
+    FeatureType,
     ModelFile,
     Target,
     Task,
+    valid_name,
 )
 from dockyard.bundle.store import (
     MODEL_FILE,
@@ -34,6 +37,7 @@ from dockyard.bundle.store import (
 )
 from dockyard.errors import DockyardError, TrainingError, UntrustedTypes
 from dockyard.runtime.export import export_onnx
+from dockyard.training.columns import column_roles
 
 CV_FOLDS = 5
 
@@ -118,6 +122,8 @@ def _classes(model: Any) -> list[Any]:
 
 
 def model_input(frame: pd.DataFrame, input_kind: str) -> Any:
+    if input_kind == "column":
+        return frame[frame.columns[0]].to_numpy()
     return frame if input_kind == "frame" else frame.to_numpy()
 
 
@@ -173,6 +179,7 @@ def save_bundle(
     y_test: Any = None,
     task: Task | None = None,
     feature_names: Sequence[str] | None = None,
+    feature_types: Mapping[str, FeatureType] | None = None,
     target_name: str | None = None,
     trusted_types: Sequence[str] = (),
     overwrite: bool = False,
@@ -184,7 +191,17 @@ def save_bundle(
     when given, otherwise from 5-fold cross-validation of an unfitted clone.
     The bundle is written to a temporary directory, loaded back and checked, then moved
     into place, so ``path`` never holds half a bundle.
+
+    ``X`` may be one column (a list, Series or 1-D array, e.g. texts for
+    ``make_pipeline(TfidfVectorizer(), LinearSVC())``): the bundle then has one feature,
+    served to the model in that shape. A column the model feeds to a text vectorizer is a
+    ``text`` feature; ``feature_types`` declares a column's kind where that inference
+    cannot see it (``{"review": "text"}``; kinds: number, integer, boolean, category, text).
     """
+    if not valid_name(name):
+        raise TrainingError(f"name={name[:80]!r} is not a valid bundle name: it {NAME_RULE}.")
+    if not 1 <= len(version) <= 64:
+        raise TrainingError(f"version={version[:80]!r} must be 1 to 64 characters long.")
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
@@ -203,8 +220,11 @@ def save_bundle(
     if len(np.asarray(y)) != len(frame):
         raise TrainingError(f"X has {len(frame)} rows but y has {len(np.asarray(y))}.")
     task = _infer_task(model, task)
-    input_kind = _input_kind(model, frame)
-    features = schema.infer_features(frame)
+    input_kind = "column" if schema.is_column(X) else _input_kind(model, frame)
+    roles = column_roles(model, list(frame.columns))
+    features = schema.infer_features(
+        frame, declared=feature_types, text_columns=roles.text, open_columns=roles.open
+    )
     classes = _classes(model) if task == "classification" else None
     evaluation, evaluation_data = _evaluate(model, task, frame, y, input_kind, X_test, y_test)
     target = target_name or (

@@ -96,9 +96,10 @@ class Field:
     name: str
     label: str
     type: str
-    """The schema type: number, integer, boolean or category."""
+    """The schema type: number, integer, boolean, category or text."""
     control: str
-    """How it is shown: number, checkbox, select, or text (with suggestions in a datalist)."""
+    """How it is shown: number, checkbox, select, text (with suggestions in a datalist), or
+    textarea (free text)."""
     value: str
     required: bool
     options: tuple[Option, ...] = ()
@@ -210,10 +211,11 @@ def _range_text(feature: Feature) -> str:
     if feature.categories is not None:
         shown = ", ".join(feature.categories[:8])
         more = len(feature.categories) - 8
-        return shown + (f", … ({more} more)" if more > 0 else "")
+        unseen = "; unseen ones accepted" if feature.accepts_unknown else ""
+        return shown + (f", … ({more} more)" if more > 0 else "") + unseen
     if feature.minimum is not None and feature.maximum is not None:
         return f"{format_number(feature.minimum)}{_TO}{format_number(feature.maximum)}"
-    if feature.type == "category":
+    if feature.type == "text":
         return "free text"
     if feature.type == "boolean":
         return "true or false"
@@ -266,8 +268,14 @@ def build_field(index: int, feature: Feature, example: Scalar | None) -> Field:
             required,
         )
     current = _value_text(example)
+    if feature.type == "text":
+        return Field(
+            identifier, feature.name, label, "text", "textarea", current, required, hint="Free text"
+        )
     categories = feature.categories
-    if categories is not None and len(categories) <= SELECT_LIMIT:
+    # A <select> offers only the training categories; a model that accepts unseen ones
+    # gets a text box that suggests them.
+    if categories is not None and len(categories) <= SELECT_LIMIT and not feature.accepts_unknown:
         options = tuple(Option(c, c, c == current) for c in categories)
         if feature.nullable:
             options = (Option("", "(missing)", current == ""), *options)
@@ -283,7 +291,11 @@ def build_field(index: int, feature: Feature, example: Scalar | None) -> Field:
             hint=f"{len(categories)} categories",
         )
     options = tuple(Option(c, c, False) for c in categories or ())
-    hint = f"One of {len(options):,} categories; start typing" if options else "Free text"
+    hint = (
+        f"{len(options):,} known categories, or a new one; start typing"
+        if feature.accepts_unknown
+        else f"One of {len(options):,} categories; start typing"
+    )
     return Field(
         identifier, feature.name, label, "category", "text", current, required, options, hint=hint
     )

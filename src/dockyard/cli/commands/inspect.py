@@ -52,7 +52,7 @@ def inspect(
         elif f.minimum is not None:
             shown = f"{f.minimum:g} … {f.maximum:g}"
         else:
-            shown = "free text" if f.type == "category" else ""
+            shown = "free text" if f.type == "text" else ""
         features.add_row(f.name, f.type, shown, "yes" if f.nullable else "")
     out.print(features)
 
