@@ -37,19 +37,27 @@ def server() -> Iterator[tuple[int, list[int]]]:
 
 
 def test_healthcheck_follows_readyz(
-    server: tuple[int, list[int]], monkeypatch: pytest.MonkeyPatch
+    server: tuple[int, list[int]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     port, status = server
     monkeypatch.setenv("PORT", str(port))
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # must be ignored
     assert healthcheck.main() == 0
+    assert capsys.readouterr().out == ""
     status[0] = 503
     assert healthcheck.main() == 1
+    # The reason lands in the container's health log, where people and deploy read it.
+    assert capsys.readouterr().out == f"GET http://127.0.0.1:{port}/readyz: HTTP 503\n"
 
 
-def test_healthcheck_fails_when_nothing_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_healthcheck_fails_when_nothing_listens(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("PORT", "1")
     assert healthcheck.main() == 1
+    assert capsys.readouterr().out.startswith("GET http://127.0.0.1:1/readyz: Connection refused")
 
 
 def test_strip_keeps_a_shared_object_loadable(tmp_path: Path) -> None:

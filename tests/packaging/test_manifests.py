@@ -61,3 +61,28 @@ def test_kubernetes_manifests_validate_and_are_hardened(tmp_path: Path, iris_bun
     assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
     assert docs["hpa.yaml"]["apiVersion"] == "autoscaling/v2"
     assert docs["service.yaml"]["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_kubernetes_updates_keep_capacity_and_drain(tmp_path: Path, iris_bundle: Path) -> None:
+    meta = read_metadata(iris_bundle)
+    docs = kubernetes.manifests(meta, "iris:1.0.0", bundle_digest(iris_bundle))
+    for doc in docs.values():
+        kubernetes_validate.validate(doc, desired_version="1.30", strict=True)
+    spec = docs["deployment.yaml"]["spec"]
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"  # gates the rollout
+    prestop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    env = {e["name"]: float(e["value"]) for e in container["env"]}
+    # The whole stop (preStop, then the server's drain and graceful finish) fits the grace.
+    assert pod["terminationGracePeriodSeconds"] > (
+        prestop + env["DOCKYARD_DRAIN_SECONDS"] + env["DOCKYARD_GRACEFUL_TIMEOUT"]
+    )
+    budget = docs["pdb.yaml"]
+    assert budget["kind"] == "PodDisruptionBudget"
+    assert budget["spec"]["selector"] == spec["selector"]
+    assert budget["spec"]["maxUnavailable"] == 1

@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "pull": "registry",
     "verify": "registry",
     "k8s": "k8s",
+    "stack": "swarm",
+    "deploy": "swarm",
 }
 
 

@@ -1,7 +1,16 @@
-"""Kubernetes manifests for one model: a Deployment, a Service and a HorizontalPodAutoscaler.
+"""Kubernetes manifests for one model: a Deployment, a Service, a HorizontalPodAutoscaler
+and a PodDisruptionBudget.
 
 The pod runs as the image's non-root UID with a read-only root filesystem, no privilege
 escalation and no capabilities; /tmp is an emptyDir, the one place the server may write.
+
+Updates keep capacity, as ``dockyard stack`` does on Swarm: one extra pod at a time
+(``maxSurge: 1``), none taken away before its replacement is ready (``maxUnavailable: 0``).
+A terminating pod first waits ``PRESTOP_SECONDS`` in its preStop hook, serving normally,
+while the endpoint controllers take it out of the Service; then SIGTERM starts the server's
+own drain (readiness off, every answer closing its connection) and its graceful stop, all
+inside the termination grace period. Voluntary disruptions (node drains) leave at least
+all but one replica running.
 """
 
 from __future__ import annotations
@@ -12,6 +21,13 @@ from typing import Any
 
 from dockyard.bundle.metadata import BundleMetadata
 from dockyard.packaging import _yaml, dockerfile
+
+PRESTOP_SECONDS = 5
+"""The preStop sleep: how long endpoint removal may take to reach every proxy."""
+DRAIN_SECONDS = 5
+"""The server's drain after SIGTERM (``DOCKYARD_DRAIN_SECONDS``)."""
+GRACEFUL_SECONDS = 20
+"""The server's graceful timeout after the drain (``DOCKYARD_GRACEFUL_TIMEOUT``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +54,7 @@ def manifests(
     resources: Resources | None = None,
     scaling: Scaling | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The three manifests, by file name."""
+    """The four manifests, by file name."""
     resources = resources or Resources()
     scaling = scaling or Scaling()
     labels = {
@@ -72,6 +88,11 @@ def manifests(
             "failureThreshold": 3,
         },
         "readinessProbe": {**probe, "failureThreshold": 2},
+        "env": [
+            {"name": "DOCKYARD_DRAIN_SECONDS", "value": str(DRAIN_SECONDS)},
+            {"name": "DOCKYARD_GRACEFUL_TIMEOUT", "value": str(GRACEFUL_SECONDS)},
+        ],
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
         "resources": {
             "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
             "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
@@ -93,6 +114,11 @@ def manifests(
         "spec": {
             "replicas": scaling.replicas,
             "selector": {"matchLabels": selector},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "minReadySeconds": 5,
             "template": {
                 "metadata": {
                     "labels": labels,
@@ -100,7 +126,10 @@ def manifests(
                 },
                 "spec": {
                     "automountServiceAccountToken": False,
-                    "terminationGracePeriodSeconds": 30,
+                    "terminationGracePeriodSeconds": PRESTOP_SECONDS
+                    + DRAIN_SECONDS
+                    + GRACEFUL_SECONDS
+                    + 5,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "seccompProfile": {"type": "RuntimeDefault"},
@@ -143,7 +172,18 @@ def manifests(
             ],
         },
     }
-    return {"deployment.yaml": deployment, "service.yaml": service, "hpa.yaml": hpa}
+    budget = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": meta.name, "labels": labels},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+    }
+    return {
+        "deployment.yaml": deployment,
+        "service.yaml": service,
+        "hpa.yaml": hpa,
+        "pdb.yaml": budget,
+    }
 
 
 def write(directory: Path, documents: dict[str, dict[str, Any]]) -> list[Path]:

@@ -1,4 +1,4 @@
-"""``dockyard k8s``: Deployment, Service and HorizontalPodAutoscaler manifests for a model."""
+"""``dockyard k8s``: Deployment, Service, HorizontalPodAutoscaler and PodDisruptionBudget for a model."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def k8s(
     cpu_limit: str = typer.Option("1", help="CPU limit per pod."),
     memory_limit: str = typer.Option("1Gi", help="Memory limit per pod."),
 ) -> None:
-    """Write Kubernetes manifests (hardened pod, probes, autoscaling) for a model image."""
+    """Write Kubernetes manifests (hardened pod, probes, rolling updates, autoscaling, disruption budget)."""
     from dockyard.bundle import bundle_digest, read_metadata
     from dockyard.packaging import kubernetes
 
