@@ -124,8 +124,11 @@ class TrustedHosts:
 
 
 def cross_site(scope: Scope) -> bool:
-    """Whether a form was posted from another site (login CSRF): its ``Origin`` is not
-    the host the request was sent to, or the browser says it comes from another site."""
+    """Whether a form was posted from another site (login CSRF). Browsers say where a
+    request comes from in ``Sec-Fetch-Site``; older ones only in ``Origin``, which must
+    then name the host the request was sent to. (Under ``Referrer-Policy: no-referrer``
+    a browser sends ``Origin: null`` even from the page's own site: that is left to
+    ``Sec-Fetch-Site``.)"""
     origin = host = fetch_site = None
     for name, value in scope["headers"]:
         if name == b"origin":
@@ -134,10 +137,12 @@ def cross_site(scope: Scope) -> bool:
             host = bytes(value).lower()
         elif name == b"sec-fetch-site":
             fetch_site = bytes(value)
+    if fetch_site is not None:
+        return fetch_site not in (b"same-origin", b"none")
     if origin is not None:
         # The scheme is not compared: behind a proxy that ends TLS the server sees http.
         return origin.partition(b"://")[2] != host
-    return fetch_site in (b"cross-site", b"same-site")
+    return False
 
 
 class APIKey:
