@@ -100,6 +100,7 @@ class TrustedHosts:
         self._any = "*" in self.patterns
         self._names = frozenset(p.encode() for p in self.patterns if not p.startswith("*"))
         self._suffixes = tuple(p[1:].encode() for p in self.patterns if p.startswith("*."))
+        self._seen: dict[bytes, bool] = {}
 
     def middleware(self) -> Middleware:
         return Middleware(TrustedHostMiddleware, allowed_hosts=self.patterns, www_redirect=False)
@@ -109,18 +110,26 @@ class TrustedHosts:
             return True
         for name, value in scope["headers"]:
             if name == b"host":  # the first one, as Starlette reads it
-                host = bytes(value).lower()
-                head, colon, port = host.rpartition(b":")
-                if colon and port.isdigit():
-                    host = head
-                if host in self._names:
-                    return True
-                return (
-                    bool(self._suffixes)
-                    and host.endswith(self._suffixes)
-                    and _PLAIN_HOST.fullmatch(host) is not None
-                )
+                known = self._seen.get(value)
+                if known is None:
+                    known = self._judge(bytes(value))
+                    if len(self._seen) < 64:  # a server hears a few names; others pay
+                        self._seen[bytes(value)] = known
+                return known
         return False
+
+    def _judge(self, value: bytes) -> bool:
+        host = value.lower()
+        head, colon, port = host.rpartition(b":")
+        if colon and port.isdigit():
+            host = head
+        if host in self._names:
+            return True
+        return (
+            bool(self._suffixes)
+            and host.endswith(self._suffixes)
+            and _PLAIN_HOST.fullmatch(host) is not None
+        )
 
 
 def cross_site(scope: Scope) -> bool:
