@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from dockyard.errors import UsageError
@@ -55,6 +56,8 @@ def test_a_short_key_is_refused_with_how_to_make_one(length: int, tmp_path: Path
     with pytest.raises(UsageError, match=r"key in .*key has 5 characters"):
         Settings(api_key_file=tmp_path / "key").resolved_api_key()
     assert Settings(api_key="x" * 16).resolved_api_key() == "x" * 16
+    with pytest.raises(ValidationError, match="session_secret"):
+        Settings(session_secret="short")
 
 
 @pytest.mark.parametrize("header", ["x-api-key", "authorization"])

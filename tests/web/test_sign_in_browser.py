@@ -45,6 +45,7 @@ def _submit_key(driver: Any, key: str) -> None:
 
 def test_sign_in_and_out(browser: Any, keyed: Server, screenshots: Path) -> None:
     browser.delete_all_cookies()
+    browser.get_log("browser")  # the log so far is other tests'
     browser.get(keyed.url + "/models/iris")
     WebDriverWait(browser, 20).until(ec.title_contains("Sign in"))
     assert not browser.find_elements(By.CSS_SELECTOR, ".signout")
