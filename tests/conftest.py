@@ -11,6 +11,10 @@ import pytest
 import dockyard
 from dockyard.predictor import Predictor
 
+# Starlette's TestClient sends "Host: testserver"; a server bound to 127.0.0.1 answers only
+# to loopback names by default. Tests of that default pass allowed_hosts explicitly.
+os.environ.setdefault("DOCKYARD_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1,[::1]")
+
 
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -155,6 +155,28 @@ class Unauthorized(DockyardError):
     code = "unauthorized"
 
 
+class Forbidden(DockyardError):
+    status_code = 403
+    exit_code = 2
+    code = "forbidden"
+
+
+class TooManyAttempts(DockyardError):
+    """Too many failed sign-ins or wrong API keys from one client address (HTTP 429)."""
+
+    status_code = 429
+    exit_code = 2
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many wrong API keys or failed sign-ins from this address; "
+            f"try again in {retry_after} s.",
+            hint="Check the key you send.",
+        )
+        self.retry_after = retry_after
+
+
 class RequestTimeout(DockyardError):
     status_code = 408
     exit_code = 2

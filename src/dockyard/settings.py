@@ -3,7 +3,9 @@ overridden by explicit arguments (the CLI passes its flags that way)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from dockyard.errors import UsageError
 
 MiB = 1024 * 1024
+MIN_KEY_LENGTH = 16
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 class Settings(BaseSettings):
@@ -98,6 +102,28 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Origins allowed to call the API from a browser; empty (the default) allows none."""
 
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names the server answers to (``*.example.com`` for subdomains, ``*`` for
+    any); other names get 400, which stops DNS rebinding. Empty (the default): localhost,
+    127.0.0.1 and [::1] when bound to a loopback address, any name otherwise."""
+
+    show_versions: bool = False
+    """Show the exact Python and package versions (model pages, ``/v1/models/{name}``)
+    to clients without a key. With an API key, those who have it always see them."""
+
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    """How long a browser stays signed in."""
+
+    session_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)), min_length=16
+    )
+    """Signs browser sessions, with the API key. Random at each start, and shared by one
+    server's workers; set the same value on every replica behind one load balancer."""
+
+    auth_failures_per_minute: int = Field(default=10, ge=1)
+    """Wrong API keys and failed sign-ins a client address may make at once, and then
+    each minute; beyond that it gets 429 with Retry-After."""
+
     @field_validator("bundles", mode="before")
     @classmethod
     def _split_bundles(cls, value: object) -> object:
@@ -105,12 +131,54 @@ class Settings(BaseSettings):
             return [p for p in value.split(os.pathsep) if p]
         return value
 
-    @field_validator("cors_origins", "trusted_types", mode="before")
+    @field_validator("cors_origins", "trusted_types", "allowed_hosts", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            wildcard = "*" in pattern[1:] or (pattern[:1] == "*" and pattern[:2] != "*.")
+            if wildcard and pattern != "*":
+                raise ValueError(f"'{pattern}' is not a host name, '*.domain' or '*'")
+        return value
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens on a loopback address only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
+
+    def trusted_hosts(self) -> list[str]:
+        """The Host names to answer: ``allowed_hosts``, or the default for ``host``."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        return list(LOOPBACK_HOSTS) if self.loopback else ["*"]
+
+    @property
+    def has_api_key(self) -> bool:
+        """Whether a key is configured (without reading its file)."""
+        return self.api_key is not None or self.api_key_file is not None
+
+    @property
+    def versions_shown(self) -> bool:
+        """Whether clients see the exact Python and package versions a model runs with (to
+        an attacker, a list of what to try): with a key (only those who have it get any
+        answer), or when ``show_versions`` is set."""
+        return self.show_versions or self.has_api_key
+
+    @property
+    def exposed_without_key(self) -> bool:
+        """Serving beyond this machine with no key: anyone who can reach it may use it."""
+        return not self.loopback and not self.has_api_key
 
     def resolved_api_key(self) -> str | None:
         """The API key from ``api_key_file`` or ``api_key``; ``None`` when auth is off."""
@@ -123,5 +191,16 @@ class Settings(BaseSettings):
                 ) from None
             if not key:
                 raise UsageError(f"The API key file {self.api_key_file} is empty.")
-            return key
-        return self.api_key.get_secret_value() if self.api_key is not None else None
+            origin = f"The API key in {self.api_key_file}"
+        elif self.api_key is not None:
+            key = self.api_key.get_secret_value()
+            origin = "DOCKYARD_API_KEY"
+        else:
+            return None
+        if len(key) < MIN_KEY_LENGTH:
+            raise UsageError(
+                f"{origin} has {len(key)} characters; a key needs at least {MIN_KEY_LENGTH}, "
+                "or it can be guessed.",
+                hint="Generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            )
+        return key

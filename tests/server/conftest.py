@@ -22,14 +22,22 @@ def predictors(
 
 @pytest.fixture(scope="module")
 def client(predictors: list[Predictor]) -> Iterator[TestClient]:
-    settings = Settings(max_body_bytes=64 * 1024, max_upload_bytes=256 * 1024, max_batch_rows=500)
+    settings = Settings(
+        max_body_bytes=64 * 1024,
+        max_upload_bytes=256 * 1024,
+        max_batch_rows=500,
+        show_versions=True,
+    )
     app = create_app(settings, predictors=predictors)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
 def post_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    """The ASGI scope of a POST to ``path``, for tests that drive the app by hand."""
+    """The ASGI scope of a POST to ``path``, for tests that drive the app by hand (with
+    the TestClient's Host unless ``headers`` has one)."""
+    if not any(name == b"host" for name, _ in headers):
+        headers = [(b"host", b"testserver"), *headers]
     return {
         "type": "http",
         "asgi": {"version": "3.0"},

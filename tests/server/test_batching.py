@@ -107,7 +107,7 @@ def test_the_server_batches_concurrent_requests(iris: Predictor, batch_rows: int
 
     async def run() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return await asyncio.gather(
                 *(client.post("/v1/models/iris/predict", json=r) for r in records)
             )

@@ -114,7 +114,7 @@ def test_the_fast_path_takes_the_route(iris: Predictor) -> None:
                 "method": "POST",
                 "root_path": "",
                 "path": "/v1/models/iris/predict",
-                "headers": [],
+                "headers": [(b"host", b"testserver")],
             }
         )
         is iris

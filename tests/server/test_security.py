@@ -63,21 +63,28 @@ def test_api_key(
     iris_only: list[Predictor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
 ) -> None:
     if source == "env":
-        monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret-key")
+        monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret-key-0123456789")
         settings = Settings()
     else:
         secret = tmp_path / "key"
-        secret.write_text("s3cret-key\n")
+        secret.write_text("s3cret-key-0123456789\n")
         settings = Settings(api_key_file=secret)
     app = create_app(settings, predictors=iris_only)
     with TestClient(app) as client:
-        for headers in ({}, {"authorization": "Bearer wrong"}, {"x-api-key": "s3cret-ke"}):
+        for headers in (
+            {},
+            {"authorization": "Bearer wrong"},
+            {"x-api-key": "s3cret-key-012345678"},
+        ):
             denied = client.post("/v1/models/iris/predict", json=IRIS_SETOSA, headers=headers)
             assert denied.status_code == 401
             assert denied.json()["code"] == "unauthorized"
             assert denied.headers["www-authenticate"].startswith("Bearer")
             assert "s3cret" not in denied.text
-        for headers in ({"authorization": "Bearer s3cret-key"}, {"x-api-key": "s3cret-key"}):
+        for headers in (
+            {"authorization": "Bearer s3cret-key-0123456789"},
+            {"x-api-key": "s3cret-key-0123456789"},
+        ):
             assert (
                 client.post(
                     "/v1/models/iris/predict", json=IRIS_SETOSA, headers=headers
@@ -99,7 +106,7 @@ def test_api_key_file_problems(tmp_path: Path) -> None:
 
 
 def test_secret_is_not_shown_in_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret-key")
+    monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret-key-0123456789")
     assert "s3cret" not in repr(Settings())
 
 
@@ -126,7 +133,7 @@ def test_a_trickling_body_gets_408(iris_only: list[Predictor], path: str) -> Non
     async def send(message: dict) -> None:
         messages.append(message)
 
-    scope = post_scope(path, [(b"content-type", b"application/json"), (b"host", b"test")])
+    scope = post_scope(path, [(b"content-type", b"application/json"), (b"host", b"testserver")])
 
     async def run() -> None:
         await asyncio.wait_for(app(scope, receive, send), timeout=3)
@@ -139,7 +146,7 @@ def test_a_trickling_body_gets_408(iris_only: list[Predictor], path: str) -> Non
 def test_people_sign_in_to_the_pages(
     iris_only: list[Predictor], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret-key")
+    monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret-key-0123456789")
     app = create_app(Settings(), predictors=iris_only)
     with TestClient(app, follow_redirects=False) as client:
         page = client.get("/models/iris")
@@ -150,7 +157,9 @@ def test_people_sign_in_to_the_pages(
         wrong = client.post("/login", data={"key": "nope", "next": "/models/iris"})
         assert wrong.status_code == 401
         assert "not the API key" in wrong.text
-        ok = client.post("/login", data={"key": "s3cret-key", "next": "//evil.example/x"})
+        ok = client.post(
+            "/login", data={"key": "s3cret-key-0123456789", "next": "//evil.example/x"}
+        )
         assert ok.status_code == 303
         assert ok.headers["location"] == "/"  # never off-site
         cookie = ok.headers["set-cookie"]

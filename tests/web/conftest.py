@@ -42,7 +42,10 @@ def served(
     churn_bundle: Path,
     diabetes_bundle: Path,
 ) -> Iterator[Server]:
-    server = Server(iris_bundle, churn_bundle, diabetes_bundle)
+    # Without a key, the model card shows package versions only when told to.
+    server = Server(
+        iris_bundle, churn_bundle, diabetes_bundle, env={"DOCKYARD_SHOW_VERSIONS": "true"}
+    )
     try:
         server.wait_ready()
         yield server

@@ -26,7 +26,8 @@ from dockyard.web.views import SELECT_LIMIT
 @pytest.fixture(scope="module")
 def client(bundles: Path) -> Iterator[TestClient]:
     predictors = [Predictor.from_path(bundles / n) for n in ("iris", "churn", "diabetes")]
-    app = create_app(Settings(max_upload_bytes=64 * 1024), predictors=predictors)
+    settings = Settings(max_upload_bytes=64 * 1024, show_versions=True)
+    app = create_app(settings, predictors=predictors)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 

@@ -36,6 +36,8 @@ from dockyard.server.security import (
     BodyDeadlines,
     BodyTimeoutMiddleware,
     SecurityHeadersMiddleware,
+    TrustedHosts,
+    server_access,
 )
 from dockyard.server.v2 import V2Endpoints
 from dockyard.settings import Settings
@@ -116,8 +118,9 @@ def create_app(
     v1 = Endpoints(repository, settings, metrics, state)
     v2 = V2Endpoints(v1)
     openapi = build_openapi(repository, settings)
-    key = settings.resolved_api_key()
-    api_key = APIKey(key) if key is not None else None
+    # The key is read once: the pages and the middleware must agree on it.
+    api_key = server_access(settings, settings.resolved_api_key())
+    hosts = TrustedHosts(settings.trusted_hosts())
     deadlines = BodyDeadlines(settings.request_timeout)
 
     async def openapi_json(request: Request) -> Response:
@@ -148,7 +151,7 @@ def create_app(
         Route("/v2/models/{name}/versions/{version}", v2.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", v2.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/infer", v2.infer, methods=["POST"]),
-        *web_routes(repository, settings),
+        *web_routes(repository, settings, api_key),
         Mount("/static/swagger", StaticFiles(directory=_swagger_dir()), name="swagger"),
         Mount("/static/docs", StaticFiles(directory=Path(__file__).parent / "static"), name="docs"),
     ]
@@ -182,7 +185,7 @@ def create_app(
 
     app = DockyardApp(
         routes=routes,
-        middleware=_middleware(settings, metrics, repository, api_key, deadlines),
+        middleware=_middleware(settings, metrics, repository, api_key, deadlines, hosts),
         exception_handlers={
             DockyardError: dockyard_error,
             HTTPException: http_error,
@@ -195,6 +198,7 @@ def create_app(
         repository,
         metrics,
         key=api_key,
+        hosts=hosts,
         cors=bool(settings.cors_origins),
         deadlines=deadlines,
     )
@@ -212,11 +216,14 @@ def _middleware(
     repository: ModelRepository,
     api_key: APIKey | None,
     deadlines: BodyDeadlines,
+    hosts: TrustedHosts,
 ) -> list[Middleware]:
     # Outermost first (security headers wrap them all, see DockyardApp): every response
     # is counted, 401s included; CORS answers preflights before authentication, as
     # browsers require.
     stack = [Middleware(MetricsMiddleware, metrics=metrics, models=repository.names)]
+    if hosts.patterns != ["*"]:
+        stack.append(hosts.middleware())
     if settings.cors_origins:
         stack.append(
             Middleware(

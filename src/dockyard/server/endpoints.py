@@ -70,7 +70,10 @@ class Endpoints:
 
     async def model(self, request: Request) -> Response:
         predictor = self.repository.get(request.path_params["name"])
-        return JSONResponse(self.repository.detail(predictor))
+        detail = self.repository.detail(predictor)
+        if not self.settings.versions_shown:
+            detail["metadata"].pop("environment", None)
+        return JSONResponse(detail)
 
     # -- prediction ------------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ thousand requests a second per core the framework's layers (routing, five middle
 exception handling) cost several times the prediction. :class:`FastPath` answers that
 route before Starlette sees it and does what those layers do, inline: the API key, the
 body deadline, security headers, error responses and metrics. Anything it does not
-handle the same way goes to the framework unchanged: a missing or wrong API key (the
-401, or the sign-in redirect, is the middleware's), a cross-origin request when CORS is
+handle the same way goes to the framework unchanged: a Host name it does not plainly
+trust (the 400 is the middleware's), a missing or wrong API key (the 401, the 429, or
+the sign-in redirect, is the middleware's), a cross-origin request when CORS is
 configured, an app mounted under a root path, an unknown model.
 """
 
@@ -24,12 +25,18 @@ from dockyard.server.endpoints import JSON_HEADERS, PredictEndpoint, send_json
 from dockyard.server.metrics import CLIENT_CLOSED, Metrics
 from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import INTERNAL_ERROR, log_unhandled
-from dockyard.server.security import COMMON_HEADERS, APIKey, BodyDeadlines
+from dockyard.server.security import (
+    COMMON_HEADERS,
+    NO_STORE,
+    APIKey,
+    BodyDeadlines,
+    TrustedHosts,
+)
 
 ROUTE = "/v1/models/{name}/predict"
 _PREFIX = "/v1/models/"
 _SUFFIX = "/predict"
-_HEADERS = [*JSON_HEADERS, *COMMON_HEADERS]
+_HEADERS = [*JSON_HEADERS, *COMMON_HEADERS, NO_STORE]
 _INTERNAL = orjson.dumps(INTERNAL_ERROR)
 
 
@@ -41,6 +48,7 @@ class FastPath:
         metrics: Metrics,
         *,
         key: APIKey | None,
+        hosts: TrustedHosts,
         cors: bool,
         deadlines: BodyDeadlines,
     ) -> None:
@@ -48,6 +56,7 @@ class FastPath:
         self._find = repository.find
         self._metrics = metrics
         self._key = key
+        self._hosts = hosts
         self._cors = cors
         self._deadlines = deadlines
 
@@ -61,7 +70,9 @@ class FastPath:
         predictor = self._find(path[len(_PREFIX) : -len(_SUFFIX)])
         if predictor is None:
             return None
-        if self._cors and any(name == b"origin" for name, _ in scope["headers"]):
+        if not self._hosts.admits(scope) or (
+            self._cors and any(name == b"origin" for name, _ in scope["headers"])
+        ):
             return None
         if self._key is not None and not self._key.authorized(scope):
             return None

@@ -1,32 +1,36 @@
-"""Access control and hardening, cheap on the hot path: API keys, security headers and
-deadlines for request bodies (as pure ASGI middleware, and as parts the fast path uses).
-CORS is Starlette's middleware, closed unless origins are configured."""
+"""Access control and hardening, cheap on the hot path: API keys, sign-in sessions,
+failed attempts, trusted Host names, security headers and deadlines for request bodies
+(as pure ASGI middleware, and as parts the fast path uses). CORS is Starlette's
+middleware, closed unless origins are configured."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable
+import re
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import orjson
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.errors import RequestTimeout, Unauthorized
+from dockyard.errors import DockyardError, RequestTimeout, TooManyAttempts, Unauthorized
+from dockyard.server.attempts import FailedAttempts
+from dockyard.server.sessions import RevokedSessions, Sessions, revocation_directory
+from dockyard.settings import Settings
 
 T = TypeVar("T")
 
-# Probes must work without credentials; so must the sign-in page and its styles.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/login"})
+# Probes must work without credentials; so must signing in and out, and the page styles.
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/login", "/logout"}
+)
 OPEN_PREFIXES = ("/static/web/",)
 SESSION_COOKIE = "dockyard_session"
-
-
-def session_token(key: str) -> str:
-    """What the sign-in page stores in the browser: derived from the key, not the key."""
-    return hmac.new(key.encode(), b"dockyard browser session", "sha256").hexdigest()
-
+_SESSION_COOKIE = SESSION_COOKIE.encode()
 
 COMMON_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -34,6 +38,10 @@ COMMON_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+# Predictions, pages and metrics are for the one who asked, and stale at once: no cache
+# (a proxy's or the browser's) keeps them. Static assets may be cached.
+NO_STORE = (b"cache-control", b"no-store")
+_STATIC = "/static/"
 # Pages load only their own scripts and styles; Swagger UI sets inline style attributes.
 _CSP = (
     b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -43,6 +51,9 @@ _CSP = (
 
 
 class SecurityHeadersMiddleware:
+    """Headers every response gets; HTML without a policy of its own gets the default
+    Content-Security-Policy (one policy per response: a browser enforces each it gets)."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -50,13 +61,20 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        cacheable = scope["path"].startswith(_STATIC)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
                 headers.extend(COMMON_HEADERS)
+                if not cacheable and b"cache-control" not in names:
+                    headers.append(NO_STORE)
                 content_type = next((v for k, v in headers if k == b"content-type"), b"")
-                if content_type.startswith(b"text/html"):
+                if (
+                    content_type.startswith(b"text/html")
+                    and b"content-security-policy" not in names
+                ):
                     headers.append((b"content-security-policy", _CSP))
                 message = {**message, "headers": headers}
             await send(message)
@@ -64,32 +82,146 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class APIKey:
-    """The server's key, checked in constant time against a request's headers: the
-    ``X-API-Key`` header, an ``Authorization: Bearer`` token or the sign-in cookie."""
+_PLAIN_HOST = re.compile(rb"[a-z0-9.-]+")
 
-    def __init__(self, key: str) -> None:
+
+class TrustedHosts:
+    """The names the server answers to, against DNS rebinding (a site whose name comes
+    to resolve to this address must not get answers from it).
+
+    The middleware stack refuses other names with Starlette's ``TrustedHostMiddleware``
+    (a 400). The fast path takes a request only when :meth:`admits` its Host, a plain
+    name among these, and leaves anything else to that middleware: what is refused is
+    decided in one place.
+    """
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = [p.lower() for p in patterns]
+        self._any = "*" in self.patterns
+        self._names = frozenset(p.encode() for p in self.patterns if not p.startswith("*"))
+        self._suffixes = tuple(p[1:].encode() for p in self.patterns if p.startswith("*."))
+        self._seen: dict[bytes, bool] = {}
+
+    def middleware(self) -> Middleware:
+        return Middleware(TrustedHostMiddleware, allowed_hosts=self.patterns, www_redirect=False)
+
+    def admits(self, scope: Scope) -> bool:
+        if self._any:
+            return True
+        for name, value in scope["headers"]:
+            if name == b"host":  # the first one, as Starlette reads it
+                known = self._seen.get(value)
+                if known is None:
+                    known = self._judge(bytes(value))
+                    if len(self._seen) < 64:  # a server hears a few names; others pay
+                        self._seen[bytes(value)] = known
+                return known
+        return False
+
+    def _judge(self, value: bytes) -> bool:
+        host = value.lower()
+        head, colon, port = host.rpartition(b":")
+        if colon and port.isdigit():
+            host = head
+        if host in self._names:
+            return True
+        return (
+            bool(self._suffixes)
+            and host.endswith(self._suffixes)
+            and _PLAIN_HOST.fullmatch(host) is not None
+        )
+
+
+def cross_site(scope: Scope) -> bool:
+    """Whether a form was posted from another site (login CSRF). Browsers say where a
+    request comes from in ``Sec-Fetch-Site``; older ones only in ``Origin``, which must
+    then name the host the request was sent to. (Under ``Referrer-Policy: no-referrer``
+    a browser sends ``Origin: null`` even from the page's own site: that is left to
+    ``Sec-Fetch-Site``.)"""
+    origin = host = fetch_site = None
+    for name, value in scope["headers"]:
+        if name == b"origin":
+            origin = bytes(value).lower()
+        elif name == b"host" and host is None:
+            host = bytes(value).lower()
+        elif name == b"sec-fetch-site":
+            fetch_site = bytes(value)
+    if fetch_site is not None:
+        return fetch_site not in (b"same-origin", b"none")
+    if origin is not None:
+        # The scheme is not compared: behind a proxy that ends TLS the server sees http.
+        return origin.partition(b"://")[2] != host
+    return False
+
+
+class APIKey:
+    """Who may call the server: the key, checked in constant time, in the ``X-API-Key``
+    header or an ``Authorization: Bearer`` token, or the session cookie of someone signed
+    in. A client address with too many wrong keys is refused even the right one for a
+    while (else the refusal would still tell a guess right from wrong)."""
+
+    def __init__(self, key: str, sessions: Sessions, attempts: FailedAttempts) -> None:
         self.key = key.encode()
-        self.session = session_token(key).encode()
+        self.sessions = sessions
+        self.attempts = attempts
 
     def authorized(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
             if name == b"x-api-key":
-                return hmac.compare_digest(bytes(value), self.key)
+                return self._key_matches(scope, bytes(value))
             if name == b"authorization" and value[:7].lower() == b"bearer ":
-                return hmac.compare_digest(bytes(value[7:].strip()), self.key)
+                return self._key_matches(scope, bytes(value[7:].strip()))
             if name == b"cookie":
-                for part in bytes(value).split(b";"):
-                    cookie, _, token = part.strip().partition(b"=")
-                    if cookie == SESSION_COOKIE.encode() and hmac.compare_digest(
-                        token, self.session
-                    ):
-                        return True
+                token = _session_cookie(value)
+                if token is not None and self.sessions.valid(token):
+                    return True
         return False
+
+    def presented(self, scope: Scope) -> bool:
+        """Whether the request carries a key (a cookie is no guess at the key)."""
+        return any(
+            name == b"x-api-key" or (name == b"authorization" and value[:7].lower() == b"bearer ")
+            for name, value in scope["headers"]
+        )
+
+    def matches(self, presented: str) -> bool:
+        return hmac.compare_digest(presented.encode(), self.key)
+
+    def _key_matches(self, scope: Scope, presented: bytes) -> bool:
+        return not self.attempts.retry_after(scope) and hmac.compare_digest(presented, self.key)
+
+
+def session_cookie(scope: Scope) -> bytes | None:
+    """The session token in a request's cookies, if any."""
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            token = _session_cookie(value)
+            if token is not None:
+                return token
+    return None
+
+
+def _session_cookie(header: bytes) -> bytes | None:
+    for part in bytes(header).split(b";"):
+        name, _, token = part.strip().partition(b"=")
+        if name == _SESSION_COOKIE:
+            return token
+    return None
+
+
+def server_access(settings: Settings, key: str | None) -> APIKey | None:
+    """The server's access control for ``key`` (read once, by the caller), or ``None``
+    when there is no key. Worker processes share sign-outs through a private directory."""
+    if key is None:
+        return None
+    secret = settings.session_secret.get_secret_value()
+    directory = revocation_directory(secret) if settings.workers > 1 else None
+    sessions = Sessions(key, secret, settings.session_hours * 3600, RevokedSessions(directory))
+    return APIKey(key, sessions, FailedAttempts(settings.auth_failures_per_minute))
 
 
 class APIKeyMiddleware:
-    """Require the key on every path but the probes."""
+    """Require the key on every path but the probes and the sign-in page."""
 
     def __init__(self, app: ASGIApp, key: APIKey) -> None:
         self.app = app
@@ -100,10 +232,17 @@ class APIKeyMiddleware:
         if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
-        if self.key.authorized(scope):
+        key = self.key
+        if key.authorized(scope):
             await self.app(scope, receive, send)
             return
-        if scope["method"] == "GET" and (path == "/" or path.startswith("/models/")):
+        if key.presented(scope):
+            wait = key.attempts.retry_after(scope)
+            if wait:
+                await _send_error(send, TooManyAttempts(wait), [retry_after_header(wait)])
+                return
+            key.attempts.fail(scope)
+        elif scope["method"] == "GET" and (path == "/" or path.startswith("/models/")):
             # A person opening a page is sent to sign in, then back.
             root = scope.get("root_path", "")
             location = f"{root}/login?next={quote(path)}".encode()
@@ -116,17 +255,22 @@ class APIKeyMiddleware:
             "Missing or wrong API key.",
             hint="Send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": error.status_code,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"www-authenticate", b'Bearer realm="dockyard"'),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": orjson.dumps(error.as_dict())})
+        await _send_error(send, error, [(b"www-authenticate", b'Bearer realm="dockyard"')])
+
+
+def retry_after_header(seconds: int) -> tuple[bytes, bytes]:
+    return (b"retry-after", str(seconds).encode())
+
+
+async def _send_error(send: Send, error: DockyardError, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status_code,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": orjson.dumps(error.as_dict())})
 
 
 def body_timeout(seconds: float) -> RequestTimeout:

@@ -7,7 +7,6 @@ Every asset is served from this package; nothing is fetched from the internet.
 
 from __future__ import annotations
 
-import hmac
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +18,13 @@ from starlette.staticfiles import StaticFiles
 
 from dockyard.__about__ import __version__
 from dockyard.errors import ModelNotFound
-from dockyard.server.security import SESSION_COOKIE, session_token
+from dockyard.server.security import (
+    SESSION_COOKIE,
+    APIKey,
+    cross_site,
+    retry_after_header,
+    session_cookie,
+)
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,9 +73,14 @@ def _environment() -> jinja2.Environment:
 
 
 class Pages:
-    def __init__(self, repository: ModelRepository, settings: Settings) -> None:
+    def __init__(
+        self, repository: ModelRepository, settings: Settings, access: APIKey | None
+    ) -> None:
         self.repository = repository
         self.settings = settings
+        # The server's key, read once when it started: the sign-in page and the
+        # middleware that checks the cookie must agree on it.
+        self.access = access
         self._views: dict[tuple[str, str], ModelView] = {}
 
     def _base(self, request: Request) -> str:
@@ -85,11 +95,24 @@ class Pages:
             from dockyard.web import views
 
             predictor = self.repository.get(name)
-            view = views.model_view(predictor, report_url=f"{base}/models/{name}/report")
+            view = views.model_view(
+                predictor,
+                report_url=f"{base}/models/{name}/report",
+                versions=self.settings.versions_shown,
+            )
             self._views[key] = view
         return view
 
-    def _render(self, template: str, status_code: int = 200, **context: object) -> Response:
+    def _render(
+        self,
+        template: str,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        **context: object,
+    ) -> Response:
+        # Every page but the sign-in page is seen only by someone signed in (or holding
+        # the key) when the server has one: those pages offer to sign out.
+        context.setdefault("signed_in", self.access is not None)
         html = (
             _environment()
             .get_template(template)
@@ -98,7 +121,7 @@ class Pages:
         return HTMLResponse(
             html,
             status_code=status_code,
-            headers={"Content-Security-Policy": _PAGE_POLICY},
+            headers={"Content-Security-Policy": _PAGE_POLICY, **(headers or {})},
         )
 
     async def index(self, request: Request) -> Response:
@@ -155,44 +178,82 @@ class Pages:
         )
 
     async def login_form(self, request: Request) -> Response:
+        return self._login_page(request, _safe_next(request.query_params.get("next")))
+
+    def _login_page(
+        self,
+        request: Request,
+        wanted: str,
+        error: str | None = None,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         return self._render(
             "login.html",
+            status_code,
+            headers,
             base=self._base(request),
-            next=_safe_next(request.query_params.get("next")),
-            error=None,
+            next=wanted,
+            error=error,
+            signed_in=False,
         )
 
     async def login(self, request: Request) -> Response:
         base = self._base(request)
-        key = self.settings.resolved_api_key()
+        if cross_site(request.scope):
+            return self._login_page(request, "/", _CROSS_SITE, 403)
         async with request.form(max_files=0, max_fields=4) as form:
             presented, wanted = form.get("key"), _safe_next(form.get("next"))
-        if key is None:
+        access = self.access
+        if access is None:
             return RedirectResponse(f"{base}{wanted}", status_code=303)
-        if not isinstance(presented, str) or not hmac.compare_digest(
-            presented.encode(), key.encode()
-        ):
-            return self._render(
-                "login.html",
-                status_code=401,
-                base=base,
-                next=wanted,
-                error="That is not the API key.",
-            )
+        wait = access.attempts.retry_after(request.scope)
+        if wait:
+            # Refused before the key is compared, right or wrong: no answer to learn from.
+            name, value = retry_after_header(wait)
+            error = f"Too many failed attempts from this address. Try again in {wait} s."
+            return self._login_page(request, wanted, error, 429, {name.decode(): value.decode()})
+        if not isinstance(presented, str) or not access.matches(presented):
+            access.attempts.fail(request.scope)
+            return self._login_page(request, wanted, "That is not the API key.", 401)
         response = RedirectResponse(f"{base}{wanted}", status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            session_token(key),
+            access.sessions.issue(),
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
-            max_age=12 * 3600,
+            max_age=int(access.sessions.lifetime),
+            path="/",
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        base = self._base(request)
+        if cross_site(request.scope):
+            return self._login_page(request, "/", _CROSS_SITE, 403)
+        access = self.access
+        token = session_cookie(request.scope)
+        if access is not None and token is not None:
+            access.sessions.revoke(token)
+        response = RedirectResponse(f"{base}/login" if access else f"{base}/", status_code=303)
+        response.delete_cookie(
+            SESSION_COOKIE,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
             path="/",
         )
         return response
 
     def _not_found(self, base: str, message: str) -> Response:
         return self._render("not_found.html", status_code=404, base=base, message=message)
+
+
+_CROSS_SITE = (
+    "This form was sent from another site. Sign in on this server's own page; behind a "
+    "proxy, have it forward the Host header."
+)
 
 
 def _safe_next(value: object) -> str:
@@ -210,13 +271,16 @@ def _size(count: int) -> str:
     return f"{count:g} GiB"
 
 
-def routes(repository: ModelRepository, settings: Settings) -> list[BaseRoute]:
-    """The pages' routes, for the server's route list."""
-    pages = Pages(repository, settings)
+def routes(
+    repository: ModelRepository, settings: Settings, access: APIKey | None = None
+) -> list[BaseRoute]:
+    """The pages' routes, for the server's route list; ``access`` is the server's key."""
+    pages = Pages(repository, settings, access)
     return [
         Route("/", pages.index, methods=["GET"]),
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
         Route("/models/{name}", pages.model, methods=["GET"]),
         Route("/models/{name}/example.csv", pages.example_csv, methods=["GET"]),
         Route("/models/{name}/report/{file}", pages.report_file, methods=["GET"]),

@@ -185,6 +185,7 @@ class ModelView:
     data_sha256: str
     bundle_sha256: str
     python: str
+    """Empty when versions are not shown (see ``versions_shown``)."""
     platform: str
     fields: tuple[Field, ...]
     features: tuple[FeatureRow, ...]
@@ -366,7 +367,9 @@ def report_path(predictor: Predictor, file: str) -> Path | None:
     return predictor.bundle.path / key
 
 
-def model_view(predictor: Predictor, *, report_url: str) -> ModelView:
+def model_view(predictor: Predictor, *, report_url: str, versions: bool = True) -> ModelView:
+    """What the pages show of ``predictor``; exact Python and package versions only with
+    ``versions``."""
     meta = predictor.metadata
     example = meta.input_example[0] if meta.input_example else {}
     headline_key, headline_value = meta.headline_metric()
@@ -384,7 +387,7 @@ def model_view(predictor: Predictor, *, report_url: str) -> ModelView:
     )
     packages = tuple(
         PackageRow(name, recorded, installed_version(name) or "not installed")
-        for name, recorded in meta.environment.packages.items()
+        for name, recorded in (meta.environment.packages.items() if versions else ())
     )
     return ModelView(
         name=meta.name,
@@ -410,8 +413,8 @@ def model_view(predictor: Predictor, *, report_url: str) -> ModelView:
         data_columns=meta.data.columns,
         data_sha256=meta.data.sha256,
         bundle_sha256=predictor.digest,
-        python=meta.environment.python,
-        platform=meta.environment.platform,
+        python=meta.environment.python if versions else "",
+        platform=meta.environment.platform if versions else "",
         fields=fields,
         features=features,
         packages=packages,

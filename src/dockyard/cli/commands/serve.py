@@ -138,6 +138,9 @@ def _serve(settings: Settings, sock: socket.socket, *, auth: str) -> None:
         say(f"  {p.name} {p.version}  {base}/v1/models/{p.name}/predict")
     say(f"  web {base}/   API docs {base}/docs   health {base}/readyz   metrics {base}/metrics")
     say(f"  API key {auth}; workers {settings.workers}")
+    if settings.exposed_without_key:
+        say(f"  Warning: no API key, and {settings.host} is reachable from other machines.")
+        say("  Set one with --api-key-file or DOCKYARD_API_KEY, or serve on 127.0.0.1.")
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
