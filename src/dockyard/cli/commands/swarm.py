@@ -212,7 +212,8 @@ def deploy(
     if failed:
         raise DockerError(
             f"{len(failed)} of {len(services)} rollouts failed and were rolled back: "
-            + "; ".join(f"{o.service} serves {o.serving}" for o in failed),
+            + "; ".join(f"{o.service} serves {o.serving}" for o in failed)
+            + ".",
             hint="See why with: docker service ps --no-trunc SERVICE",
         )
 
