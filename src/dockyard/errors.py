@@ -9,7 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any, ClassVar
+
+
+class ExitCode(IntEnum):
+    """The exit codes of the ``dockyard`` command."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    BUNDLE = 3
+    TRAINING = 4
+    DOCKER = 5
+    DATA = 6
+    INTERRUPTED = 130
+
+
+EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.ERROR: "any other error",
+    ExitCode.USAGE: "usage: a wrong argument or option, or no such file, example or model",
+    ExitCode.BUNDLE: "bundle refused: tampered, incomplete, untrusted types or other versions",
+    ExitCode.TRAINING: "training, importing or saving a model failed",
+    ExitCode.DOCKER: "Docker: no engine, or it refused; an image cannot be made or verified",
+    ExitCode.DATA: "input data refused: a malformed CSV, or a value the schema refuses",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+"""What each exit code means: the one table (``dockyard --help`` shows it, the README mirrors it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +68,7 @@ class DockyardError(Exception):
     """Base class of every error Dockyard reports to a user."""
 
     status_code: ClassVar[int] = 500
-    exit_code: ClassVar[int] = 1
+    exit_code: ClassVar[int] = ExitCode.ERROR
     code: ClassVar[str] = "error"
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
@@ -69,12 +96,12 @@ class DockyardError(Exception):
 class BundleError(DockyardError):
     """A bundle cannot be read, trusted or used here."""
 
-    exit_code = 3
+    exit_code = ExitCode.BUNDLE
     code = "bundle_error"
 
 
 class BundleNotFound(BundleError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     code = "bundle_not_found"
 
 
@@ -98,7 +125,7 @@ class UntrustedTypes(BundleError):
 
 
 class TrainingError(DockyardError):
-    exit_code = 4
+    exit_code = ExitCode.TRAINING
     code = "training_error"
 
 
@@ -107,13 +134,13 @@ class TrainingError(DockyardError):
 
 class ModelNotFound(DockyardError):
     status_code = 404
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     code = "model_not_found"
 
 
 class BadRequest(DockyardError):
     status_code = 400
-    exit_code = 2
+    exit_code = ExitCode.DATA
     code = "bad_request"
 
 
@@ -121,7 +148,7 @@ class InvalidInput(DockyardError):
     """Input that parsed but does not match the model's schema (HTTP 422)."""
 
     status_code = 422
-    exit_code = 2
+    exit_code = ExitCode.DATA
     code = "invalid_input"
 
     def __init__(self, errors: Sequence[FieldError], *, message: str | None = None) -> None:
@@ -139,19 +166,19 @@ class InvalidInput(DockyardError):
 
 class PayloadTooLarge(DockyardError):
     status_code = 413
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     code = "payload_too_large"
 
 
 class UnsupportedMediaType(DockyardError):
     status_code = 415
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     code = "unsupported_media_type"
 
 
 class Unauthorized(DockyardError):
     status_code = 401
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     code = "unauthorized"
 
 
@@ -179,7 +206,7 @@ class TooManyAttempts(DockyardError):
 
 class RequestTimeout(DockyardError):
     status_code = 408
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     code = "request_timeout"
 
 
@@ -192,19 +219,19 @@ class NotReady(DockyardError):
 
 
 class UsageError(DockyardError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     code = "usage"
 
 
 class DockerError(DockyardError):
     """The Docker engine is unreachable or refused an operation."""
 
-    exit_code = 5
+    exit_code = ExitCode.DOCKER
     code = "docker_error"
 
 
 class PackagingError(DockyardError):
     """A lock, wheelhouse, build context or image reference cannot be made."""
 
-    exit_code = 5
+    exit_code = ExitCode.DOCKER
     code = "packaging_error"

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import dockyard
 from dockyard.bundle import bundle_digest, load_bundle, read_metadata
 from dockyard.bundle.store import REVIEWED_TRUSTED_TYPES
 from dockyard.errors import (
@@ -174,3 +177,26 @@ def test_onnx_path_needs_no_scikit_learn_but_refuses_a_different_one(
     )
     with pytest.raises(EnvironmentMismatch, match=r"scikit-learn .* recorded, 0\.20\.0 running"):
         load_for_serving(bundle, runtime="onnx")
+
+
+@pytest.mark.parametrize(
+    ("mask", "directories", "files"), [(0o022, 0o755, 0o644), (0o002, 0o775, 0o664)]
+)
+def test_a_saved_bundle_follows_the_umask(
+    tmp_path: Path, umask: Callable[[int], int], mask: int, directories: int, files: int
+) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
+    umask(mask)
+    bundle = tmp_path / "tree"
+    dockyard.save_bundle(model, X, y, X_test=X, y_test=y, name="tree", path=bundle)
+    modes = {
+        path.relative_to(tmp_path).as_posix(): stat.S_IMODE(path.stat().st_mode)
+        for path in (bundle, *bundle.rglob("*"))
+    }
+    assert "tree/bundle.json" in modes
+    assert modes == {name: directories if (tmp_path / name).is_dir() else files for name in modes}
+    assert [p.name for p in tmp_path.iterdir()] == ["tree"]  # no temporary directory left

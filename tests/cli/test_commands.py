@@ -15,6 +15,7 @@ import pytest
 import dockyard.cli.commands
 from dockyard import __version__
 from dockyard.cli.main import COMMANDS, commands_of, main
+from dockyard.errors import ExitCode
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -146,7 +147,7 @@ def test_predict_bad_file_leaves_no_output(
     source = tmp_path / "in.csv"
     source.write_text("sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4\n1,2,x,4\n")
     target = tmp_path / "scored.csv"
-    assert main(["predict", str(iris_bundle), str(source), "-o", str(target)]) == 2
+    assert main(["predict", str(iris_bundle), str(source), "-o", str(target)]) == ExitCode.DATA
     assert "line 3: petal_length: expected a number, got 'x'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [source]
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from dockyard.cli.main import main
+from dockyard.errors import ExitCode
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 
@@ -52,6 +58,87 @@ def test_processes_report_a_bad_line_and_leave_no_output(
     source.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
     target = tmp_path / "scored.csv"
     argv = ["predict", str(iris_bundle), str(source), "-o", str(target), "--chunk-rows", "64"]
-    assert main([*argv, "--processes", "2"]) == 2
+    assert main([*argv, "--processes", "2"]) == ExitCode.DATA
     assert "line 702: petal_length: expected a number, got 'x'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [source]
+
+
+def _scored_from_a_file(iris_bundle: Path, tmp_path: Path, text: str) -> bytes:
+    source = tmp_path / "file.csv"
+    source.write_text(text)
+    target = tmp_path / "file-scored.csv"
+    assert main(["predict", str(iris_bundle), str(source), "-o", str(target)]) == 0
+    return target.read_bytes()
+
+
+def test_reads_dev_stdin_from_a_pipe_and_writes_dev_stdout(
+    iris_bundle: Path, tmp_path: Path
+) -> None:
+    text = HEADER + "\n" + "5.1,3.5,1.4,0.2\n6.3,2.8,5.1,1.5\n" * 50
+    command = [sys.executable, "-m", "dockyard", "predict", str(iris_bundle), "/dev/stdin"]
+    piped = subprocess.run(
+        [*command, "-o", "/dev/stdout"],
+        input=text.encode(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert piped.returncode == 0, piped.stderr.decode()[-2000:]
+    assert piped.stdout == _scored_from_a_file(iris_bundle, tmp_path, text)
+
+
+def test_reads_and_writes_named_pipes(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = HEADER + "\n" + "5.1,3.5,1.4,0.2\n7.7,3.0,6.1,2.3\n" * 50
+    expected = _scored_from_a_file(iris_bundle, tmp_path, text)
+    source, target = tmp_path / "in.fifo", tmp_path / "out.fifo"
+    os.mkfifo(source)
+    os.mkfifo(target)
+    received: list[bytes] = []
+
+    def write() -> None:
+        with source.open("w") as fh:
+            fh.write(text)
+
+    def read() -> None:
+        with target.open("rb") as fh:
+            received.append(fh.read())
+
+    threads = [threading.Thread(target=write), threading.Thread(target=read)]
+    for thread in threads:
+        thread.start()
+    code = main(["predict", str(iris_bundle), str(source), "-o", str(target), "--processes", "1"])
+    for thread in threads:
+        thread.join(timeout=30)
+    assert code == 0, capsys.readouterr().err
+    assert received == [expected]
+    assert target.is_fifo()  # written into, not replaced by a file
+
+
+def test_an_input_that_cannot_be_read_is_a_usage_error(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["predict", str(iris_bundle), str(tmp_path)]) == ExitCode.USAGE
+    assert f"Cannot read {tmp_path}: Is a directory." in capsys.readouterr().err
+
+
+def test_bad_data_has_its_own_exit_code(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(HEADER.encode() + b"\n5.1,3.5,1.4,\xff\n")
+    assert main(["predict", str(iris_bundle), str(source)]) == ExitCode.DATA == 6
+    assert "not valid UTF-8" in capsys.readouterr().err
+
+
+def test_the_scored_file_follows_the_umask(
+    iris_bundle: Path, tmp_path: Path, umask: Callable[[int], int]
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(HEADER + "\n5.1,3.5,1.4,0.2\n")
+    for mask, mode in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        umask(mask)
+        target = tmp_path / f"scored-{mask:o}.csv"
+        assert main(["predict", str(iris_bundle), str(source), "-o", str(target)]) == 0
+        assert stat.S_IMODE(target.stat().st_mode) == mode

@@ -169,6 +169,22 @@ def test_malformed_json_and_content_types(client: TestClient) -> None:
     assert empty.status_code == 400
 
 
+def test_a_csv_sent_for_json_is_pointed_at_the_csv_endpoint(client: TestClient) -> None:
+    body = f"{CSV_HEADER}\n5.1,3.5,1.4,0.2\n".encode()
+    refused = client.post(
+        "/v1/models/iris/predict", content=body, headers={"content-type": "text/csv"}
+    )
+    assert refused.status_code == 415
+    message = refused.json()["error"]
+    assert "Send JSON" in message
+    assert "/v1/models/iris/predict/csv" in message
+    # Following the message works.
+    scored = client.post(
+        "/v1/models/iris/predict/csv", content=body, headers={"content-type": "text/csv"}
+    )
+    assert scored.status_code == 200
+
+
 def test_deeply_nested_json_is_a_400(client: TestClient) -> None:
     body = b"[" * 5000 + b"]" * 5000
     response = client.post(

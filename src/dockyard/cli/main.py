@@ -12,7 +12,7 @@ import typer.main
 from typer.core import TyperGroup
 
 from dockyard.__about__ import __version__
-from dockyard.errors import DockyardError
+from dockyard.errors import EXIT_CODES, DockyardError, ExitCode
 
 # Each command's module under ``dockyard.cli.commands``, imported only when that command
 # runs (or ``--help`` lists them all): ``dockyard serve`` then never imports what training,
@@ -44,11 +44,15 @@ def commands_of(module: str) -> dict[str, Any]:
     importlib.import_module(f"dockyard.cli.commands.{module}").register(holder)
     built = (
         typer.main.get_command_from_info(
-            info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode="rich"
+            info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=HELP_MARKUP
         )
         for info in holder.registered_commands
     )
-    return {command.name: command for command in built if command.name}
+    commands = {command.name: command for command in built if command.name}
+    for command in commands.values():
+        # The list in 'dockyard --help' shows this whole (wrapped) rather than cut to "...".
+        command.short_help = command.short_help or (command.help or "").split("\n\n")[0]
+    return commands
 
 
 class _LazyCommands(MutableMapping[str, Any]):
@@ -86,13 +90,21 @@ class _Group(TyperGroup):
         return list(self.commands)
 
 
+# Click's plain help, not Typer's rich panels: at 80 columns the panels cut long option
+# names ("--allow-version-mis…") and drop their text, and read "[default: …]" in a help
+# text as markup and erase it. Plain help wraps every description and shows it whole.
+HELP_MARKUP: None = None
+
 app = typer.Typer(
     name="dockyard",
     help="Take a scikit-learn model from training to a container that runs the same anywhere.",
+    # "\b" keeps click from rewrapping the table into one paragraph.
+    epilog="\b\nExit codes:\n"
+    + "\n".join(f"  {int(code):<4} {meaning}" for code, meaning in EXIT_CODES.items()),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=HELP_MARKUP,
     cls=_Group,
 )
 
@@ -127,8 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         _error("aborted")
-        return 130
-    return 0
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK
 
 
 def _error(markup: str) -> None:

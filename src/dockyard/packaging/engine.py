@@ -10,7 +10,7 @@ import http.client
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,24 @@ def image_size(client: Any, ref: str) -> int | None:
         return int(client.images.get(ref).attrs["Size"])
     except docker.errors.ImageNotFound:
         return None
+
+
+def require_local(client: Any, images: Sequence[str]) -> None:
+    """Refuse to start an offline build whose base images are not on the engine: with no
+    network it cannot pull them, and would fail only after locking and fetching every wheel."""
+    missing = [image for image in images if image_size(client, image) is None]
+    if not missing:
+        return
+    one = len(missing) == 1
+    it = "it" if one else "them"
+    pulls = " && ".join(f"docker pull {image}" for image in missing)
+    raise DockerError(
+        f"The base image{'' if one else 's'} {' and '.join(missing)} {'is' if one else 'are'} "
+        f"not on this engine, and an --offline build cannot pull {it}.",
+        hint=f"Bring {it} here once: '{pulls}' on a connected machine; if this one has no "
+        f"network, 'docker save -o base.tar {' '.join(missing)}' there and "
+        "'docker load -i base.tar' here.",
+    )
 
 
 def _stream(client: Any, context: Path, tag: str, *, network: bool) -> Iterator[dict[str, Any]]:

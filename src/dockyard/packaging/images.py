@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import platform
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Any, Literal
 
 from rich.console import Console
 
+from dockyard.bundle.store import read_metadata
 from dockyard.packaging import engine, sbom
-from dockyard.packaging.context import write_context
+from dockyard.packaging.context import default_base_image, write_context
+from dockyard.packaging.sources import default_build_base
 
 
 def build_image(
@@ -36,6 +39,10 @@ def build_image(
     with neither, none is written.
     """
     client = client if client is not None else engine.connect()
+    if offline or wheels is not None:
+        engine.require_local(
+            client, base_images(bundles, base_image, slim, numpy_wheel, build_base)
+        )
     with tempfile.TemporaryDirectory(prefix="dockyard-context-") as tmp:
         with console.status("Locking dependencies and writing the build context…"):
             context = write_context(
@@ -83,3 +90,23 @@ def build_image(
             sbom.write_for(context, sbom_path, image=built.tag, image_id=built.image_id)
             built = dataclasses.replace(built, sbom=sbom_path)
         return built
+
+
+def base_images(
+    bundles: Sequence[Path],
+    base_image: str | None,
+    slim: bool,
+    numpy_wheel: bool,
+    build_base: str | None,
+) -> list[str]:
+    """The images a build starts FROM, chosen as ``write_context`` chooses them: the base
+    (by default the slim image of the bundles' Python) and, for a slim image that compiles
+    numpy, the build image."""
+    python = (
+        read_metadata(bundles[0], verify=False).environment.python
+        if bundles
+        else platform.python_version()
+    )
+    base = base_image or default_base_image(python)
+    compiler = (build_base or default_build_base(base)) if slim and not numpy_wheel else None
+    return [base] if compiler is None else [base, compiler]

@@ -50,12 +50,20 @@ def require_json(request: Request) -> None:
     check_json_type(media_type(request))
 
 
-def check_json_type(kind: str) -> None:
-    """415 unless ``kind`` (a parsed media type, empty when absent) is JSON."""
+def check_json_type(kind: str, *, model: str | None = None) -> None:
+    """415 unless ``kind`` (a parsed media type, empty when absent) is JSON. With ``model``
+    (the JSON endpoint's), the message also names that model's CSV endpoint."""
     if kind and kind != "application/json" and not kind.endswith("+json"):
+        csv = (
+            f" A CSV file goes to /v1/models/{model}/predict/csv instead "
+            "(curl --data-binary @in.csv -H 'Content-Type: text/csv')."
+            if model is not None
+            else ""
+        )
         raise UnsupportedMediaType(
             f"Content-Type {kind!r} is not accepted here.",
-            hint="Send JSON with 'Content-Type: application/json' (curl: -H 'Content-Type: application/json').",
+            hint="Send JSON with 'Content-Type: application/json' (curl: -H 'Content-Type: application/json')."
+            + csv,
         )
 
 

@@ -235,7 +235,8 @@ class PredictEndpoint:
                 declared = value
         if content_type != b"application/json":
             # Header bytes are latin-1, as Starlette decodes them for the other routes.
-            check_json_type(parse_media_type((content_type or b"").decode("latin-1")))
+            kind = parse_media_type((content_type or b"").decode("latin-1"))
+            check_json_type(kind, model=predictor.name)
         limit = self._limit
         check_declared_length(declared.decode("latin-1") if declared is not None else None, limit)
         if deadlines is None:

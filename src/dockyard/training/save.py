@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from dockyard.bundle.store import (
     REVIEWED_TRUSTED_TYPES,
     checksum_files,
     load_bundle,
+    new_directory_beside,
     untrusted_types,
     write_metadata,
 )
@@ -237,7 +237,7 @@ def save_bundle(
             f"{destination} already exists.", hint="Choose another path or pass overwrite=True."
         )
     destination.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    workdir = new_directory_beside(destination)
     try:
         import skops.io as sio
 

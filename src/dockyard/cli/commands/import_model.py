@@ -19,7 +19,7 @@ def import_model(
     name: str = typer.Option(..., help="Model name for the bundle."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Bundle directory to write."),
     version: str = typer.Option("1.0.0", help="Model version recorded in the bundle."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle."),
 ) -> None:
     """Import a pickled model: verify its sha256, then save it as a skops bundle."""
     from dockyard.training.imports import import_model as run

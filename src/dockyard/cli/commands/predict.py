@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from dockyard.bundle.store import new_file_beside
 from dockyard.cli.console import err
 from dockyard.errors import UsageError
 
@@ -44,7 +45,11 @@ def predict(
         Path("-"), "--output", "-o", help="Scored CSV to write; '-' is stdout."
     ),
     chunk_rows: int = typer.Option(10_000, min=1, help="Rows scored at a time (bounds memory)."),
-    allow_version_mismatch: bool = typer.Option(False, "--allow-version-mismatch"),
+    allow_version_mismatch: bool = typer.Option(
+        False,
+        "--allow-version-mismatch",
+        help="Score with a bundle trained with other scikit-learn/numpy versions.",
+    ),
     trust: list[str] = typer.Option([], "--trust", help="Extra trusted type (repeatable)."),
     runtime: str = typer.Option("auto", help="auto, onnx or sklearn."),
     processes: int = typer.Option(
@@ -62,14 +67,7 @@ def predict(
             trusted_types=trust,
             runtime=_runtime(runtime),
         )
-    if str(input_csv) == "-":
-        source: IO[bytes] = sys.stdin.buffer
-        total = None
-    else:
-        if not input_csv.is_file():
-            raise UsageError(f"Input file {input_csv} does not exist.")
-        source = input_csv.open("rb")
-        total = input_csv.stat().st_size
+    source, total = _open_input(input_csv)
     to_stdout = str(output) == "-"
     progress = Progress(
         TextColumn("[bold]scoring[/]"),
@@ -84,7 +82,7 @@ def predict(
         # one running when the scoring processes fork).
         auto_refresh=err.is_terminal,
     )
-    tmp_path: str | None = None
+    tmp_path: Path | None = None
     try:
         with progress:
             task = progress.add_task("score", total=total, rows=0)
@@ -109,20 +107,64 @@ def predict(
 
             if to_stdout:
                 rows = score(sys.stdout)
+            elif _written_in_place(output):
+                with _open_output(output) as sink:
+                    rows = score(sink)
             else:
-                output.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp_path = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+                fd, tmp_path = _new_output(output)
                 with os.fdopen(fd, "w", encoding="utf-8", newline="") as sink:
                     rows = score(sink)
                 os.replace(tmp_path, output)
                 tmp_path = None
     finally:
         if tmp_path is not None:
-            Path(tmp_path).unlink(missing_ok=True)
+            tmp_path.unlink(missing_ok=True)
         if source is not sys.stdin.buffer:
             source.close()
     if not to_stdout:
         err.print(f"Scored {rows:,} rows with {predictor.name} {predictor.version} → {output}")
+
+
+def _open_input(path: Path) -> tuple[IO[bytes], int | None]:
+    """The CSV to read, and its size when it has one: any readable path (a file, a pipe,
+    /dev/stdin, a named pipe, <(process substitution)); '-' is stdin."""
+    if str(path) == "-":
+        return sys.stdin.buffer, None
+    try:
+        source = path.open("rb")
+    except FileNotFoundError:
+        raise UsageError(f"Input file {path} does not exist.") from None
+    except OSError as exc:
+        raise UsageError(f"Cannot read {path}: {exc.strerror}.") from None
+    info = os.fstat(source.fileno())
+    return source, info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _written_in_place(output: Path) -> bool:
+    """Whether ``output`` is written as it is scored rather than replaced once complete:
+    anything but a regular file (a pipe, a terminal, /dev/stdout), or a symlink, which is
+    written through rather than replaced by a file."""
+    try:
+        return not stat.S_ISREG(output.lstat().st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _open_output(output: Path) -> IO[str]:
+    try:
+        return output.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"Cannot write {output}: {exc.strerror}.") from None
+
+
+def _new_output(output: Path) -> tuple[int, Path]:
+    """A file beside ``output`` to score into, then moved onto it: a failed run leaves
+    no half-written output."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return new_file_beside(output)
+    except OSError as exc:
+        raise UsageError(f"Cannot write {output}: {exc.strerror}.") from None
 
 
 def _cores() -> int:

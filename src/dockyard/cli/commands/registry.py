@@ -24,7 +24,7 @@ def _verify(client: Any, image: str) -> None:
 def push(
     image: str = typer.Argument(..., help="Image built by 'dockyard build'.", show_default=False),
     registry: str = typer.Option(
-        ..., "--registry", "-r", help="Registry as HOST:PORT\\[/PATH].", show_default=False
+        ..., "--registry", "-r", help="Registry as HOST:PORT[/PATH].", show_default=False
     ),
 ) -> None:
     """Push an image as REGISTRY/NAME:VERSION and REGISTRY/NAME:sha256-BUNDLE_SHA256.

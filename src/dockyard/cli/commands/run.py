@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 import typer
 
 from dockyard.cli.console import err, out
+
+# What stops a foreground 'dockyard run': Ctrl-C, a script's `timeout` or `kill`, a
+# terminal that closes. Each must stop and remove the container, never leave it running.
+_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def run(
@@ -26,26 +35,69 @@ def run(
 
     client = engine.connect()
     started = time.monotonic()
-    container, url = engine.run(client, image, port=port or None, host_ip=host, name=name)
+    with _signals_interrupt():
+        container: Any = None
+        try:
+            # Held while the container is created: a signal then finds it in `container`.
+            with _signals_held():
+                container, url = engine.run(
+                    client, image, port=port or None, host_ip=host, name=name
+                )
+            engine.wait_ready(url, timeout=timeout, container=container)
+        except BaseException:
+            if container is not None:
+                container.remove(force=True)
+            raise
+        out.print(
+            f"{image} is ready at {url} ({time.monotonic() - started:.1f} s)   docs {url}/docs"
+        )
+        if detach:
+            out.print(f"  container {container.name}; stop it with: docker stop {container.name}")
+            return
+        err.print("Logs follow; Ctrl-C stops the container.")
+        try:
+            for line in container.logs(stream=True, follow=True):
+                err.out(line.decode(errors="replace").rstrip(), highlight=False)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            _stop(container)
+
+
+def _stop(container: Any) -> None:
+    # Signals wait until the container is gone: a second Ctrl-C must not leave it behind.
+    with _signals_held():
+        try:
+            err.print("Stopping…")
+        finally:
+            container.stop(timeout=30)
+            container.remove()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, as Ctrl-C does (their default is to end
+    the process at once, with no cleanup)."""
+    previous = {signum: signal.signal(signum, _interrupt) for signum in _STOPPING[1:]}
     try:
-        engine.wait_ready(url, timeout=timeout, container=container)
-    except BaseException:
-        container.remove(force=True)
-        raise
-    out.print(f"{image} is ready at {url} ({time.monotonic() - started:.1f} s)   docs {url}/docs")
-    if detach:
-        out.print(f"  container {container.name}; stop it with: docker stop {container.name}")
-        return
-    err.print("Logs follow; Ctrl-C stops the container.")
-    try:
-        for line in container.logs(stream=True, follow=True):
-            err.out(line.decode(errors="replace").rstrip(), highlight=False)
-    except KeyboardInterrupt:
-        pass
+        yield
     finally:
-        err.print("Stopping…")
-        container.stop(timeout=30)
-        container.remove()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Signals that stop 'dockyard run' wait until the block is done, then act."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def register(app: typer.Typer) -> None:
