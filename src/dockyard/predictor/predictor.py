@@ -27,6 +27,11 @@ def label_text(label: Any) -> str:
     return str(label)
 
 
+# The scikit-learn runtime pads batches to a multiple of this many rows (see
+# Predictor._estimator_outputs); the ONNX export records its own need in bundle.json.
+PAD_ROWS = 8
+
+
 @dataclass(frozen=True, slots=True)
 class Prediction:
     """Model output for a batch: labels (or values) and, for classifiers, probabilities."""
@@ -156,6 +161,22 @@ class Predictor:
         return outputs, probabilities if self.has_probabilities else None
 
     def _estimator_outputs(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        # BLAS multiplies one row with gemv and the last rows of a matrix with narrower
+        # kernels than the others, which round differently: padded to a multiple of
+        # PAD_ROWS rows, every row takes the same path, so its answer does not depend on
+        # what it was batched with.
+        if type(X) is np.ndarray:
+            # Row-major whichever way it came: BLAS rounds the two layouts differently.
+            X = np.ascontiguousarray(X)
+        rows = len(X)
+        missing = -rows % PAD_ROWS
+        if missing:
+            last = [rows - 1] * missing
+            X = (
+                X.iloc[[*range(rows), *last]]
+                if hasattr(X, "iloc")
+                else np.concatenate([X, X[last]])
+            )
         # Inputs far outside the training range can overflow inside the model; that is
         # reported per row by finish() instead of as floating-point warnings.
         try:
@@ -170,6 +191,8 @@ class Predictor:
             raise InvalidInput(
                 [FieldError(None, f"the model could not score this input: {str(exc)[:200]}")]
             ) from None
+        if missing:
+            return outputs[:rows], None if probabilities is None else probabilities[:rows]
         return outputs, probabilities
 
     @staticmethod
