@@ -59,13 +59,14 @@ def export_onnx(
     features: Sequence[Feature],
     input_kind: str,
     task: Task,
+    *,
+    precisions: Sequence[Precision] = ("float64", "float32"),
 ) -> Runtime:
     """Write ``model.onnx`` into ``directory`` if it converts and agrees; say which runtime
-    serves, in which precision, and why."""
+    serves, in which precision, and why. ``precisions`` are tried in order."""
     path = directory / ONNX_FILE
     sample = frame if len(frame) <= MAX_CHECK_ROWS else frame.sample(MAX_CHECK_ROWS, random_state=0)
     reasons: dict[Precision, str] = {}
-    precisions: tuple[Precision, ...] = ("float64", "float32")
     try:
         _supported(model, features, task)
     except _Refused as exc:
@@ -84,7 +85,7 @@ def export_onnx(
             # onnxruntime names the file by its full, temporary path.
             reasons[precision] = str(exc).replace(str(path), ONNX_FILE)[:400]
             continue
-        if precision == "float32":
+        if "float64" in reasons:
             logger.info("%s is exported in float32: %s", type(model).__name__, reasons["float64"])
         return Runtime(
             kind="onnx",
@@ -100,7 +101,7 @@ def export_onnx(
             pad_rows=pad_rows,
             batch_difference=spread,
         )
-    reason = reasons["float32"]
+    reason = reasons.get("float32") or reasons.get("float64", "no precision was tried")
     if reasons.get("float64", reason) != reason:
         reason = f"{reason} (in float64: {reasons['float64']})"
     logger.warning("%s stays on the scikit-learn runtime: %s", type(model).__name__, reason)
