@@ -15,8 +15,12 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
+import dockyard
 from dockyard.bundle import read_metadata
 from dockyard.predictor import Predictor
+from dockyard.runtime import export
+from dockyard.runtime.export import ONNX_FILE
+from dockyard.runtime.onnx import OnnxModel
 from dockyard.server import create_app
 from dockyard.server.batching import Batcher
 from dockyard.settings import Settings
@@ -212,3 +216,28 @@ def test_every_entry_point_gives_a_row_one_answer(paths: dict[str, Path], name: 
         answers = _http_answers(client, predictor, records)
     for how, rows in answers.items():
         assert _same(np.array(rows), expected), how
+
+
+def test_padding_changes_no_row_and_returns_only_the_real_rows(paths: dict[str, Path]) -> None:
+    # Churn feeds one tensor per feature, text among them; Iris one float64 matrix.
+    for name in ("churn", "iris"):
+        predictor = Predictor.from_path(paths[name])
+        columns = predictor.validator.records(ROWS[name](predictor)[:5])
+        plain = OnnxModel(paths[name] / ONNX_FILE).run(columns)
+        padded = OnnxModel(paths[name] / ONNX_FILE, pad_rows=8).run(columns)
+        assert padded[0].tolist() == plain[0].tolist()
+        assert padded[1] is not None
+        assert plain[1] is not None
+        assert padded[1].shape == (5, len(predictor.classes))
+        np.testing.assert_allclose(padded[1], plain[1], rtol=0, atol=1e-15)
+
+
+def test_a_batch_dependence_padding_cannot_remove_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "PAD_ROWS", 1)  # no padding at all
+    runtime = dockyard.train_example("iris", tmp_path / "iris").runtime
+    assert runtime.precision == "float64"
+    assert runtime.pad_rows == 1
+    assert runtime.batch_difference is not None
+    assert 0 < runtime.batch_difference <= 1e-15
