@@ -246,11 +246,16 @@ def _batch_spread(onnx_model: OnnxModel, columns: list[list[Any]], task: Task) -
         labels, probabilities = onnx_model.run(part)
         return labels if task == "regression" or probabilities is None else probabilities
 
+    def difference(a: np.ndarray, b: np.ndarray) -> float:
+        # A missing value in the same place in both is no difference.
+        gaps = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b))
+        return float(np.max(gaps, initial=0.0))
+
     rows = len(columns[0])
     whole = outputs(columns)
-    worst = float(np.max(np.abs(outputs([c[::-1] for c in columns])[::-1] - whole), initial=0))
+    worst = difference(outputs([c[::-1] for c in columns])[::-1], whole)
     for size in BATCH_SIZES:
         for start in range(0, min(rows, BATCH_CHECK_ROWS), size):
             part = outputs([c[start : start + size] for c in columns])
-            worst = max(worst, float(np.max(np.abs(part - whole[start : start + size]))))
+            worst = max(worst, difference(part, whole[start : start + size]))
     return worst
