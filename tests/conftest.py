@@ -199,6 +199,33 @@ def _save_sentiment(path: Path) -> None:
     dockyard.save_bundle(model, texts, labels, name="sentiment", path=path)
 
 
+@pytest.fixture(scope="session")
+def boolean_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classifier whose target is a boolean: is this Iris a virginica?"""
+    path = tmp_path_factory.mktemp("boolean") / "virginica"
+    _save_iris_target(path, lambda species: species == 2, "is_virginica")
+    return path
+
+
+@pytest.fixture(scope="session")
+def integer_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classifier whose target is an integer code (1, 2, 3) for the Iris species."""
+    path = tmp_path_factory.mktemp("integer") / "species-code"
+    _save_iris_target(path, lambda species: species + 1, "species_code")
+    return path
+
+
+def _save_iris_target(path: Path, target: Callable[[np.ndarray], np.ndarray], name: str) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, species = load_iris(return_X_y=True, as_frame=True)
+    X.columns = [c.removesuffix(" (cm)").replace(" ", "_") for c in X.columns]
+    y = pd.Series(target(species.to_numpy()), name=name)
+    model = LogisticRegression(max_iter=1000).fit(X.to_numpy(), y.to_numpy())
+    dockyard.save_bundle(model, X, y, name=path.name, path=path)
+
+
 IRIS_SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
 

@@ -81,6 +81,7 @@ def test_disagreement_beyond_the_tolerance_falls_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(export, "PROBABILITY_TOLERANCE", 0.0)
+    monkeypatch.setattr(export, "DOUBLE_TOLERANCE", 0.0)
     meta = dockyard.train_example("iris", tmp_path / "iris")
     assert meta.runtime.kind == "sklearn"
     assert "probabilities differ from scikit-learn's by up to" in meta.runtime.reason

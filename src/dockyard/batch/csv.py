@@ -22,7 +22,7 @@ import orjson
 from dockyard.batch import processes as _processes
 from dockyard.batch.numeric import parse_lines
 from dockyard.errors import BadRequest, FieldError, InvalidInput
-from dockyard.predictor import Prediction, Predictor
+from dockyard.predictor import Prediction, Predictor, label_text
 from dockyard.predictor.validation import MAX_MAGNITUDE
 
 # Small enough for a chunk's arrays to stay in cache: 10,000 Iris rows score about 10 %
@@ -197,9 +197,9 @@ def _prediction_cells(prediction: Prediction, *, regression: bool) -> list[list[
     if regression:
         return [[v.decode()] for v in _float_rows(np.asarray(prediction.outputs))]
     if prediction.probabilities is None:
-        return [[str(o)] for o in prediction.outputs]
+        return [[label_text(o)] for o in prediction.outputs]
     probabilities = [p.decode().split(",") for p in _float_rows(prediction.probabilities)]
-    return [[str(o), *p] for o, p in zip(prediction.outputs, probabilities, strict=True)]
+    return [[label_text(o), *p] for o, p in zip(prediction.outputs, probabilities, strict=True)]
 
 
 def _float_rows(values: np.ndarray) -> list[bytes]:
@@ -443,7 +443,7 @@ class _Fast:
 
 def _label_cell(label: Any, more: bool) -> bytes:
     """``label`` as a CSV cell after a comma, and before one if ``more`` cells follow."""
-    return b"," + _csv_line([str(label)])[:-1] + (b"," if more else b"")
+    return b"," + _csv_line([label_text(label)])[:-1] + (b"," if more else b"")
 
 
 @dataclass(frozen=True, slots=True)

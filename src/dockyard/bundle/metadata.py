@@ -128,6 +128,16 @@ class Runtime(_Model):
     """The largest difference that was accepted."""
     versions: dict[str, str] = Field(default_factory=dict)
     """skl2onnx, onnx and onnxruntime versions used for the export and the check."""
+    precision: Literal["float32", "float64"] | None = None
+    """What the ONNX export computes in: float64 wherever the converters support the model."""
+    precision_reason: str = ""
+    """Why the export is float32: the float64 export failed or disagreed with scikit-learn."""
+    pad_rows: int = Field(default=1, ge=1)
+    """Batches are padded to a multiple of this many rows before ONNX Runtime sees them, so
+    that no row falls into a kernel's remainder loop (see ``dockyard.runtime.export``)."""
+    batch_difference: float | None = None
+    """Largest difference seen between a row scored alone or in small batches and the same
+    row in one batch with all checked rows; 0 means a row's output is independent of its batch."""
 
 
 class BundleMetadata(_Model):

@@ -19,6 +19,19 @@ from dockyard.runtime.loading import RuntimeChoice, load_for_serving, runtime_fr
 from dockyard.runtime.onnx import OnnxModel
 
 
+def label_text(label: Any) -> str:
+    """A class label as text: how JSON writes it for booleans (``true``/``false``), ``str()``
+    otherwise. The one spelling of a label as a probability key, a CSV cell or a column name."""
+    if isinstance(label, bool | np.bool_):
+        return "true" if label else "false"
+    return str(label)
+
+
+# The scikit-learn runtime pads batches to a multiple of this many rows (see
+# Predictor._estimator_outputs); the ONNX export records its own need in bundle.json.
+PAD_ROWS = 8
+
+
 @dataclass(frozen=True, slots=True)
 class Prediction:
     """Model output for a batch: labels (or values) and, for classifiers, probabilities."""
@@ -48,7 +61,16 @@ class Predictor:
         self.validator = Validator(bundle.metadata.features)
         self.feature_names = self.validator.names
         self.classes: list[Any] = list(bundle.metadata.classes)
-        self.class_keys = [str(c) for c in self.classes]
+        self.class_keys = [label_text(c) for c in self.classes]
+        # ONNX gives boolean classes as 0/1 and float classes as integers when they are
+        # whole: cast back so both runtimes answer with the training labels' type.
+        self._label_type: type | None = (
+            bool
+            if self.classes and all(isinstance(c, bool) for c in self.classes)
+            else float
+            if any(isinstance(c, float) for c in self.classes)
+            else None
+        )
         self.has_probabilities = self.task == "classification" and hasattr(
             self.model, "predict_proba"
         )
@@ -139,9 +161,27 @@ class Predictor:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         # The export computes probabilities for every classifier; served only where the
         # bundle's model has them, as on the scikit-learn path.
+        if self._label_type is not None and outputs.dtype.kind in "iu":
+            outputs = outputs.astype(self._label_type)
         return outputs, probabilities if self.has_probabilities else None
 
     def _estimator_outputs(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        # BLAS multiplies one row with gemv and the last rows of a matrix with narrower
+        # kernels than the others, which round differently: padded to a multiple of
+        # PAD_ROWS rows, every row takes the same path, so its answer does not depend on
+        # what it was batched with.
+        if type(X) is np.ndarray:
+            # Row-major whichever way it came: BLAS rounds the two layouts differently.
+            X = np.ascontiguousarray(X)
+        rows = len(X)
+        missing = -rows % PAD_ROWS
+        if missing:
+            last = [rows - 1] * missing
+            X = (
+                X.iloc[[*range(rows), *last]]
+                if hasattr(X, "iloc")
+                else np.concatenate([X, X[last]])
+            )
         # Inputs far outside the training range can overflow inside the model; that is
         # reported per row by finish() instead of as floating-point warnings.
         try:
@@ -156,6 +196,8 @@ class Predictor:
             raise InvalidInput(
                 [FieldError(None, f"the model could not score this input: {str(exc)[:200]}")]
             ) from None
+        if missing:
+            return outputs[:rows], None if probabilities is None else probabilities[:rows]
         return outputs, probabilities
 
     @staticmethod

@@ -57,7 +57,7 @@ def load_for_serving(
                 return Bundle(
                     path=path,
                     metadata=metadata,
-                    model=OnnxModel(path / recorded.path),
+                    model=OnnxModel(path / recorded.path, pad_rows=recorded.pad_rows),
                     environment_notes=tuple(notes),
                 )
             except OnnxUnavailable as exc:

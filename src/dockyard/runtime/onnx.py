@@ -19,10 +19,16 @@ class OnnxModel:
 
     The export has either one float tensor ``X`` of all features (models fitted on numeric
     arrays) or one ``[n, 1]`` tensor per feature, named after it (pipelines that select
-    columns by name); which one is read from the file.
+    columns by name); which one, and whether its numbers are float32 or float64, is read
+    from the file.
+
+    ``pad_rows`` > 1 pads every batch (with copies of its last row) to a multiple of that
+    many rows: element-wise kernels such as float64 ``Exp`` run vector code on whole SIMD
+    registers and scalar code on the remainder, which round differently, so without the
+    padding a row's probabilities could depend on how many rows it was batched with.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, pad_rows: int = 1) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -45,6 +51,10 @@ class OnnxModel:
         inputs = self._session.get_inputs()
         self._names = [i.name for i in inputs]
         self._strings = [i.type == "tensor(string)" for i in inputs]
+        self.precision = "float64" if "tensor(double)" in {i.type for i in inputs} else "float32"
+        self._float = np.float64 if self.precision == "float64" else np.float32
+        self._types = [object if text else self._float for text in self._strings]
+        self.pad_rows = pad_rows
         self._single = len(inputs) == 1 and len(inputs[0].shape) == 2 and inputs[0].shape[1] != 1
         outputs = [o.name for o in self._session.get_outputs()]
         self.classifier = "probabilities" in outputs
@@ -54,12 +64,12 @@ class OnnxModel:
     def run(self, columns: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray | None]:
         """Validated columns (model order) → (labels or values, probabilities or None)."""
         if self._single:
-            rows = np.ascontiguousarray(np.array(columns, dtype=np.float32).T)
+            rows = np.ascontiguousarray(np.array(columns, dtype=self._float).T)
             return self._outputs_of({self._names[0]: rows})
         return self._outputs_of(
             {
-                name: np.array(column, dtype=object if text else np.float32).reshape(-1, 1)
-                for name, text, column in zip(self._names, self._strings, columns, strict=True)
+                name: np.array(column, dtype=dtype).reshape(-1, 1)
+                for name, dtype, column in zip(self._names, self._types, columns, strict=True)
             }
         )
 
@@ -70,23 +80,31 @@ class OnnxModel:
 
     def run_matrix(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Like :meth:`run`, for a numeric ``(rows, features)`` array in model order."""
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        X = np.ascontiguousarray(X, dtype=self._float)
         if self._single:
             return self._outputs_of({self._names[0]: X})
         return self._outputs_of({name: X[:, [i]] for i, name in enumerate(self._names)})
 
     def _outputs_of(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        rows = len(next(iter(feeds.values())))
+        missing = -rows % self.pad_rows
+        if missing:
+            feeds = {
+                name: np.concatenate([feed, np.repeat(feed[-1:], missing, axis=0)])
+                for name, feed in feeds.items()
+            }
         result = self._run(self._outputs, feeds)
         if self.classifier:
-            probabilities = result[1].astype(np.float64)
-            # Summed in float32, a row can miss 1 by ~1e-7; scikit-learn's rows sum to 1.
-            totals = probabilities.sum(axis=1, keepdims=True)
-            if totals.all():
-                probabilities /= totals
-            else:
-                np.divide(probabilities, totals, out=probabilities, where=totals > 0)
-            return result[0], probabilities
-        return result[0].reshape(-1).astype(np.float64), None
+            probabilities = result[1][:rows].astype(np.float64)
+            if result[1].dtype != np.float64:
+                # Summed in float32, a row can miss 1 by ~1e-7; scikit-learn's rows sum to 1.
+                totals = probabilities.sum(axis=1, keepdims=True)
+                if totals.all():
+                    probabilities /= totals
+                else:
+                    np.divide(probabilities, totals, out=probabilities, where=totals > 0)
+            return result[0][:rows], probabilities
+        return result[0].reshape(-1)[:rows].astype(np.float64), None
 
     # The estimator surface (predict, predict_proba) for callers that hold a 2-D array.
 

@@ -79,7 +79,7 @@ def model_metadata(predictor: Predictor) -> dict[str, Any]:
             for f in predictor.metadata.features
         ],
         "outputs": outputs,
-        "parameters": {"task": predictor.task, "classes": [str(c) for c in predictor.classes]},
+        "parameters": {"task": predictor.task, "classes": predictor.class_keys},
     }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dockyard.bundle.environment import installed_version
 from dockyard.bundle.metadata import BundleMetadata, Feature, Scalar
-from dockyard.predictor import Predictor
+from dockyard.predictor import Predictor, label_text
 
 REPORT_DIR = "report"
 REPORT_INDEX = "index.html"
@@ -408,7 +408,7 @@ def model_view(predictor: Predictor, *, report_url: str, versions: bool = True) 
         dockyard_version=meta.dockyard_version,
         target=meta.target.name,
         target_label=humanize(meta.target.name),
-        classes=tuple(str(c) for c in meta.classes),
+        classes=tuple(label_text(c) for c in meta.classes),
         data_rows=meta.data.rows,
         data_columns=meta.data.columns,
         data_sha256=meta.data.sha256,

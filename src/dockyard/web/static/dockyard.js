@@ -118,7 +118,22 @@
     resultBody.setAttribute("aria-busy", busy ? "true" : "false");
   }
 
+  // A label as JSON writes it (true, 3, setosa), which is also its probability's key.
+  function labelText(label) {
+    return typeof label === "string" ? label : JSON.stringify(label);
+  }
+
+  // The probability key of the predicted label; a float class such as 2.0 arrives as the
+  // number 2, so numbers also match a key of equal value.
+  function labelKey(probabilities, label) {
+    const text = labelText(label);
+    if (Object.hasOwn(probabilities, text)) return text;
+    if (typeof label !== "number") return null;
+    return Object.keys(probabilities).find((key) => Number(key) === label) ?? null;
+  }
+
   function probabilityChart(probabilities, label) {
+    const predicted = labelKey(probabilities, label);
     const entries = Object.entries(probabilities).sort((a, b) => b[1] - a[1]);
     const list = el("ul", { class: "bars", role: "list" });
     for (const [name, p] of entries) {
@@ -127,7 +142,7 @@
       list.append(
         el(
           "li",
-          { class: "bar" + (name === String(label) ? " bar-top" : "") },
+          { class: "bar" + (name === predicted ? " bar-top" : "") },
           el("span", { class: "bar-name", text: name }),
           el("span", { class: "bar-track", "aria-hidden": "true" }, fill),
           el("span", { class: "bar-value", text: percent.format(p) }),
@@ -164,14 +179,14 @@
     } else {
       answer.append(
         el("p", { class: "answer-label", text: "Predicted " + target.toLowerCase() }),
-        el("p", { class: "answer-value", id: "prediction-label", text: String(prediction.label) }),
+        el("p", { class: "answer-value", id: "prediction-label", text: labelText(prediction.label) }),
       );
       const probabilities = prediction.probabilities;
-      if (probabilities) {
-        const p = probabilities[String(prediction.label)];
-        if (p !== undefined) {
-          answer.append(el("p", { class: "answer-note", text: percent.format(p) + " probability" }));
-        }
+      const key = probabilities ? labelKey(probabilities, prediction.label) : null;
+      if (key !== null) {
+        answer.append(
+          el("p", { class: "answer-note", id: "prediction-probability", text: percent.format(probabilities[key]) + " probability" }),
+        );
       }
       resultBody.append(answer);
       if (probabilities) resultBody.append(probabilityChart(probabilities, prediction.label));
