@@ -6,7 +6,9 @@ Schema history (``schema_version``):
    versions as top-level keys, no input example. Upgraded on load by :func:`_upgrade_v1`.
 2. Current: typed features with observed ranges or categories, an ``environment`` block,
    ``evaluation`` with held-out metrics, an input example; optionally ``runtime`` (which
-   runtime serves it; bundles saved before it existed default to scikit-learn).
+   runtime serves it; bundles saved before it existed default to scikit-learn). Clustering
+   and outlier-detection bundles add ``target.scores`` and ``evaluation.counts``; readers
+   that predate those tasks refuse them as invalid.
 
 A file with a newer schema than this Dockyard knows is refused with a message to upgrade.
 """
@@ -27,7 +29,9 @@ METADATA_FILE = "bundle.json"
 
 Scalar = str | int | float | bool
 FeatureType = Literal["number", "integer", "boolean", "category"]
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "clustering", "outlier_detection"]
+UNSUPERVISED_TASKS: Final = ("clustering", "outlier_detection")
+"""Tasks saved with ``y=None``: evaluated on the rows given, their target is the model's own."""
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -52,12 +56,17 @@ class Feature(_Model):
 class Target(_Model):
     name: str
     classes: list[Scalar] | None = None
+    scores: Literal["distances", "probabilities", "score"] | None = None
+    """What a clustering or outlier bundle answers beside the cluster or inlier/outlier label:
+    distances to each cluster centre, cluster membership probabilities, or an outlier score."""
 
 
 class Evaluation(_Model):
-    method: Literal["holdout", "cross_validation"]
+    method: Literal["holdout", "cross_validation", "training_data"]
     rows: int
     metrics: dict[str, float]
+    counts: dict[str, int] = Field(default_factory=dict)
+    """Clustering and outlier bundles: evaluated rows per cluster, or per inlier/outlier."""
 
 
 class DataFingerprint(_Model):
@@ -142,8 +151,18 @@ class BundleMetadata(_Model):
         return list(self.target.classes or [])
 
     def headline_metric(self) -> tuple[str, float]:
-        key = "accuracy" if self.task == "classification" else "r2"
+        keys = _HEADLINES[self.task]
+        key = next((k for k in keys if k in self.evaluation.metrics), keys[-1])
         return key, self.evaluation.metrics[key]
+
+
+# The first metric a bundle of the task has (a single cluster has no silhouette).
+_HEADLINES: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy",),
+    "regression": ("r2",),
+    "clustering": ("silhouette", "clusters"),
+    "outlier_detection": ("outlier_share",),
+}
 
 
 def _upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:

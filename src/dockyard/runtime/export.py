@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from dockyard.bundle.environment import installed_version
-from dockyard.bundle.metadata import Feature, Runtime, Task
+from dockyard.bundle.metadata import UNSUPERVISED_TASKS, Feature, Runtime, Task
 from dockyard.runtime.onnx import OnnxModel, OnnxUnavailable
 
 logger = logging.getLogger("dockyard.runtime")
@@ -41,9 +41,11 @@ def export_onnx(
     features: Sequence[Feature],
     input_kind: str,
     task: Task,
+    scores: str | None = None,
 ) -> Runtime:
     """Write ``model.onnx`` into ``directory`` if it converts and agrees; say which runtime
-    serves and why."""
+    serves and why. ``scores``: what a clustering or outlier bundle serves beside the label
+    (``distances``, ``probabilities``, ``score``), checked like probabilities or values."""
     path = directory / ONNX_FILE
     try:
         _supported(model, features, task)
@@ -52,7 +54,12 @@ def export_onnx(
         sample = (
             frame if len(frame) <= MAX_CHECK_ROWS else frame.sample(MAX_CHECK_ROWS, random_state=0)
         )
-        difference = _verify(OnnxModel(path), model, sample, features, input_kind, task)
+        if task in UNSUPERVISED_TASKS:
+            difference = _verify_unsupervised(
+                OnnxModel(path), model, sample, features, input_kind, scores
+            )
+        else:
+            difference = _verify(OnnxModel(path), model, sample, features, input_kind, task)
     except (_Refused, OnnxUnavailable) as exc:
         path.unlink(missing_ok=True)
         reason = str(exc)
@@ -63,7 +70,9 @@ def export_onnx(
         path=ONNX_FILE,
         checked_rows=len(sample),
         max_difference=difference,
-        tolerance=PROBABILITY_TOLERANCE if task == "classification" else VALUE_TOLERANCE,
+        tolerance=PROBABILITY_TOLERANCE
+        if task == "classification" or scores == "probabilities"
+        else VALUE_TOLERANCE,
         versions={n: v for n in ("skl2onnx", "onnx", "onnxruntime") if (v := installed_version(n))},
     )
 
@@ -79,7 +88,7 @@ def _supported(model: Any, features: Sequence[Feature], task: Task) -> None:
 
 def _convert(model: Any, features: Sequence[Feature], input_kind: str, task: Task) -> bytes:
     try:
-        from skl2onnx import convert_sklearn
+        from skl2onnx import convert_sklearn, get_latest_tested_opset_version
         from skl2onnx.common.data_types import FloatTensorType, StringTensorType
     except ImportError as exc:
         raise _Refused(f"skl2onnx is not installed ({exc})") from None
@@ -100,10 +109,18 @@ def _convert(model: Any, features: Sequence[Feature], input_kind: str, task: Tas
             ]
         )
     options = {"zipmap": False} if task == "classification" else None
+    # skl2onnx converts IsolationForest only for the older ai.onnx.ml domain.
+    opset = (
+        {"": get_latest_tested_opset_version(), "ai.onnx.ml": 3}
+        if task == "outlier_detection"
+        else None
+    )
     problem = ""
     for initial_types in layouts:
         try:
-            onx = convert_sklearn(model, initial_types=initial_types, options=options)
+            onx = convert_sklearn(
+                model, initial_types=initial_types, options=options, target_opset=opset
+            )
         except Exception as exc:  # skl2onnx raises many types for what it cannot convert
             problem = (
                 str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
@@ -168,5 +185,55 @@ def _verify(
         raise _Refused(
             f"ONNX probabilities differ from scikit-learn's by up to {worst:.2g}; "
             f"the tolerance is {PROBABILITY_TOLERANCE:g}"
+        )
+    return worst
+
+
+def _verify_unsupervised(
+    onnx_model: OnnxModel,
+    model: Any,
+    sample: Any,
+    features: Sequence[Feature],
+    input_kind: str,
+    scores: str | None,
+) -> float:
+    """Clusters (or inlier/outlier) exact; membership probabilities within
+    :data:`PROBABILITY_TOLERANCE`, distances and scores within :data:`VALUE_TOLERANCE`
+    relative (absolute below 1)."""
+    X = sample if input_kind == "frame" else sample.to_numpy()
+    try:
+        labels, values = onnx_model.run(_columns(sample, features))
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise _Refused(f"onnxruntime failed on the training data: {str(exc)[:300]}") from None
+    with np.errstate(all="ignore"):
+        expected = np.asarray(model.predict(X)).reshape(-1)
+    differing = int(np.sum(labels.reshape(-1) != expected))
+    if differing:
+        raise _Refused(
+            f"ONNX predictions differ from scikit-learn's on {differing} of {len(sample)} "
+            "training rows"
+        )
+    if scores is None:
+        return 0.0
+    method = {"distances": "transform", "probabilities": "predict_proba"}.get(
+        scores, "decision_function"
+    )
+    with np.errstate(all="ignore"):
+        wanted = np.asarray(getattr(model, method)(X), dtype=np.float64).reshape(len(sample), -1)
+    if values is None or values.size != wanted.size:
+        raise _Refused(f"the ONNX export has no {scores} matching scikit-learn's {method}")
+    got = values.reshape(wanted.shape)
+    if scores == "probabilities":
+        worst = float(np.max(np.abs(got - wanted))) if wanted.size else 0.0
+        tolerance, how = PROBABILITY_TOLERANCE, ""
+    else:
+        scale = np.maximum(1.0, np.abs(wanted))
+        worst = float(np.max(np.abs(got - wanted) / scale)) if wanted.size else 0.0
+        tolerance, how = VALUE_TOLERANCE, " (relative)"
+    if not worst <= tolerance:
+        raise _Refused(
+            f"ONNX {scores.rstrip('s')}s differ from scikit-learn's {method} "
+            f"by up to {worst:.2g}{how}; "
+            f"the tolerance is {tolerance:g}"
         )
     return worst

@@ -17,6 +17,7 @@ import pandas as pd
 from dockyard.__about__ import __version__
 from dockyard.bundle import environment, schema
 from dockyard.bundle.metadata import (
+    UNSUPERVISED_TASKS,
     BundleMetadata,
     Environment,
     Evaluation,
@@ -34,8 +35,16 @@ from dockyard.bundle.store import (
 )
 from dockyard.errors import DockyardError, TrainingError, UntrustedTypes
 from dockyard.runtime.export import export_onnx
+from dockyard.training import unsupervised
 
 CV_FOLDS = 5
+# The target's name in bundles saved without one: the prediction is the model's own.
+_TARGETS: dict[str, str] = {
+    "classification": "target",
+    "regression": "target",
+    "clustering": "cluster",
+    "outlier_detection": "outlier",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +55,10 @@ class EvaluationData:
     y_true: np.ndarray
     y_pred: np.ndarray
     method: str
+    scores: np.ndarray | None = None
+    """Outlier bundles: each row's score; ``y_true`` is empty for models without a target."""
+    metrics: dict[str, float] | None = None
+    """Clustering and outlier bundles: the metrics computed when they were evaluated."""
 
 
 def _estimator_modules(obj: Any, seen: set[int] | None = None) -> Iterator[str]:
@@ -76,19 +89,23 @@ def _required_packages(model: Any, frame_input: bool) -> dict[str, str]:
     return environment.requirement_closure(roots)
 
 
-def _infer_task(model: Any, task: Task | None) -> Task:
+def _infer_task(model: Any, task: Task | None, y: Any, y_test: Any) -> Task:
     from sklearn.base import is_classifier, is_regressor
 
-    if task is not None:
-        return task
-    if is_classifier(model):
-        return "classification"
-    if is_regressor(model):
-        return "regression"
-    raise TrainingError(
-        f"Cannot tell whether {type(model).__name__} is a classifier or a regressor.",
-        hint="Pass task='classification' or task='regression'.",
-    )
+    if task is None:
+        if is_classifier(model):
+            task = "classification"
+        elif is_regressor(model):
+            task = "regression"
+        else:
+            task = unsupervised.infer_task(model)
+    if task in UNSUPERVISED_TASKS:
+        unsupervised.check_servable(model, task, y, y_test)
+    elif y is None:
+        raise TrainingError(
+            f"{type(model).__name__} is saved as a {task} model, which needs its target: pass y."
+        )
+    return task
 
 
 def _input_kind(model: Any, frame: pd.DataFrame) -> str:
@@ -182,6 +199,8 @@ def save_bundle(
     ``X``/``y`` are the training data: the feature schema (names, types, ranges, categories)
     and the data fingerprint come from them. Held-out metrics come from ``X_test``/``y_test``
     when given, otherwise from 5-fold cross-validation of an unfitted clone.
+    Clusterers and novelty detectors are saved with ``y=None``; they are summarised on
+    ``X_test`` when given, otherwise on ``X`` (cluster sizes, the share flagged as outliers).
     The bundle is written to a temporary directory, loaded back and checked, then moved
     into place, so ``path`` never holds half a bundle.
     """
@@ -200,15 +219,31 @@ def save_bundle(
         ) from None
 
     frame = schema.as_frame(X, feature_names)
-    if len(np.asarray(y)) != len(frame):
+    task = _infer_task(model, task, y, y_test)
+    if y is not None and len(np.asarray(y)) != len(frame):
         raise TrainingError(f"X has {len(frame)} rows but y has {len(np.asarray(y))}.")
-    task = _infer_task(model, task)
     input_kind = _input_kind(model, frame)
     features = schema.infer_features(frame)
-    classes = _classes(model) if task == "classification" else None
-    evaluation, evaluation_data = _evaluate(model, task, frame, y, input_kind, X_test, y_test)
+    scores = None
+    classes: list[Any] | None
+    if task in UNSUPERVISED_TASKS:
+        found = unsupervised.evaluate(
+            model, task, frame, X_test, lambda f: model_input(f, input_kind)
+        )
+        classes, scores, evaluation = found.classes, found.scores, found.evaluation
+        evaluation_data = EvaluationData(
+            found.shown,
+            np.empty(0),
+            found.labels,
+            evaluation.method,
+            found.score_values,
+            evaluation.metrics,
+        )
+    else:
+        classes = _classes(model) if task == "classification" else None
+        evaluation, evaluation_data = _evaluate(model, task, frame, y, input_kind, X_test, y_test)
     target = target_name or (
-        str(y.name) if isinstance(y, pd.Series) and y.name is not None else "target"
+        str(y.name) if isinstance(y, pd.Series) and y.name is not None else _TARGETS[task]
     )
 
     destination = Path(path)
@@ -230,7 +265,7 @@ def save_bundle(
                 hint="If they are yours and safe, pass trusted_types=[...] naming them.",
             )
         _write_extras(workdir, model, evaluation_data, task, classes)
-        runtime = export_onnx(workdir, model, frame, features, input_kind, task)
+        runtime = export_onnx(workdir, model, frame, features, input_kind, task, scores)
         metadata = BundleMetadata(
             name=name,
             version=version,
@@ -246,9 +281,9 @@ def save_bundle(
                 trusted_types=sorted(set(needed) - set(REVIEWED_TRUSTED_TYPES)),
             ),
             features=features,
-            target=Target(name=target, classes=classes),
+            target=Target(name=target, classes=classes, scores=scores),
             evaluation=evaluation,
-            data=schema.fingerprint(frame, y),
+            data=schema.fingerprint(frame, () if y is None else y),
             environment=Environment(
                 python=environment.python_version(),
                 platform=environment.platform_tag(),
