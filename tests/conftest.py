@@ -137,3 +137,11 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(os, "fork", counted)
     return pids
+
+
+@pytest.fixture(scope="session")
+def unsupervised_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """KMeans, GaussianMixture, IsolationForest and LocalOutlierFactor bundles (y=None)."""
+    from tests.unsupervised import save_unsupervised
+
+    return save_unsupervised(tmp_path_factory.mktemp("unsupervised"))

@@ -229,6 +229,12 @@ class Predictor:
             return self.unsupervised.method
         return "predict_proba" if self.has_probabilities else None
 
+    def scores_shape(self, rows: int) -> list[int]:
+        """The V2 shape of :attr:`scores_output` for ``rows`` rows."""
+        if self.unsupervised is not None:
+            return self.unsupervised.v2_shape(rows)
+        return [rows, len(self.classes)]
+
     @property
     def output_columns(self) -> list[str]:
         """Columns ``dockyard predict`` and CSV scoring append to each row."""

@@ -158,7 +158,7 @@ def v2_request_schema(predictor: Predictor) -> dict[str, Any]:
                 "maxItems": 1,
             }
         )
-    outputs = ["predict", "predict_proba"] if predictor.has_probabilities else ["predict"]
+    outputs = ["predict", *filter(None, [predictor.scores_output])]
     return {
         "type": "object",
         "properties": {
@@ -196,7 +196,9 @@ def _model_schemas(predictor: Predictor, settings: Settings) -> dict[str, Any]:
         "maxItems": settings.max_batch_rows,
     }
     prediction: dict[str, Any]
-    if meta.task == "regression":
+    if predictor.unsupervised is not None:
+        prediction = predictor.unsupervised.json_schema(predictor.classes)
+    elif meta.task == "regression":
         prediction = {
             "type": "object",
             "properties": {"value": {"type": "number"}},
@@ -387,7 +389,7 @@ def _model_paths(predictor: Predictor) -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": f"Outputs: predict ({label_datatype(predictor)})"
-                        + (", predict_proba (FP64)" if predictor.has_probabilities else ""),
+                        + "".join(f", {o} (FP64)" for o in filter(None, [predictor.scores_output])),
                         "content": {"application/json": {"schema": _ref("V2InferenceResponse")}},
                     },
                     **_errors("400", "413", "415", "422"),
