@@ -155,7 +155,8 @@ def test_model_list_and_page_show_the_task_and_sizes(client: TestClient) -> None
     assert "Flagged as outliers" in page.text
     assert "on the 150 rows it was trained on" in page.text
     clusters = client.get("/models/segments").text
-    assert "Cluster sizes" in clusters and "Silhouette" in clusters
+    assert "Cluster sizes" in clusters
+    assert "Silhouette" in clusters
     assert "distance to each cluster centre will appear here" in clusters
 
 

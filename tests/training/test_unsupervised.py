@@ -153,7 +153,8 @@ def test_what_cannot_be_served_is_refused_in_one_line(tmp_path: Path, make: str,
     assert "\n" not in message
     assert why in message
     assert "Dockyard serves classifiers and regressors (with y)" in message
-    assert "KMeans" in message and "IsolationForest" in message
+    assert "KMeans" in message
+    assert "IsolationForest" in message
     assert not (tmp_path / "m").exists()
 
 
@@ -195,7 +196,8 @@ def test_report_shows_cluster_sizes_and_scores(unsupervised_bundles: dict[str, P
     assert [f["file"] for f in clusters["figures"]] == ["cluster_sizes.png", "feature_pairs.png"]
     assert "silhouette" in clusters["metrics"]
     html = (unsupervised_bundles["segments"] / "report" / "index.html").read_text()
-    assert "Cluster sizes" in html and "evaluated on 150 training rows" in html
+    assert "Cluster sizes" in html
+    assert "evaluated on 150 training rows" in html
     outliers = json.loads(
         (unsupervised_bundles["anomalies"] / "report" / "report.json").read_text()
     )
