@@ -165,3 +165,39 @@ def test_metrics_tally_clusters_and_outliers(client: TestClient) -> None:
     assert 'model="anomalies",label="outlier"' in text or (
         'label="outlier",model="anomalies"' in text
     )
+
+
+def test_model_list_is_as_documented(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    schema = {**doc["components"]["schemas"]["ModelList"], "components": doc["components"]}
+    jsonschema.validate(client.get("/v1/models").json(), schema)
+
+
+def test_api_conforms_to_its_schema(unsupervised_bundles: dict[str, Path]) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    predictors = [Predictor.from_path(unsupervised_bundles[n]) for n in ("segments", "anomalies")]
+    app = create_app(Settings(max_batch_rows=50), predictors=predictors)
+    with TestClient(app, raise_server_exceptions=False):
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        operations = [
+            op for result in schema.get_all_operations() if "/models/" in (op := result.ok()).path
+        ]
+        assert len(operations) >= 6
+        for operation in operations:
+
+            @given(case=operation.as_strategy())
+            @settings(
+                max_examples=15,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
+            def check(case: schemathesis.Case) -> None:
+                case.call_and_validate()
+
+            try:
+                check()
+            except Exception as exc:
+                raise AssertionError(f"{operation.label}: {exc}") from exc

@@ -4,10 +4,10 @@ request carries its real feature names, types, training ranges and an example.""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
 from dockyard.__about__ import __version__
-from dockyard.bundle.metadata import Feature
+from dockyard.bundle.metadata import Feature, Task
 from dockyard.predictor import Predictor
 from dockyard.predictor.validation import MAX_MAGNITUDE
 from dockyard.server.repository import ModelRepository
@@ -435,7 +435,7 @@ def _common_schemas() -> dict[str, Any]:
             "properties": {
                 "name": {"type": "string"},
                 "version": {"type": "string"},
-                "task": {"enum": ["classification", "regression"]},
+                "task": {"enum": list(get_args(Task))},
                 "description": {"type": "string"},
                 "metric": {"type": "object"},
                 "links": {"type": "object"},
