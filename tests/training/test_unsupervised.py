@@ -206,3 +206,46 @@ def test_report_shows_cluster_sizes_and_scores(unsupervised_bundles: dict[str, P
         "Flagged as outliers"
         in (unsupervised_bundles["anomalies"] / "report" / "index.html").read_text()
     )
+
+
+def test_a_clusterer_saved_as_a_classifier_says_what_to_do(tmp_path: Path) -> None:
+    # The hints used to go in a circle: "pass task=...", then "has no classes_".
+    from sklearn.cluster import KMeans
+
+    X = iris_features()
+    model = KMeans(n_clusters=2, n_init=2, random_state=0).fit(X)
+    with pytest.raises(TrainingError, match="is a clusterer, not a classification model"):
+        dockyard.save_bundle(
+            model, X, np.zeros(len(X)), task="classification", name="m", path=tmp_path / "m"
+        )
+
+
+def test_an_untagged_predictor_is_asked_for_its_task(tmp_path: Path) -> None:
+    from sklearn.base import BaseEstimator
+
+    class Custom(BaseEstimator):  # type: ignore[misc]
+        def fit(self, X: Any, y: Any = None) -> Custom:
+            self.fitted_ = True
+            return self
+
+        def predict(self, X: Any) -> np.ndarray:
+            return np.zeros(len(X))
+
+    X = iris_features()
+    with pytest.raises(TrainingError, match="does not say what it predicts; pass task="):
+        dockyard.save_bundle(Custom().fit(X), X, None, name="m", path=tmp_path / "m")
+
+
+def test_an_older_bundle_without_the_new_fields_still_parses(
+    unsupervised_bundles: dict[str, Path],
+) -> None:
+    from dockyard.bundle.metadata import parse_metadata
+
+    doc = json.loads((unsupervised_bundles["segments"] / "bundle.json").read_text())
+    doc["task"] = "classification"
+    doc["target"] = {"name": "species", "classes": ["a", "b"]}
+    doc["evaluation"] = {"method": "holdout", "rows": 10, "metrics": {"accuracy": 0.9}}
+    meta = parse_metadata(doc)
+    assert meta.target.scores is None
+    assert meta.evaluation.counts == {}
+    assert meta.headline_metric() == ("accuracy", 0.9)

@@ -101,7 +101,9 @@ def _infer_task(model: Any, task: Task | None, y: Any, y_test: Any) -> Task:
             task = unsupervised.infer_task(model)
     if task in UNSUPERVISED_TASKS:
         unsupervised.check_servable(model, task, y, y_test)
-    elif y is None:
+        return task
+    unsupervised.check_supervised(model, task)
+    if y is None:
         raise TrainingError(
             f"{type(model).__name__} is saved as a {task} model, which needs its target: pass y."
         )

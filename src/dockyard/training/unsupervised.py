@@ -55,6 +55,20 @@ def _refuse(model: Any, why: str) -> TrainingError:
 def infer_task(model: Any) -> Task:
     """``clustering`` or ``outlier_detection`` for an estimator that is neither a classifier
     nor a regressor; anything else is refused."""
+    task = _tagged_task(model)
+    if task is not None:
+        return task
+    final = type(_final_step(model)).__name__
+    if hasattr(model, "predict"):
+        raise TrainingError(
+            f"{type(model).__name__} does not say what it predicts; pass task='classification', "
+            "'regression', 'clustering' or 'outlier_detection'."
+        )
+    what = "a transformer" if hasattr(model, "transform") else "not an estimator that predicts"
+    raise _refuse(model, f"it is {what} ({final} comes last), not a model that predicts")
+
+
+def _tagged_task(model: Any) -> Task | None:
     from sklearn.utils import get_tags
 
     kind = get_tags(model).estimator_type
@@ -62,9 +76,18 @@ def infer_task(model: Any) -> Task:
         return "clustering"
     if kind == "outlier_detector":
         return "outlier_detection"
-    final = type(_final_step(model)).__name__
-    what = "a transformer" if hasattr(model, "transform") else "not a predictor"
-    raise _refuse(model, f"it is {what} ({final} comes last), not a model that predicts")
+    return None
+
+
+def check_supervised(model: Any, task: Task) -> None:
+    """A clusterer or outlier detector saved as a classifier or regressor: say what to do."""
+    tagged = _tagged_task(model)
+    if tagged is not None:
+        kind = "clusterer" if tagged == "clustering" else "outlier detector"
+        raise TrainingError(
+            f"{type(model).__name__} is a {kind}, not a {task} model: save it with y=None "
+            f"and without task (or task='{tagged}')."
+        )
 
 
 def check_servable(model: Any, task: Task, y: Any, y_test: Any) -> None:
