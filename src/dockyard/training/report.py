@@ -2,7 +2,8 @@
 
 What it holds: held-out metrics, a confusion matrix (classification) or predicted-vs-actual
 and residual plots (regression), and feature distributions by class (the pair plot the Iris
-tutorials draw). Files:
+tutorials draw); clustering and outlier bundles get theirs from
+:mod:`dockyard.training.unsupervised_report`. Files:
 
 - ``index.html``: the report for people; opens from disk alone (images referenced relatively).
 - ``report.json``: the same content for programs; the web pages render figures from it.
