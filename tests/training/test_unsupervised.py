@@ -89,24 +89,26 @@ def test_predictor_answers_inlier_or_outlier_and_score(
     assert predictor.output_columns == ["label", "score"]
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        "sklearn.cluster.MiniBatchKMeans(n_clusters=2, n_init=3, random_state=0)",
-        "sklearn.svm.OneClassSVM(nu=0.1)",
-        "sklearn.covariance.EllipticEnvelope(random_state=0)",
-        "sklearn.pipeline.make_pipeline(sklearn.preprocessing.StandardScaler(), "
-        "sklearn.cluster.KMeans(n_clusters=2, n_init=3, random_state=0))",
-    ],
-)
-def test_other_families_save_and_predict(tmp_path: Path, make: str) -> None:
-    import sklearn.cluster
-    import sklearn.covariance
-    import sklearn.pipeline
-    import sklearn.preprocessing
-    import sklearn.svm
+def _other_families() -> list[Any]:
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.covariance import EllipticEnvelope
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import OneClassSVM
 
-    model = eval(make, {"sklearn": sklearn})  # the parametrize ids name the estimators
+    return [
+        pytest.param(MiniBatchKMeans(n_clusters=2, n_init=3, random_state=0), id="MiniBatchKMeans"),
+        pytest.param(OneClassSVM(nu=0.1), id="OneClassSVM"),
+        pytest.param(EllipticEnvelope(random_state=0), id="EllipticEnvelope"),
+        pytest.param(
+            make_pipeline(StandardScaler(), KMeans(n_clusters=2, n_init=3, random_state=0)),
+            id="Pipeline-KMeans",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("model", _other_families())
+def test_other_families_save_and_predict(tmp_path: Path, model: Any) -> None:
     X = iris_features()
     model.fit(X.to_numpy())
     meta = dockyard.save_bundle(model, X, None, name="m", path=tmp_path / "m")
@@ -123,28 +125,28 @@ def test_other_families_save_and_predict(tmp_path: Path, make: str) -> None:
         )
 
 
-@pytest.mark.parametrize(
-    ("make", "why"),
-    [
-        ("sklearn.cluster.DBSCAN()", "DBSCAN: it has no predict()"),
-        ("sklearn.neighbors.LocalOutlierFactor()", "novelty=True"),
-        ("sklearn.cluster.Birch(n_clusters=3)", "skops cannot save its CF-tree"),
-        ("sklearn.preprocessing.StandardScaler()", "it is a transformer"),
-        (
-            "sklearn.pipeline.make_pipeline(sklearn.preprocessing.StandardScaler(), "
-            "sklearn.decomposition.PCA(2))",
-            "Pipeline: it is a transformer (PCA comes last)",
-        ),
-    ],
-)
-def test_what_cannot_be_served_is_refused_in_one_line(tmp_path: Path, make: str, why: str) -> None:
-    import sklearn.cluster
-    import sklearn.decomposition
-    import sklearn.neighbors
-    import sklearn.pipeline
-    import sklearn.preprocessing
+def _unservable() -> list[Any]:
+    from sklearn.cluster import DBSCAN, Birch
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import LocalOutlierFactor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
-    model = eval(make, {"sklearn": sklearn})
+    return [
+        pytest.param(DBSCAN(), "DBSCAN: it has no predict()", id="DBSCAN"),
+        pytest.param(LocalOutlierFactor(), "novelty=True", id="LocalOutlierFactor"),
+        pytest.param(Birch(n_clusters=3), "skops cannot save its CF-tree", id="Birch"),
+        pytest.param(StandardScaler(), "it is a transformer", id="StandardScaler"),
+        pytest.param(
+            make_pipeline(StandardScaler(), PCA(2)),
+            "Pipeline: it is a transformer (PCA comes last)",
+            id="Pipeline-PCA",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("model", "why"), _unservable())
+def test_what_cannot_be_served_is_refused_in_one_line(tmp_path: Path, model: Any, why: str) -> None:
     X = iris_features()
     model.fit(X.to_numpy())
     with pytest.raises(TrainingError) as caught:
