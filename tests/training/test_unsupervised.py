@@ -251,3 +251,17 @@ def test_an_older_bundle_without_the_new_fields_still_parses(
     assert meta.target.scores is None
     assert meta.evaluation.counts == {}
     assert meta.headline_metric() == ("accuracy", 0.9)
+
+
+@pytest.mark.parametrize("name", ["segments", "mixture", "anomalies"])
+def test_onnx_answers_as_scikit_learn_does(
+    unsupervised_bundles: dict[str, Path], name: str
+) -> None:
+    records = iris_features().sample(40, random_state=1).to_dict(orient="records")
+    onnx = Predictor.from_path(unsupervised_bundles[name], runtime="onnx")
+    sklearn = Predictor.from_path(unsupervised_bundles[name], runtime="sklearn")
+    fast, slow = (p.predict_records(records) for p in (onnx, sklearn))
+    assert fast.outputs == slow.outputs
+    assert fast.probabilities is not None
+    assert slow.probabilities is not None
+    np.testing.assert_allclose(fast.probabilities, slow.probabilities, rtol=1e-4, atol=1e-4)
