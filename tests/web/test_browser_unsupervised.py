@@ -39,6 +39,13 @@ def console_errors(driver: Any) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
+def text_of(driver: Any, identifier: str) -> str | None:
+    text: str | None = driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e && e.textContent", identifier
+    )
+    return text
+
+
 def predict(driver: Any, record: dict[str, float], shown: str) -> Any:
     for name, value in record.items():
         fill(driver, name, value)
@@ -92,8 +99,9 @@ def test_outlier_form_shows_the_verdict_and_score(
     for name, value in OUTLIER.items():
         fill(browser, name, value)
     browser.find_element(By.ID, "predict-button").click()
-    wait(browser, lambda d: d.find_element(By.ID, "prediction-label").text == "Outlier")
-    score = browser.find_element(By.ID, "prediction-score").text
+    # Read by script: the answer is re-rendered, so an element found a moment ago can go stale.
+    wait(browser, lambda d: text_of(d, "prediction-label") == "Outlier")
+    score = text_of(browser, "prediction-score")
     assert score.startswith("Score -") or score.startswith("Score \u2212")
     card = browser.find_element(By.ID, "card").text
     assert "Flagged as outliers" in card
