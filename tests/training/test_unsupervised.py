@@ -265,3 +265,10 @@ def test_onnx_answers_as_scikit_learn_does(
     assert fast.probabilities is not None
     assert slow.probabilities is not None
     np.testing.assert_allclose(fast.probabilities, slow.probabilities, rtol=1e-4, atol=1e-4)
+
+
+def test_supervised_bundles_do_not_carry_the_new_fields(iris_bundle: Path) -> None:
+    # Older Dockyard versions forbid unknown keys: classifiers and regressors stay readable.
+    doc = json.loads((iris_bundle / "bundle.json").read_text())
+    assert "scores" not in doc["target"]
+    assert "counts" not in doc["evaluation"]

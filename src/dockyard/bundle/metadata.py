@@ -56,7 +56,11 @@ class Feature(_Model):
 class Target(_Model):
     name: str
     classes: list[Scalar] | None = None
-    scores: Literal["distances", "probabilities", "score"] | None = None
+    # Written only when set: classification and regression bundles stay readable by
+    # Dockyard versions that predate these fields (the schema forbids unknown keys).
+    scores: Literal["distances", "probabilities", "score"] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
     """What a clustering or outlier bundle answers beside the cluster or inlier/outlier label:
     distances to each cluster centre, cluster membership probabilities, or an outlier score."""
 
@@ -65,7 +69,7 @@ class Evaluation(_Model):
     method: Literal["holdout", "cross_validation", "training_data"]
     rows: int
     metrics: dict[str, float]
-    counts: dict[str, int] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict, exclude_if=lambda value: not value)
     """Clustering and outlier bundles: evaluated rows per cluster, or per inlier/outlier."""
 
 
