@@ -261,3 +261,11 @@ def umask() -> Iterator[Callable[[int], int]]:
         yield os.umask
     finally:
         os.umask(before)
+
+
+@pytest.fixture(scope="session")
+def unsupervised_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """KMeans, GaussianMixture, IsolationForest and LocalOutlierFactor bundles (y=None)."""
+    from tests.unsupervised import save_unsupervised
+
+    return save_unsupervised(tmp_path_factory.mktemp("unsupervised"))

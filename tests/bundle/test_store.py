@@ -101,7 +101,7 @@ def test_newer_schema_is_refused(iris_copy: Path) -> None:
 
 
 def test_invalid_metadata_is_refused(iris_copy: Path) -> None:
-    _edit_metadata(iris_copy, {"task": "clustering"})
+    _edit_metadata(iris_copy, {"task": "ranking"})
     with pytest.raises(BundleSchemaError, match="task"):
         read_metadata(iris_copy)
     (iris_copy / "bundle.json").write_text("{not json")

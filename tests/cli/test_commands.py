@@ -276,3 +276,30 @@ def test_predict_with_each_runtime(iris_bundle: Path, tmp_path: Path) -> None:
             outputs.append([row["predicted_species"] for row in csv.DictReader(fh)])
     assert outputs[0] == outputs[1] == ["setosa", "versicolor"]
     assert main(["predict", str(iris_bundle), str(source), "--runtime", "tpu"]) == 2
+
+
+def test_import_and_inspect_a_clusterer_without_a_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+
+    import joblib
+    from sklearn.cluster import KMeans
+
+    from tests.unsupervised import iris_features
+
+    X = iris_features()
+    model = KMeans(n_clusters=3, n_init=3, random_state=0).fit(X)
+    path = tmp_path / "m.pkl"
+    joblib.dump(model, path)
+    X.to_csv(tmp_path / "d.csv", index=False)
+    good = hashlib.sha256(path.read_bytes()).hexdigest()
+    bundle = str(tmp_path / "b")
+    args = ["--data", str(tmp_path / "d.csv"), "--name", "segments", "--out", bundle]
+    assert main(["import", str(path), "--sha256", good, *args]) == 0
+    assert "training_data" in capsys.readouterr().out
+    assert main(["inspect", bundle]) == 0
+    out = capsys.readouterr().out
+    assert "(clustering, sklearn.cluster._kmeans.KMeans)" in out
+    assert "cluster sizes: 0 " in out
+    assert "silhouette" in out

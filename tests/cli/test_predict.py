@@ -142,3 +142,33 @@ def test_the_scored_file_follows_the_umask(
         target = tmp_path / f"scored-{mask:o}.csv"
         assert main(["predict", str(iris_bundle), str(source), "-o", str(target)]) == 0
         assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize(
+    ("name", "columns"),
+    [
+        ("segments", "cluster,distance_0,distance_1,distance_2"),
+        ("mixture", "cluster,probability_0,probability_1,probability_2"),
+        ("anomalies", "label,score"),
+    ],
+)
+def test_clusters_and_outliers_are_appended(
+    unsupervised_bundles: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    columns: str,
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(HEADER + "\n" + "5.0,3.4,1.5,0.2\n7.9,2.0,1.0,2.5\n" * 50)
+    target = tmp_path / "out.csv"
+    for processes in ("1", "2"):
+        argv = ["predict", str(unsupervised_bundles[name]), str(source), "-o", str(target)]
+        assert main([*argv, "--chunk-rows", "16", "--processes", processes]) == 0
+        assert "Scored 100 rows" in capsys.readouterr().err
+        lines = target.read_text().splitlines()
+        assert lines[0] == HEADER + "," + columns
+        assert len(lines) == 101
+        if name == "anomalies":
+            assert lines[1].split(",")[4] == "inlier"
+            assert lines[2].split(",")[4] == "outlier"

@@ -12,6 +12,8 @@ Schema history (``schema_version``):
 3. Current: free text is its own feature type, ``text``; a ``category`` always lists its
    categories and may accept unseen ones (``accepts_unknown``, when the model's encoder
    ignores them); a model may take one one-dimensional column (``model.input: column``).
+   Clustering and outlier-detection bundles (tasks ``clustering`` and
+   ``outlier_detection``) add ``target.scores`` and ``evaluation.counts``.
 
 A file with a newer schema than this Dockyard knows is refused with a message to upgrade.
 """
@@ -33,7 +35,9 @@ METADATA_FILE = "bundle.json"
 Scalar = str | int | float | bool
 FeatureType = Literal["number", "integer", "boolean", "category", "text"]
 FEATURE_TYPES: Final[tuple[FeatureType, ...]] = ("number", "integer", "boolean", "category", "text")
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "clustering", "outlier_detection"]
+UNSUPERVISED_TASKS: Final = ("clustering", "outlier_detection")
+"""Tasks saved with ``y=None``: evaluated on the rows given, their target is the model's own."""
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 NAME_RULE: Final = (
@@ -78,12 +82,21 @@ class Feature(_Model):
 class Target(_Model):
     name: str
     classes: list[Scalar] | None = None
+    # Written only when set: classification and regression bundles stay readable by
+    # Dockyard versions that predate these fields (the schema forbids unknown keys).
+    scores: Literal["distances", "probabilities", "score"] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
+    """What a clustering or outlier bundle answers beside the cluster or inlier/outlier label:
+    distances to each cluster centre, cluster membership probabilities, or an outlier score."""
 
 
 class Evaluation(_Model):
-    method: Literal["holdout", "cross_validation"]
+    method: Literal["holdout", "cross_validation", "training_data"]
     rows: int
     metrics: dict[str, float]
+    counts: dict[str, int] = Field(default_factory=dict, exclude_if=lambda value: not value)
+    """Clustering and outlier bundles: evaluated rows per cluster, or per inlier/outlier."""
 
 
 class DataFingerprint(_Model):
@@ -177,8 +190,18 @@ class BundleMetadata(_Model):
         return list(self.target.classes or [])
 
     def headline_metric(self) -> tuple[str, float]:
-        key = "accuracy" if self.task == "classification" else "r2"
+        keys = _HEADLINES[self.task]
+        key = next((k for k in keys if k in self.evaluation.metrics), keys[-1])
         return key, self.evaluation.metrics[key]
+
+
+# The first metric a bundle of the task has (a single cluster has no silhouette).
+_HEADLINES: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy",),
+    "regression": ("r2",),
+    "clustering": ("silhouette", "clusters"),
+    "outlier_detection": ("outlier_share",),
+}
 
 
 def _upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:

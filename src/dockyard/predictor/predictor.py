@@ -14,6 +14,7 @@ import numpy as np
 from dockyard.bundle.metadata import BundleMetadata
 from dockyard.bundle.store import Bundle
 from dockyard.errors import FieldError, InvalidInput
+from dockyard.predictor.outputs import UnsupervisedOutputs
 from dockyard.predictor.validation import Validator
 from dockyard.runtime.loading import RuntimeChoice, load_for_serving, runtime_from_env
 from dockyard.runtime.onnx import OnnxModel
@@ -34,7 +35,9 @@ PAD_ROWS = 8
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """Model output for a batch: labels (or values) and, for classifiers, probabilities."""
+    """Model output for a batch: labels (or values) and, for classifiers, probabilities;
+    for clustering and outlier bundles, clusters or inlier/outlier and their scores
+    (see :mod:`dockyard.predictor.outputs`)."""
 
     outputs: list[Any]
     probabilities: np.ndarray | None
@@ -74,6 +77,7 @@ class Predictor:
         self.has_probabilities = self.task == "classification" and hasattr(
             self.model, "predict_proba"
         )
+        self.unsupervised = UnsupervisedOutputs.of(bundle.metadata)
         self._frame_input = bundle.metadata.model.input == "frame"
         self._column_input = bundle.metadata.model.input == "column"
         self._dtypes = {
@@ -161,6 +165,8 @@ class Predictor:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         # The export computes probabilities for every classifier; served only where the
         # bundle's model has them, as on the scikit-learn path.
+        if self.unsupervised is not None:
+            return self.unsupervised.from_raw(outputs, probabilities)
         if self._label_type is not None and outputs.dtype.kind in "iu":
             outputs = outputs.astype(self._label_type)
         return outputs, probabilities if self.has_probabilities else None
@@ -186,6 +192,8 @@ class Predictor:
         # reported per row by finish() instead of as floating-point warnings.
         try:
             with np.errstate(all="ignore"):
+                if self.unsupervised is not None:
+                    return self.unsupervised.from_estimator(self.model, X)
                 outputs = np.asarray(self.model.predict(X))
                 probabilities = (
                     np.asarray(self.model.predict_proba(X)) if self.has_probabilities else None
@@ -240,6 +248,8 @@ class Predictor:
 
     def to_json(self, prediction: Prediction) -> list[dict[str, Any]]:
         """Per-row JSON objects: ``{"label", "probabilities"}`` or ``{"value"}``."""
+        if self.unsupervised is not None:
+            return self.unsupervised.to_json(prediction)
         if self.task == "regression":
             return [{"value": float(v)} for v in prediction.outputs]
         if prediction.probabilities is None:
@@ -260,8 +270,23 @@ class Predictor:
         }
 
     @property
+    def scores_output(self) -> str | None:
+        """The Open Inference Protocol name of the per-row numbers beside the labels."""
+        if self.unsupervised is not None:
+            return self.unsupervised.method
+        return "predict_proba" if self.has_probabilities else None
+
+    def scores_shape(self, rows: int) -> list[int]:
+        """The V2 shape of :attr:`scores_output` for ``rows`` rows."""
+        if self.unsupervised is not None:
+            return self.unsupervised.v2_shape(rows)
+        return [rows, len(self.classes)]
+
+    @property
     def output_columns(self) -> list[str]:
         """Columns ``dockyard predict`` and CSV scoring append to each row."""
+        if self.unsupervised is not None:
+            return self.unsupervised.columns
         target = self.metadata.target.name
         columns = [f"predicted_{target}"]
         if self.has_probabilities:

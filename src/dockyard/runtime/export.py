@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from dockyard.bundle.environment import installed_version
-from dockyard.bundle.metadata import Feature, Runtime, Task
+from dockyard.bundle.metadata import UNSUPERVISED_TASKS, Feature, Runtime, Task
 from dockyard.runtime.onnx import OnnxModel, OnnxUnavailable
 
 logger = logging.getLogger("dockyard.runtime")
@@ -59,11 +59,14 @@ def export_onnx(
     features: Sequence[Feature],
     input_kind: str,
     task: Task,
+    scores: str | None = None,
     *,
     precisions: Sequence[Precision] = ("float64", "float32"),
 ) -> Runtime:
     """Write ``model.onnx`` into ``directory`` if it converts and agrees; say which runtime
-    serves, in which precision, and why. ``precisions`` are tried in order."""
+    serves, in which precision, and why. ``precisions`` are tried in order. ``scores``: what
+    a clustering or outlier bundle serves beside the label (``distances``,
+    ``probabilities``, ``score``), checked like probabilities or values."""
     path = directory / ONNX_FILE
     text = [f.name for f in features if f.type == "text"]
     if text:
@@ -82,11 +85,18 @@ def export_onnx(
         reasons["float32"] = str(exc)
         precisions = ()
     for precision in precisions:
-        tolerance = _tolerance(task, precision)
+        tolerance = _tolerance(task, precision, scores)
         try:
             path.write_bytes(_convert(model, features, input_kind, task, precision))
             onnx_model = OnnxModel(path)
-            difference = _verify(onnx_model, model, sample, features, input_kind, task, tolerance)
+            if task in UNSUPERVISED_TASKS:
+                difference = _verify_unsupervised(
+                    onnx_model, model, sample, features, input_kind, scores
+                )
+            else:
+                difference = _verify(
+                    onnx_model, model, sample, features, input_kind, task, tolerance
+                )
             if unseen is not None:
                 # Accepted when serving, so ONNX must treat them as scikit-learn does.
                 try:
@@ -125,7 +135,10 @@ def export_onnx(
     return Runtime(kind="sklearn", reason=reason)
 
 
-def _tolerance(task: Task, precision: Precision) -> float:
+def _tolerance(task: Task, precision: Precision, scores: str | None) -> float:
+    if task in UNSUPERVISED_TASKS:
+        # Clusters and outliers are held to the float32 bounds in either precision.
+        return PROBABILITY_TOLERANCE if scores == "probabilities" else VALUE_TOLERANCE
     if precision == "float64":
         return DOUBLE_TOLERANCE
     return PROBABILITY_TOLERANCE if task == "classification" else VALUE_TOLERANCE
@@ -144,7 +157,7 @@ def _convert(
     model: Any, features: Sequence[Feature], input_kind: str, task: Task, precision: Precision
 ) -> bytes:
     try:
-        from skl2onnx import convert_sklearn
+        from skl2onnx import convert_sklearn, get_latest_tested_opset_version
         from skl2onnx.common.data_types import (
             DoubleTensorType,
             FloatTensorType,
@@ -170,10 +183,18 @@ def _convert(
             ]
         )
     options = {"zipmap": False} if task == "classification" else None
+    # skl2onnx converts IsolationForest only for the older ai.onnx.ml domain.
+    opset = (
+        {"": get_latest_tested_opset_version(), "ai.onnx.ml": 3}
+        if task == "outlier_detection"
+        else None
+    )
     problem = ""
     for initial_types in layouts:
         try:
-            onx = convert_sklearn(model, initial_types=initial_types, options=options)
+            onx = convert_sklearn(
+                model, initial_types=initial_types, options=options, target_opset=opset
+            )
         except Exception as exc:  # skl2onnx raises many types for what it cannot convert
             problem = (
                 str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
@@ -250,6 +271,56 @@ def _verify(
     if not worst <= tolerance:
         raise _Refused(
             f"ONNX probabilities differ from scikit-learn's by up to {worst:.2g}; "
+            f"the tolerance is {tolerance:g}"
+        )
+    return worst
+
+
+def _verify_unsupervised(
+    onnx_model: OnnxModel,
+    model: Any,
+    sample: Any,
+    features: Sequence[Feature],
+    input_kind: str,
+    scores: str | None,
+) -> float:
+    """Clusters (or inlier/outlier) exact; membership probabilities within
+    :data:`PROBABILITY_TOLERANCE`, distances and scores within :data:`VALUE_TOLERANCE`
+    relative (absolute below 1)."""
+    X = sample if input_kind == "frame" else sample.to_numpy()
+    try:
+        labels, values = onnx_model.run(_columns(sample, features))
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise _Refused(f"onnxruntime failed on the training data: {str(exc)[:300]}") from None
+    with np.errstate(all="ignore"):
+        expected = np.asarray(model.predict(X)).reshape(-1)
+    differing = int(np.sum(labels.reshape(-1) != expected))
+    if differing:
+        raise _Refused(
+            f"ONNX predictions differ from scikit-learn's on {differing} of {len(sample)} "
+            "training rows"
+        )
+    if scores is None:
+        return 0.0
+    method = {"distances": "transform", "probabilities": "predict_proba"}.get(
+        scores, "decision_function"
+    )
+    with np.errstate(all="ignore"):
+        wanted = np.asarray(getattr(model, method)(X), dtype=np.float64).reshape(len(sample), -1)
+    if values is None or values.size != wanted.size:
+        raise _Refused(f"the ONNX export has no {scores} matching scikit-learn's {method}")
+    got = values.reshape(wanted.shape)
+    if scores == "probabilities":
+        worst = float(np.max(np.abs(got - wanted))) if wanted.size else 0.0
+        tolerance, how = PROBABILITY_TOLERANCE, ""
+    else:
+        scale = np.maximum(1.0, np.abs(wanted))
+        worst = float(np.max(np.abs(got - wanted) / scale)) if wanted.size else 0.0
+        tolerance, how = VALUE_TOLERANCE, " (relative)"
+    if not worst <= tolerance:
+        raise _Refused(
+            f"ONNX {scores.rstrip('s')}s differ from scikit-learn's {method} "
+            f"by up to {worst:.2g}{how}; "
             f"the tolerance is {tolerance:g}"
         )
     return worst

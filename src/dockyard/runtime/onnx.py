@@ -15,7 +15,7 @@ class OnnxUnavailable(Exception):
 
 
 class OnnxModel:
-    """An ONNX classifier or regressor, fed validated feature columns in model order.
+    """An ONNX classifier, regressor, clusterer or outlier detector, fed validated feature columns in model order.
 
     The export has either one float tensor ``X`` of all features (models fitted on numeric
     arrays) or one ``[n, 1]`` tensor per feature, named after it (pipelines that select
@@ -58,7 +58,15 @@ class OnnxModel:
         self._single = len(inputs) == 1 and len(inputs[0].shape) == 2 and inputs[0].shape[1] != 1
         outputs = [o.name for o in self._session.get_outputs()]
         self.classifier = "probabilities" in outputs
-        self._outputs = ["label", "probabilities"] if self.classifier else [outputs[0]]
+        # Clusterers and outlier detectors: a label and "scores" (distances or a score).
+        self.scored = not self.classifier and outputs[:2] == ["label", "scores"]
+        self._outputs = (
+            ["label", "probabilities"]
+            if self.classifier
+            else outputs[:2]
+            if self.scored
+            else [outputs[0]]
+        )
         self._run = self._session.run
 
     def run(self, columns: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -104,6 +112,11 @@ class OnnxModel:
                 else:
                     np.divide(probabilities, totals, out=probabilities, where=totals > 0)
             return result[0][:rows], probabilities
+        if self.scored:
+            labels = result[0].reshape(-1)[:rows]
+            return labels, result[1].astype(np.float64).reshape(len(result[0].reshape(-1)), -1)[
+                :rows
+            ]
         return result[0].reshape(-1)[:rows].astype(np.float64), None
 
     # The estimator surface (predict, predict_proba) for callers that hold a 2-D array.

@@ -171,7 +171,7 @@ class Endpoints:
 
     def _count(self, predictor: Predictor, prediction: Prediction) -> None:
         self.metrics.count_predictions(
-            predictor.name, prediction.outputs, predictor.task == "classification"
+            predictor.name, prediction.outputs, predictor.task != "regression"
         )
 
     def _answer(self, predictor: Predictor, prediction: Prediction) -> Response:

@@ -4,10 +4,10 @@ request carries its real feature names, types, training ranges and an example.""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
 from dockyard.__about__ import __version__
-from dockyard.bundle.metadata import Feature
+from dockyard.bundle.metadata import Feature, Task
 from dockyard.predictor import Predictor
 from dockyard.predictor.validation import MAX_MAGNITUDE
 from dockyard.server.repository import ModelRepository
@@ -160,7 +160,7 @@ def v2_request_schema(predictor: Predictor) -> dict[str, Any]:
                 "maxItems": 1,
             }
         )
-    outputs = ["predict", "predict_proba"] if predictor.has_probabilities else ["predict"]
+    outputs = ["predict", *filter(None, [predictor.scores_output])]
     return {
         "type": "object",
         "properties": {
@@ -199,7 +199,9 @@ def _model_schemas(predictor: Predictor, settings: Settings) -> dict[str, Any]:
         "maxItems": settings.max_batch_rows,
     }
     prediction: dict[str, Any]
-    if meta.task == "regression":
+    if predictor.unsupervised is not None:
+        prediction = predictor.unsupervised.json_schema(predictor.classes)
+    elif meta.task == "regression":
         prediction = {
             "type": "object",
             "properties": {"value": {"type": "number"}},
@@ -390,7 +392,7 @@ def _model_paths(predictor: Predictor) -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": f"Outputs: predict ({label_datatype(predictor)})"
-                        + (", predict_proba (FP64)" if predictor.has_probabilities else ""),
+                        + "".join(f", {o} (FP64)" for o in filter(None, [predictor.scores_output])),
                         "content": {"application/json": {"schema": _ref("V2InferenceResponse")}},
                     },
                     **_errors("400", "413", "415", "422"),
@@ -436,7 +438,7 @@ def _common_schemas() -> dict[str, Any]:
             "properties": {
                 "name": {"type": "string"},
                 "version": {"type": "string"},
-                "task": {"enum": ["classification", "regression"]},
+                "task": {"enum": list(get_args(Task))},
                 "description": {"type": "string"},
                 "metric": {"type": "object"},
                 "links": {"type": "object"},

@@ -66,9 +66,13 @@ def model_metadata(predictor: Predictor) -> dict[str, Any]:
     outputs: list[dict[str, Any]] = [
         {"name": "predict", "datatype": label_datatype(predictor), "shape": [-1]}
     ]
-    if predictor.has_probabilities:
+    if predictor.scores_output is not None:
         outputs.append(
-            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(predictor.classes)]}
+            {
+                "name": predictor.scores_output,
+                "datatype": "FP64",
+                "shape": predictor.scores_shape(-1),
+            }
         )
     return {
         "name": predictor.name,
@@ -289,11 +293,12 @@ class V2Endpoints:
                 "data": prediction.outputs,
             }
         }
-        if prediction.probabilities is not None:
-            available["predict_proba"] = {
-                "name": "predict_proba",
+        scores = predictor.scores_output
+        if prediction.probabilities is not None and scores is not None:
+            available[scores] = {
+                "name": scores,
                 "datatype": "FP64",
-                "shape": [rows, len(predictor.classes)],
+                "shape": predictor.scores_shape(rows),
                 "data": prediction.probabilities.ravel().tolist(),
             }
         requested = document.get("outputs")

@@ -46,7 +46,7 @@ def import_model(
     *,
     sha256: str,
     data: str | os.PathLike[str],
-    target: str,
+    target: str | None,
     name: str,
     out: str | os.PathLike[str],
     version: str = "1.0.0",
@@ -59,11 +59,12 @@ def import_model(
 
     model = load_pickled_model(model_path, sha256=sha256)
     frame = pd.read_csv(data)
-    if target not in frame.columns:
+    if target is not None and target not in frame.columns:
         raise UsageError(
             f"{data} has no column '{target}'; columns: {', '.join(map(str, frame.columns))}."
         )
-    X, y = frame.drop(columns=[target]), frame[target]
+    # Without a target (clusterers, outlier detectors) every column is a feature.
+    X, y = (frame, None) if target is None else (frame.drop(columns=[target]), frame[target])
     fitted = getattr(model, "feature_names_in_", None)
     if fitted is not None:
         missing = [c for c in fitted if c not in X.columns]

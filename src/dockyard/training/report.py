@@ -2,7 +2,8 @@
 
 What it holds: held-out metrics, a confusion matrix (classification) or predicted-vs-actual
 and residual plots (regression), and feature distributions by class (the pair plot the Iris
-tutorials draw). Files:
+tutorials draw); clustering and outlier bundles get theirs from
+:mod:`dockyard.training.unsupervised_report`. Files:
 
 - ``index.html``: the report for people; opens from disk alone (images referenced relatively).
 - ``report.json``: the same content for programs; the web pages render figures from it.
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from dockyard.training.unsupervised_report import UNSUPERVISED_METRIC_NAMES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,7 +130,7 @@ def write_report(
         "schema": MANIFEST_SCHEMA,
         "task": task,
         "estimator": estimator,
-        "evaluation": {"method": evaluation.method, "rows": len(evaluation.y_true)},
+        "evaluation": {"method": evaluation.method, "rows": len(evaluation.X)},
         "metrics": metrics,
         "per_class": per_class,
         "figures": [asdict(f) for f in figures],
@@ -157,6 +160,8 @@ def _metrics(
 ) -> tuple[dict[str, float], list[dict[str, Any]] | None]:
     from dockyard.training.metrics import classification_metrics, regression_metrics
 
+    if evaluation.metrics is not None:  # clustering, outliers: computed when evaluated
+        return dict(evaluation.metrics), None
     if task == "regression":
         metrics = regression_metrics(evaluation.y_true, evaluation.y_pred)
         errors = np.asarray(evaluation.y_true, dtype="float64") - np.asarray(
@@ -191,6 +196,12 @@ def _figures(
     out: Path, evaluation: EvaluationData, task: Task, classes: list[Any]
 ) -> Iterator[ReportFigure]:
     shown = "held-out" if evaluation.method == "holdout" else "cross-validated"
+    if evaluation.metrics is not None:
+        from dockyard.training.unsupervised_report import figures
+
+        for name, figure, title, caption, alt in figures(evaluation, task, classes):
+            yield _save(out, name, figure, title=title, caption=caption, alt=alt)
+        return
     if task == "classification":
         yield _save(
             out,
@@ -585,6 +596,7 @@ _METRIC_NAMES = {
     "r2": "R²",
     "mae": "Mean absolute error",
     "rmse": "Root mean squared error",
+    **UNSUPERVISED_METRIC_NAMES,
 }
 
 _HTML = """<!doctype html>
@@ -658,8 +670,10 @@ def format_metric(name: str, value: float) -> str:
     """A metric as people read it: accuracy as a percentage, the rest to 3 significant digits."""
     if name == "accuracy":
         return f"{value:.1%}"
-    if name in ("f1_macro", "r2"):
+    if name in ("f1_macro", "r2", "silhouette"):
         return f"{value:.3f}"
+    if name.endswith("_share"):
+        return f"{value:.1%}"
     return f"{value:.4g}"
 
 
@@ -673,7 +687,9 @@ def _render_html(manifest: dict[str, Any]) -> str:
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(_HTML)
     evaluation = manifest["evaluation"]
-    method = "held-out" if evaluation["method"] == "holdout" else "cross-validated"
+    method = {"holdout": "held-out", "training_data": "training"}.get(
+        evaluation["method"], "cross-validated"
+    )
     return template.render(
         estimator=manifest["estimator"],
         task=manifest["task"],

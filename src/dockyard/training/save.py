@@ -17,6 +17,7 @@ from dockyard.__about__ import __version__
 from dockyard.bundle import environment, schema
 from dockyard.bundle.metadata import (
     NAME_RULE,
+    UNSUPERVISED_TASKS,
     BundleMetadata,
     Environment,
     Evaluation,
@@ -37,9 +38,17 @@ from dockyard.bundle.store import (
 )
 from dockyard.errors import DockyardError, TrainingError, UntrustedTypes
 from dockyard.runtime.export import export_onnx
+from dockyard.training import unsupervised
 from dockyard.training.columns import column_roles
 
 CV_FOLDS = 5
+# The target's name in bundles saved without one: the prediction is the model's own.
+_TARGETS: dict[str, str] = {
+    "classification": "target",
+    "regression": "target",
+    "clustering": "cluster",
+    "outlier_detection": "outlier",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,10 @@ class EvaluationData:
     y_true: np.ndarray
     y_pred: np.ndarray
     method: str
+    scores: np.ndarray | None = None
+    """Outlier bundles: each row's score; ``y_true`` is empty for models without a target."""
+    metrics: dict[str, float] | None = None
+    """Clustering and outlier bundles: the metrics computed when they were evaluated."""
 
 
 def _estimator_modules(obj: Any, seen: set[int] | None = None) -> Iterator[str]:
@@ -80,19 +93,25 @@ def _required_packages(model: Any, frame_input: bool) -> dict[str, str]:
     return environment.requirement_closure(roots)
 
 
-def _infer_task(model: Any, task: Task | None) -> Task:
+def _infer_task(model: Any, task: Task | None, y: Any, y_test: Any) -> Task:
     from sklearn.base import is_classifier, is_regressor
 
-    if task is not None:
+    if task is None:
+        if is_classifier(model):
+            task = "classification"
+        elif is_regressor(model):
+            task = "regression"
+        else:
+            task = unsupervised.infer_task(model)
+    if task in UNSUPERVISED_TASKS:
+        unsupervised.check_servable(model, task, y, y_test)
         return task
-    if is_classifier(model):
-        return "classification"
-    if is_regressor(model):
-        return "regression"
-    raise TrainingError(
-        f"Cannot tell whether {type(model).__name__} is a classifier or a regressor.",
-        hint="Pass task='classification' or task='regression'.",
-    )
+    unsupervised.check_supervised(model, task)
+    if y is None:
+        raise TrainingError(
+            f"{type(model).__name__} is saved as a {task} model, which needs its target: pass y."
+        )
+    return task
 
 
 def _input_kind(model: Any, frame: pd.DataFrame) -> str:
@@ -166,6 +185,36 @@ def _evaluate(
     return evaluation, EvaluationData(shown, truth, predicted, method)
 
 
+def _summarise(
+    model: Any,
+    task: Task,
+    frame: pd.DataFrame,
+    y: Any,
+    input_kind: str,
+    X_test: Any,
+    y_test: Any,
+) -> tuple[list[Any] | None, unsupervised.Scores | None, Evaluation, EvaluationData]:
+    """Classes, what a clustering or outlier bundle serves beside its label, the
+    evaluation and the data the report draws."""
+    if task in UNSUPERVISED_TASKS:
+        found = unsupervised.evaluate(
+            model, task, frame, X_test, lambda f: model_input(f, input_kind)
+        )
+        evaluation = found.evaluation
+        data = EvaluationData(
+            found.shown,
+            np.empty(0),
+            found.labels,
+            evaluation.method,
+            found.score_values,
+            evaluation.metrics,
+        )
+        return found.classes, found.scores, evaluation, data
+    classes = _classes(model) if task == "classification" else None
+    evaluation, data = _evaluate(model, task, frame, y, input_kind, X_test, y_test)
+    return classes, None, evaluation, data
+
+
 def save_bundle(
     model: Any,
     X: Any,
@@ -189,6 +238,8 @@ def save_bundle(
     ``X``/``y`` are the training data: the feature schema (names, types, ranges, categories)
     and the data fingerprint come from them. Held-out metrics come from ``X_test``/``y_test``
     when given, otherwise from 5-fold cross-validation of an unfitted clone.
+    Clusterers and novelty detectors are saved with ``y=None``; they are summarised on
+    ``X_test`` when given, otherwise on ``X`` (cluster sizes, the share flagged as outliers).
     The bundle is written to a temporary directory, loaded back and checked, then moved
     into place, so ``path`` never holds half a bundle.
 
@@ -217,18 +268,19 @@ def save_bundle(
         ) from None
 
     frame = schema.as_frame(X, feature_names)
-    if len(np.asarray(y)) != len(frame):
+    task = _infer_task(model, task, y, y_test)
+    if y is not None and len(np.asarray(y)) != len(frame):
         raise TrainingError(f"X has {len(frame)} rows but y has {len(np.asarray(y))}.")
-    task = _infer_task(model, task)
     input_kind = "column" if schema.is_column(X) else _input_kind(model, frame)
     roles = column_roles(model, list(frame.columns))
     features = schema.infer_features(
         frame, declared=feature_types, text_columns=roles.text, open_columns=roles.open
     )
-    classes = _classes(model) if task == "classification" else None
-    evaluation, evaluation_data = _evaluate(model, task, frame, y, input_kind, X_test, y_test)
+    classes, scores, evaluation, evaluation_data = _summarise(
+        model, task, frame, y, input_kind, X_test, y_test
+    )
     target = target_name or (
-        str(y.name) if isinstance(y, pd.Series) and y.name is not None else "target"
+        str(y.name) if isinstance(y, pd.Series) and y.name is not None else _TARGETS[task]
     )
 
     destination = Path(path)
@@ -250,7 +302,7 @@ def save_bundle(
                 hint="If they are yours and safe, pass trusted_types=[...] naming them.",
             )
         _write_extras(workdir, model, evaluation_data, task, classes)
-        runtime = export_onnx(workdir, model, frame, features, input_kind, task)
+        runtime = export_onnx(workdir, model, frame, features, input_kind, task, scores)
         metadata = BundleMetadata(
             name=name,
             version=version,
@@ -266,9 +318,9 @@ def save_bundle(
                 trusted_types=sorted(set(needed) - set(REVIEWED_TRUSTED_TYPES)),
             ),
             features=features,
-            target=Target(name=target, classes=classes),
+            target=Target(name=target, classes=classes, scores=scores),
             evaluation=evaluation,
-            data=schema.fingerprint(frame, y),
+            data=schema.fingerprint(frame, () if y is None else y),
             environment=Environment(
                 python=environment.python_version(),
                 platform=environment.platform_tag(),

@@ -14,6 +14,15 @@ from pathlib import Path
 from dockyard.bundle.environment import installed_version
 from dockyard.bundle.metadata import BundleMetadata, Feature, Scalar
 from dockyard.predictor import Predictor, label_text
+from dockyard.web.groups import (
+    METRIC_LABELS,
+    TASK_LABELS,
+    GroupRow,
+    answer_note,
+    group_caption,
+    group_rows,
+    training_text,
+)
 
 REPORT_DIR = "report"
 REPORT_INDEX = "index.html"
@@ -29,9 +38,10 @@ _METRICS = {
     "r2": "R²",
     "mae": "Mean absolute error",
     "rmse": "Root mean squared error",
+    **METRIC_LABELS,
 }
 _TO = " \u2013 "  # an en dash between the ends of a range
-_TASKS = {"classification": "Classifier", "regression": "Regressor"}
+_TASKS = {"classification": "Classifier", "regression": "Regressor", **TASK_LABELS}
 
 
 def humanize(name: str) -> str:
@@ -49,8 +59,10 @@ def format_number(value: float) -> str:
 def format_metric(name: str, value: float) -> str:
     if name == "accuracy":
         return f"{value:.1%}"
-    if name in ("f1_macro", "r2"):
+    if name in ("f1_macro", "r2", "silhouette"):
         return f"{value:.3f}"
+    if name.endswith("_share"):
+        return f"{value:.1%}"
     return format_number(value)
 
 
@@ -62,6 +74,8 @@ def evaluation_text(metadata: BundleMetadata) -> tuple[str, str]:
     """Where the metrics come from: a short phrase, and a sentence that explains it."""
     evaluation = metadata.evaluation
     rows = f"{evaluation.rows:,} rows"
+    if evaluation.method == "training_data":
+        return training_text(metadata)
     if evaluation.method == "holdout":
         return (
             f"on a held-out test set of {rows}",
@@ -193,6 +207,10 @@ class ModelView:
     output_columns: tuple[str, ...]
     has_probabilities: bool
     report: Report | None
+    groups: tuple[GroupRow, ...] = ()
+    """Clustering and outlier bundles: evaluated rows per cluster, or inliers and outliers."""
+    groups_caption: str = ""
+    answer_note: str = ""
 
 
 def _value_text(value: Scalar | None) -> str:
@@ -421,6 +439,9 @@ def model_view(predictor: Predictor, *, report_url: str, versions: bool = True) 
         output_columns=tuple(predictor.output_columns),
         has_probabilities=predictor.has_probabilities,
         report=report,
+        groups=group_rows(meta),
+        groups_caption=group_caption(meta),
+        answer_note=answer_note(meta) if predictor.unsupervised else "",
     )
 
 

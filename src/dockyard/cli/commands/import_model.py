@@ -15,7 +15,10 @@ def import_model(
         ..., help="The file's sha256; it is unpickled only if this matches."
     ),
     data: Path = typer.Option(..., help="Training data CSV (features plus the target column)."),
-    target: str = typer.Option(..., help="Name of the target column in --data."),
+    target: str | None = typer.Option(
+        None,
+        help="Name of the target column in --data; omit it for a clusterer or outlier detector.",
+    ),
     name: str = typer.Option(..., help="Model name for the bundle."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Bundle directory to write."),
     version: str = typer.Option("1.0.0", help="Model version recorded in the bundle."),

@@ -42,6 +42,11 @@ def inspect(
         out.print(
             f"target [bold]{metadata.target.name}[/]: {', '.join(map(str, metadata.target.classes))}"
         )
+    counts = metadata.evaluation.counts
+    if counts:
+        total = sum(counts.values()) or 1
+        what = "cluster sizes" if metadata.task == "clustering" else "flagged"
+        out.print(f"{what}: " + ", ".join(f"{k} {n} ({n / total:.1%})" for k, n in counts.items()))
 
     features = Table(title="Features", title_justify="left")
     for column in ("name", "type", "range / categories", "nullable"):

@@ -132,7 +132,7 @@
     return Object.keys(probabilities).find((key) => Number(key) === label) ?? null;
   }
 
-  function probabilityChart(probabilities, label) {
+  function probabilityChart(probabilities, label, title = "Probability of each class") {
     const predicted = labelKey(probabilities, label);
     const entries = Object.entries(probabilities).sort((a, b) => b[1] - a[1]);
     const list = el("ul", { class: "bars", role: "list" });
@@ -152,9 +152,67 @@
     return el(
       "figure",
       { class: "chart" },
-      el("figcaption", { class: "chart-title", text: "Probability of each class" }),
+      el("figcaption", { class: "chart-title", text: title }),
       list,
     );
+  }
+
+  // Clustering: the distance to each cluster centre, nearest first; bars relative to the farthest.
+  function distanceChart(distances, cluster) {
+    const entries = Object.entries(distances).sort((a, b) => a[1] - b[1]);
+    const farthest = Math.max(...entries.map((e) => e[1])) || 1;
+    const list = el("ul", { class: "bars", role: "list" });
+    for (const [name, d] of entries) {
+      const fill = el("span", { class: "bar-fill" });
+      fill.style.width = Math.max(0, Math.min(1, d / farthest)) * 100 + "%";
+      list.append(
+        el(
+          "li",
+          { class: "bar" + (name === String(cluster) ? " bar-top" : "") },
+          el("span", { class: "bar-name", text: "Cluster " + name }),
+          el("span", { class: "bar-track", "aria-hidden": "true" }, fill),
+          el("span", { class: "bar-value", text: formatValue(d) }),
+        ),
+      );
+    }
+    return el(
+      "figure",
+      { class: "chart" },
+      el("figcaption", { class: "chart-title", text: "Distance to each cluster centre" }),
+      list,
+    );
+  }
+
+  function showUnsupervised(prediction, answer) {
+    if ("cluster" in prediction) {
+      answer.append(
+        el("p", { class: "answer-label", text: "Cluster" }),
+        el("p", { class: "answer-value", id: "prediction-cluster", text: String(prediction.cluster) }),
+      );
+      resultBody.append(answer);
+      if (prediction.probabilities) {
+        resultBody.append(
+          probabilityChart(prediction.probabilities, prediction.cluster, "Probability of each cluster"),
+        );
+      }
+      if (prediction.distances) resultBody.append(distanceChart(prediction.distances, prediction.cluster));
+      return;
+    }
+    const outlier = prediction.label === "outlier";
+    answer.append(
+      el("p", { class: "answer-label", text: "Outlier check" }),
+      el("p", { class: "answer-value", id: "prediction-label", text: outlier ? "Outlier" : "Inlier" }),
+    );
+    if ("score" in prediction) {
+      answer.append(
+        el("p", {
+          class: "answer-note",
+          id: "prediction-score",
+          text: "Score " + formatValue(prediction.score) + ": below 0 is an outlier; the lower, the more unusual.",
+        }),
+      );
+    }
+    resultBody.append(answer);
   }
 
   function showPrediction(body, elapsed) {
@@ -162,7 +220,9 @@
     const target = form.dataset.target;
     resultBody.replaceChildren();
     const answer = el("div", { class: "answer" });
-    if ("value" in prediction) {
+    if (form.dataset.task === "clustering" || form.dataset.task === "outlier_detection") {
+      showUnsupervised(prediction, answer);
+    } else if ("value" in prediction) {
       answer.append(
         el("p", { class: "answer-label", text: "Predicted " + target.toLowerCase() }),
         el("p", { class: "answer-value", id: "prediction-value", text: formatValue(prediction.value) }),

@@ -1,0 +1,148 @@
+"""What clustering and outlier-detection bundles answer, in one place for every entry point.
+
+Per row, as JSON (v1 POST and GET, the web form):
+
+- clustering: ``{"cluster": 2, "distances": {"0": 1.9, "1": 3.4, "2": 0.4}}`` (k-means
+  models: distance to each cluster centre), ``{"cluster": 1, "probabilities": {"0": 0.02,
+  "1": 0.98}}`` (mixture models: membership probabilities), or ``{"cluster": 0}``;
+- outlier detection: ``{"label": "outlier", "score": -0.12}``; the score is scikit-learn's
+  ``decision_function``: negative for outliers, and the lower the more anomalous.
+
+CSV scoring appends the same keys as columns (``cluster``, ``distance_0``…;
+``label``, ``score``); the Open Inference Protocol answers ``predict`` and an output named
+after the scikit-learn method (``transform``, ``predict_proba``, ``decision_function``).
+The :class:`~dockyard.predictor.predictor.Prediction` holds the labels in ``outputs`` and
+the per-row numbers in ``probabilities`` (an ``(n, k)`` matrix; ``(n, 1)`` for a score).
+This module needs numpy only: ONNX-served bundles use it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dockyard.bundle.metadata import UNSUPERVISED_TASKS, BundleMetadata
+
+if TYPE_CHECKING:
+    from dockyard.predictor.predictor import Prediction
+
+# What each kind of score is called: in JSON, as a CSV column prefix, as the model method.
+_SCORES: dict[str, tuple[str, str, str]] = {
+    "distances": ("distances", "distance_", "transform"),
+    "probabilities": ("probabilities", "probability_", "predict_proba"),
+    "score": ("score", "score", "decision_function"),
+}
+_OUTLIER = "outlier"
+_INLIER = "inlier"
+
+
+@dataclass(frozen=True, slots=True)
+class UnsupervisedOutputs:
+    """The outputs of one clustering or outlier-detection bundle."""
+
+    task: str
+    label_key: str
+    """``cluster`` or ``label`` (``inlier``/``outlier``)."""
+    score_key: str | None
+    """``distances``, ``probabilities``, ``score`` or ``None``."""
+    method: str | None
+    """The scikit-learn method computing the scores; also the V2 output's name."""
+    keys: tuple[str, ...]
+    """The score columns: one per cluster, or ``score`` alone."""
+
+    @classmethod
+    def of(cls, metadata: BundleMetadata) -> UnsupervisedOutputs | None:
+        """``None`` for classification and regression bundles."""
+        if metadata.task not in UNSUPERVISED_TASKS:
+            return None
+        kind = metadata.target.scores
+        score_key, _, method = _SCORES[kind] if kind else (None, "", None)
+        keys = () if kind is None else ("score",) if kind == "score" else _keys(metadata.classes)
+        label_key = "cluster" if metadata.task == "clustering" else "label"
+        return cls(metadata.task, label_key, score_key, method, keys)
+
+    @property
+    def single_score(self) -> bool:
+        return self.score_key == "score"
+
+    # -- computing ---------------------------------------------------------------------------
+
+    def from_estimator(self, model: Any, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """A scikit-learn estimator's (labels, scores) for ``X``."""
+        labels = np.asarray(model.predict(X))
+        scores = None if self.method is None else np.asarray(getattr(model, self.method)(X))
+        return self.from_raw(labels, scores)
+
+    def from_raw(
+        self, labels: np.ndarray, scores: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels and scores as scikit-learn or ONNX Runtime computed them → served form:
+        outliers as ``inlier``/``outlier``, scores as a float64 ``(n, k)`` matrix."""
+        labels = labels.reshape(-1)
+        if self.task != "clustering":
+            labels = np.where(labels == -1, _OUTLIER, _INLIER)
+        if self.method is None or scores is None:
+            return labels, None
+        return labels, np.asarray(scores, dtype=np.float64).reshape(len(labels), -1)
+
+    # -- answering ---------------------------------------------------------------------------
+
+    def to_json(self, prediction: Prediction) -> list[dict[str, Any]]:
+        key = self.label_key
+        matrix = prediction.probabilities
+        if self.score_key is None or matrix is None:
+            return [{key: label} for label in prediction.outputs]
+        if self.single_score:
+            return [
+                {key: label, "score": row[0]}
+                for label, row in zip(prediction.outputs, matrix.tolist(), strict=True)
+            ]
+        names, score_key = self.keys, self.score_key
+        return [
+            {key: label, score_key: dict(zip(names, row, strict=True))}
+            for label, row in zip(prediction.outputs, matrix.tolist(), strict=True)
+        ]
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns CSV scoring and ``dockyard predict`` append."""
+        if self.score_key is None:
+            return [self.label_key]
+        prefix = _SCORES[_kind(self.score_key)][1]
+        if self.single_score:
+            return [self.label_key, prefix]
+        return [self.label_key, *(prefix + k for k in self.keys)]
+
+    def v2_shape(self, rows: int) -> list[int]:
+        """The shape of the V2 scores output: ``[rows]`` for a score, else ``[rows, k]``."""
+        return [rows] if self.single_score else [rows, len(self.keys)]
+
+    def json_schema(self, classes: Sequence[Any]) -> dict[str, Any]:
+        """The OpenAPI schema of one prediction."""
+        properties: dict[str, Any] = {self.label_key: {"enum": list(classes)}}
+        if self.score_key is not None:
+            if self.single_score:
+                properties["score"] = {"type": "number"}
+            else:
+                bounds = (
+                    {"minimum": 0, "maximum": 1}
+                    if self.score_key == "probabilities"
+                    else {"minimum": 0}
+                )
+                properties[self.score_key] = {
+                    "type": "object",
+                    "properties": {k: {"type": "number", **bounds} for k in self.keys},
+                    "required": list(self.keys),
+                }
+        return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def _keys(classes: Sequence[Any]) -> tuple[str, ...]:
+    return tuple(str(c) for c in classes)
+
+
+def _kind(score_key: str) -> str:
+    return next(k for k, names in _SCORES.items() if names[0] == score_key)
