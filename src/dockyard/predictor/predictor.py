@@ -193,11 +193,12 @@ class Predictor:
         try:
             with np.errstate(all="ignore"):
                 if self.unsupervised is not None:
-                    return self.unsupervised.from_estimator(self.model, X)
-                outputs = np.asarray(self.model.predict(X))
-                probabilities = (
-                    np.asarray(self.model.predict_proba(X)) if self.has_probabilities else None
-                )
+                    outputs, probabilities = self.unsupervised.from_estimator(self.model, X)
+                else:
+                    outputs = np.asarray(self.model.predict(X))
+                    probabilities = (
+                        np.asarray(self.model.predict_proba(X)) if self.has_probabilities else None
+                    )
         except ValueError as exc:
             # The input passed the schema, so a ValueError here means values the fitted
             # model cannot handle (e.g. finite inputs that overflow inside a scaler).
