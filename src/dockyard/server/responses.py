@@ -47,5 +47,6 @@ def log_unhandled(method: str, path: str, exc: BaseException) -> None:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log_unhandled(request.method, request.url.path, exc)
+    # Not logged here: Starlette raises ``exc`` again after this answer, and the app's
+    # outermost layer (OneLogPerError) logs it, once.
     return JSONResponse(INTERNAL_ERROR, 500)
