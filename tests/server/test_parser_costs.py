@@ -148,6 +148,18 @@ CASES: dict[str, tuple[Callable[[TestClient, int], httpx.Response], int]] = {
         ),
         422,
     ),
+    "csv upload: many multipart fields": (
+        lambda c, n: c.post(
+            "/v1/models/iris/predict/csv",
+            content=b"".join(
+                b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\n1\r\n' % i
+                for i in range(n)
+            )
+            + b"--b--\r\n",
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        ),
+        400,
+    ),
     "sign-in form: many fields": (
         lambda c, n: c.post(
             "/login",
