@@ -82,7 +82,7 @@ class Endpoints:
     async def predict_query(self, request: Request) -> Response:
         predictor = self.repository.get(request.path_params["name"])
         columns = predictor.validator.text_record(
-            query_record(request.scope["query_string"], len(predictor.feature_names))
+            _query_record(request.scope["query_string"], len(predictor.feature_names))
         )
         prediction = await self.predict(predictor, columns, 1)
         return self._answer(predictor, prediction)
@@ -291,7 +291,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def query_record(query_string: bytes, features: int) -> dict[str, str]:
+def _query_record(query_string: bytes, features: int) -> dict[str, str]:
     """A query string as one record. More than ``features`` plus
     :data:`EXTRA_PARAMETERS` parameters are refused before parsing, and repeated names
     are found in one pass: the work is bounded by the model, not by the caller."""
