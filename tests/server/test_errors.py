@@ -3,6 +3,7 @@ Dockyard, also when a real uvicorn serves the app (it logged its own copy before
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -15,12 +16,14 @@ import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.testclient import TestClient
+from starlette.types import Message
 
 from dockyard.predictor import Predictor
 from dockyard.server import create_app
 from dockyard.server.app import DockyardApp
 from dockyard.settings import Settings
 from tests.processes import free_port
+from tests.server.conftest import post_scope
 
 
 def _failing_app(iris: Predictor, monkeypatch: pytest.MonkeyPatch) -> DockyardApp:
@@ -95,3 +98,27 @@ def test_a_failing_error_handler_still_gives_one_500_and_one_record(
     assert isinstance(records[0].exc_info[1], LookupError)  # type: ignore[index]
     # The original error is in the same record, as the cause of the handler's.
     assert isinstance(records[0].exc_info[1].__context__, RuntimeError)  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/v2/models/iris/infer", b"application/json"), ("/v1/models/iris/predict/csv", b"text/csv")],
+)
+def test_a_client_that_leaves_mid_body_is_not_a_500(
+    iris: Predictor, caplog: pytest.LogCaptureFixture, path: str, content_type: bytes
+) -> None:
+    app = create_app(Settings(), predictors=[iris])
+    app.fast_path = None
+    caplog.set_level(logging.ERROR)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(app(post_scope(path, [(b"content-type", content_type)]), receive, send))
+    assert sent == []
+    assert not caplog.records
+    assert 'status="499"' in app.state.metrics.exposition().decode()

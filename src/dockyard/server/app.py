@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -32,6 +32,7 @@ from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import (
     INTERNAL_ERROR,
     JSONResponse,
+    client_left,
     dockyard_error,
     http_error,
     log_unhandled,
@@ -216,6 +217,7 @@ def create_app(
         exception_handlers={
             DockyardError: dockyard_error,
             HTTPException: http_error,
+            ClientDisconnect: client_left,
             Exception: server_error,
         },
         lifespan=lifespan,

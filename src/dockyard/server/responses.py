@@ -9,6 +9,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from dockyard.errors import DockyardError
 
@@ -40,6 +41,19 @@ async def http_error(request: Request, exc: Exception) -> Response:
         status_code=exc.status_code,
         headers=exc.headers,
     )
+
+
+class _NoAnswer(Response):
+    """Sends nothing: there is nobody to answer. The metrics count it as a 499."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+async def client_left(request: Request, exc: Exception) -> Response:
+    # The client closed the connection before its body arrived: not a server error, so
+    # neither a 500 nor a traceback in the log.
+    return _NoAnswer()
 
 
 def log_unhandled(method: str, path: str, exc: BaseException) -> None:
