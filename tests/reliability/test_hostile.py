@@ -167,3 +167,77 @@ def test_many_idle_connections_do_not_block_others(server: Server) -> None:
     finally:
         for sock in idle:
             sock.close()
+
+
+V2 = "/v2/models/iris/infer"
+V2_HEAD = b'{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64"'
+V2_ROW = V2_HEAD + b', "data": [5.1, 3.5, 1.4, 0.2]}]'
+V2_BINARY = V2_HEAD + b', "parameters": {"binary_data_size": 32}}]}'
+# name -> (extra header lines, body, expected statuses): the Open Inference Protocol's
+# JSON fields and its binary extension, whose header bytes reach the app as sent.
+V2_CORPUS: dict[str, tuple[bytes, bytes, tuple[int, ...]]] = {
+    "header length '\xb2'": (b"Inference-Header-Content-Length: \xb2\r\n", V2_ROW + b"}", (400,)),
+    "header length 5000 digits": (
+        b"Inference-Header-Content-Length: " + b"9" * 5000 + b"\r\n",
+        V2_ROW + b"}",
+        (400, 431),
+    ),
+    "header length negative": (b"Inference-Header-Content-Length: -1\r\n", V2_ROW + b"}", (400,)),
+    "header length past the body": (
+        b"Inference-Header-Content-Length: 999999\r\n",
+        V2_ROW + b"}",
+        (400,),
+    ),
+    "binary shorter than declared": (
+        b"Inference-Header-Content-Length: %d\r\n" % len(V2_BINARY),
+        V2_BINARY + b"\x00" * 31,
+        (400,),
+    ),
+    "binary left over": (
+        b"Inference-Header-Content-Length: %d\r\n" % len(V2_BINARY),
+        V2_BINARY + b"\x00" * 40,
+        (400,),
+    ),
+    "binary NaN": (
+        b"Inference-Header-Content-Length: %d\r\n" % len(V2_BINARY),
+        V2_BINARY + b"\x00\x00\x00\x00\x00\x00\xf8\x7f" * 4,
+        (422,),
+    ),
+    "binary BYTES truncated": (
+        b"Inference-Header-Content-Length: %d\r\n" % len(V2_BINARY.replace(b"FP64", b"BYTES")),
+        V2_BINARY.replace(b"FP64", b"BYTES") + b"\xff\xff\xff\xff" + b"a" * 28,
+        (400,),
+    ),
+    "output name is a list": (b"", V2_ROW + b', "outputs": [{"name": ["predict"]}]}', (422,)),
+    "datatype is a list": (b"", V2_ROW.replace(b'"FP64"', b'["FP64"]') + b"}", (422,)),
+    "data 990 deep": (
+        b"",
+        V2_HEAD.replace(b"[1, 4]", b"[1]")
+        + b', "data": '
+        + b"[" * 990
+        + b"1"
+        + b"]" * 990
+        + b"}]}",
+        (422,),
+    ),
+    "shape 20000 long": (
+        b"",
+        V2_HEAD.replace(b"[1, 4]", b"[" + b"2147483647," * 20_000 + b"1]") + b', "data": []}]}',
+        (422,),
+    ),
+    "10000 inputs": (
+        b"",
+        b'{"inputs": [' + b",".join([V2_ROW[12:-1]] * 10_000) + b"]}",
+        (422,),
+    ),
+}
+
+
+def test_hostile_v2_corpus(server: Server) -> None:
+    failures = []
+    for name, (extra, body, expected) in V2_CORPUS.items():
+        status, took = raw(server, post(V2, JSON, len(body), extra), body)
+        if status not in expected or took > 10:
+            failures.append(f"{name}: {status} after {took:.1f}s (expected {expected})")
+    assert not failures, failures
+    assert httpx.post(f"{server.url}{PREDICT}", json=IRIS_SETOSA, timeout=5).status_code == 200

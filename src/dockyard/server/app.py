@@ -11,25 +11,34 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.errors import DockyardError, UsageError
 from dockyard.predictor import Predictor
-from dockyard.server.endpoints import Endpoints, ServerState
+from dockyard.server.endpoints import JSON_HEADERS, Endpoints, ServerState, send_json
 from dockyard.server.fastpath import FastPath
 from dockyard.server.lifecycle import chain_sigterm, closing_connection
 from dockyard.server.metrics import Metrics, MetricsMiddleware
 from dockyard.server.openapi import build_openapi
 from dockyard.server.repository import ModelRepository
-from dockyard.server.responses import JSONResponse, dockyard_error, http_error, server_error
+from dockyard.server.responses import (
+    INTERNAL_ERROR,
+    JSONResponse,
+    client_left,
+    dockyard_error,
+    http_error,
+    log_unhandled,
+    server_error,
+)
 from dockyard.server.security import (
     APIKey,
     APIKeyMiddleware,
@@ -63,6 +72,37 @@ _SWAGGER_HTML = """<!doctype html>
 """
 
 
+class OneLogPerError:
+    """The one place an unexpected error is logged. Starlette's error middleware answers
+    it (with :func:`~dockyard.server.responses.server_error`'s 500) and then raises it
+    again "so that servers can log it": uvicorn did, and every traceback was logged
+    twice. It stops here, logged once; the 500 is sent here if nothing was sent yet
+    (when the handler itself failed)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log_unhandled(scope["method"], scope["path"], exc)
+            # Once the response has started, the connection is closed unfinished (uvicorn
+            # says so in one line): a truncated body must not pass for a complete one.
+            if not started:
+                await send_json(send, 500, orjson.dumps(INTERNAL_ERROR), JSON_HEADERS)
+
+
 class DockyardApp(Starlette):
     """Starlette, with single-row predictions answered in front of it (see
     :mod:`dockyard.server.fastpath`)."""
@@ -73,7 +113,7 @@ class DockyardApp(Starlette):
 
     def build_middleware_stack(self) -> ASGIApp:
         # Outermost, around Starlette's own error middleware: its 500s get the headers too.
-        return SecurityHeadersMiddleware(super().build_middleware_stack())
+        return SecurityHeadersMiddleware(OneLogPerError(super().build_middleware_stack()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.draining and scope["type"] == "http":
@@ -189,6 +229,7 @@ def create_app(
         exception_handlers={
             DockyardError: dockyard_error,
             HTTPException: http_error,
+            ClientDisconnect: client_left,
             Exception: server_error,
         },
         lifespan=lifespan,

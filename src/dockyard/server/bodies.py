@@ -25,7 +25,14 @@ def media_type(request: Request) -> str:
 
 def check_declared_length(declared: str | None, limit: int) -> None:
     """413 from the Content-Length header alone, before any of the body is read."""
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # isascii(): isdigit() alone accepts '²', which int() refuses; int() also refuses
+    # more than 4,300 digits, and anything past 18 is over every limit anyway.
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 18 or int(declared) > limit)
+    ):
         raise PayloadTooLarge(
             f"Request body of {declared} bytes exceeds the limit of {limit} bytes."
         )

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
+from urllib.parse import parse_qsl
 
 import orjson
 from anyio import to_thread
@@ -22,6 +23,7 @@ from dockyard.errors import (
     PayloadTooLarge,
 )
 from dockyard.predictor import Prediction, Predictor
+from dockyard.predictor.validation import MAX_ERRORS
 from dockyard.server.batching import Batcher
 from dockyard.server.bodies import (
     check_declared_length,
@@ -41,6 +43,9 @@ from dockyard.settings import Settings
 # the loop stays responsive.
 INLINE_ROWS = 32
 _SPOOL_OUT = 8 * 1024 * 1024
+# Query parameters accepted beyond one per feature, so that a few wrong or repeated names
+# are still reported one by one; past that the query is refused unparsed.
+EXTRA_PARAMETERS = 8
 
 
 @dataclass(slots=True)
@@ -79,11 +84,9 @@ class Endpoints:
 
     async def predict_query(self, request: Request) -> Response:
         predictor = self.repository.get(request.path_params["name"])
-        params = request.query_params
-        duplicated = [k for k in params if len(params.getlist(k)) > 1]
-        if duplicated:
-            raise InvalidInput([FieldError(k[:100], "given more than once") for k in duplicated])
-        columns = predictor.validator.text_record(dict(params))
+        columns = predictor.validator.text_record(
+            _query_record(request.scope["query_string"], len(predictor.feature_names))
+        )
         prediction = await self.predict(predictor, columns, 1)
         return self._answer(predictor, prediction)
 
@@ -127,8 +130,8 @@ class Endpoints:
     def _records(self, payload: Any, predictor: Predictor) -> list[Any]:
         if isinstance(payload, dict):
             if "instances" in payload and "instances" not in predictor.feature_names:
-                extra = [k for k in payload if k != "instances"]
-                if extra:
+                if len(payload) > 1:
+                    extra = [k for k in payload if k != "instances"][:MAX_ERRORS]
                     raise InvalidInput(
                         [FieldError(k[:100], "unknown key beside 'instances'") for k in extra]
                     )
@@ -290,6 +293,33 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _query_record(query_string: bytes, features: int) -> dict[str, str]:
+    """A query string as one record. More than ``features`` plus
+    :data:`EXTRA_PARAMETERS` parameters are refused before parsing, and repeated names
+    are found in one pass: the work is bounded by the model, not by the caller."""
+    # parse_qsl splits on '&' alone, so this counts the parameters (or a few more: empty
+    # ones, which it skips).
+    given = query_string.count(b"&") + 1 if query_string else 0
+    if given > features + EXTRA_PARAMETERS:
+        raise InvalidInput(
+            [
+                FieldError(
+                    None,
+                    f"{given} query parameters; this model takes {features} (one per feature)",
+                )
+            ]
+        )
+    record: dict[str, str] = {}
+    repeated: dict[str, None] = {}
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name in record:
+            repeated[name] = None
+        record[name] = value
+    if repeated:
+        raise InvalidInput([FieldError(k[:100], "given more than once") for k in repeated])
+    return record
 
 
 def _iter_file(handle: IO[bytes]) -> Iterator[bytes]:

@@ -11,7 +11,8 @@ from dockyard.bundle.metadata import Feature, Task
 from dockyard.predictor import Predictor
 from dockyard.predictor.validation import MAX_MAGNITUDE
 from dockyard.server.repository import ModelRepository
-from dockyard.server.v2 import FEATURE_TYPES, NUMPY_TYPES, label_datatype
+from dockyard.server.tensors import NUMPY_TYPES
+from dockyard.server.v2 import FEATURE_TYPES, label_datatype
 from dockyard.settings import Settings
 
 _ERROR_STATUSES = {
@@ -118,6 +119,7 @@ def v2_request_schema(predictor: Predictor) -> dict[str, Any]:
                         "minItems": 1,
                         "maxItems": 1,
                     },
+                    "parameters": {"type": "object"},
                 },
                 "required": ["name", "shape", "datatype", "data"],
             }
@@ -153,6 +155,7 @@ def v2_request_schema(predictor: Predictor) -> dict[str, Any]:
                         },
                         "datatype": {"const": "FP64"},
                         "data": {"type": "array", "items": row, "minItems": 1, "maxItems": 1},
+                        "parameters": {"type": "object"},
                     },
                     "required": ["name", "shape", "datatype", "data"],
                 },
@@ -165,12 +168,13 @@ def v2_request_schema(predictor: Predictor) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "id": {"type": "string"},
+            "parameters": {"type": "object"},
             "inputs": {"oneOf": layouts} if len(layouts) > 1 else per_feature,
             "outputs": {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "properties": {"name": {"enum": outputs}},
+                    "properties": {"name": {"enum": outputs}, "parameters": {"type": "object"}},
                     "required": ["name"],
                 },
             },
@@ -476,7 +480,10 @@ def _common_schemas() -> dict[str, Any]:
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "properties": {"name": {"type": "string"}},
+                        "properties": {
+                            "name": {"type": "string"},
+                            "parameters": {"type": "object"},
+                        },
                         "required": ["name"],
                     },
                 },

@@ -9,6 +9,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from dockyard.errors import DockyardError
 
@@ -42,10 +43,24 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+class _NoAnswer(Response):
+    """Sends nothing: there is nobody to answer. The metrics count it as a 499."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+async def client_left(request: Request, exc: Exception) -> Response:
+    # The client closed the connection before its body arrived: not a server error, so
+    # neither a 500 nor a traceback in the log.
+    return _NoAnswer()
+
+
 def log_unhandled(method: str, path: str, exc: BaseException) -> None:
     logger.error("unhandled error on %s %s", method, path, exc_info=exc)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log_unhandled(request.method, request.url.path, exc)
+    # Not logged here: Starlette raises ``exc`` again after this answer, and the app's
+    # outermost layer (OneLogPerError) logs it, once.
     return JSONResponse(INTERNAL_ERROR, 500)

@@ -9,36 +9,19 @@ classifiers, ``predict_proba`` (``[N, classes]``).
 
 from __future__ import annotations
 
-import math
-import struct
-from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.__about__ import __version__
-from dockyard.errors import BadRequest, FieldError, InvalidInput, NotReady, PayloadTooLarge
+from dockyard.errors import FieldError, InvalidInput, NotReady
 from dockyard.predictor import Prediction, Predictor
-from dockyard.server.bodies import decode_json, media_type, read_body, require_json
+from dockyard.server.bodies import media_type, read_body, require_json
 from dockyard.server.endpoints import Endpoints
 from dockyard.server.responses import JSONResponse
+from dockyard.server.tensors import HEADER_LENGTH, check_request, decode_inputs, split_body
 
-NUMPY_TYPES = {
-    "BOOL": "?",
-    "UINT8": "<u1",
-    "UINT16": "<u2",
-    "UINT32": "<u4",
-    "UINT64": "<u8",
-    "INT8": "<i1",
-    "INT16": "<i2",
-    "INT32": "<i4",
-    "INT64": "<i8",
-    "FP16": "<f2",
-    "FP32": "<f4",
-    "FP64": "<f8",
-}
 FEATURE_TYPES = {
     "number": "FP64",
     "integer": "INT64",
@@ -46,7 +29,6 @@ FEATURE_TYPES = {
     "category": "BYTES",
     "text": "BYTES",
 }
-HEADER_LENGTH = "inference-header-content-length"
 
 
 def label_datatype(predictor: Predictor) -> str:
@@ -87,42 +69,6 @@ def model_metadata(predictor: Predictor) -> dict[str, Any]:
     }
 
 
-def _flatten(data: Any) -> Iterator[Any]:
-    if isinstance(data, list):
-        for item in data:
-            yield from _flatten(item)
-    else:
-        yield data
-
-
-def _decode_binary(datatype: str, raw: bytes, count: int, name: str) -> list[Any]:
-    if datatype == "BYTES":
-        values: list[Any] = []
-        offset = 0
-        while offset < len(raw):
-            if offset + 4 > len(raw):
-                raise BadRequest(f"Input '{name}': truncated BYTES element.")
-            (size,) = struct.unpack_from("<I", raw, offset)
-            offset += 4
-            chunk = raw[offset : offset + size]
-            if len(chunk) != size:
-                raise BadRequest(f"Input '{name}': truncated BYTES element.")
-            offset += size
-            try:
-                values.append(chunk.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise BadRequest(f"Input '{name}': a BYTES element is not UTF-8.") from None
-        return values
-    dtype = np.dtype(NUMPY_TYPES[datatype])
-    if len(raw) != count * dtype.itemsize:
-        raise BadRequest(
-            f"Input '{name}': {len(raw)} bytes of binary data for {count} {datatype} elements "
-            f"({count * dtype.itemsize} expected)."
-        )
-    result: list[Any] = np.frombuffer(raw, dtype=dtype).tolist()
-    return result
-
-
 class V2Endpoints:
     def __init__(self, base: Endpoints) -> None:
         self.base = base
@@ -131,6 +77,9 @@ class V2Endpoints:
         # Fixed for a model's lifetime: worked out once, not on every request.
         self._metadata = {p.name: model_metadata(p) for p in self.repository}
         self._label_type = {p.name: label_datatype(p) for p in self.repository}
+        self._outputs = {
+            name: tuple(o["name"] for o in meta["outputs"]) for name, meta in self._metadata.items()
+        }
 
     async def server_metadata(self, request: Request) -> Response:
         return JSONResponse(
@@ -161,125 +110,17 @@ class V2Endpoints:
         predictor = self._predictor(request)
         body = await read_body(request, self.settings.max_body_bytes)
         header_length = request.headers.get(HEADER_LENGTH)
-        if header_length is not None:
-            if not header_length.isdigit() or int(header_length) > len(body):
-                raise BadRequest(f"Invalid {HEADER_LENGTH} header: {header_length[:20]!r}.")
-            split = int(header_length)
-            document, binary = decode_json(body[:split]), body[split:]
-        else:
-            if media_type(request) != "application/octet-stream":
-                require_json(request)
-            document, binary = decode_json(body), b""
-        if not isinstance(document, dict):
-            raise BadRequest("An inference request must be a JSON object with 'inputs'.")
-        tensors = self._tensors(document, binary)
-        columns, rows = self._columns(predictor, tensors)
-        if rows == 0:
-            raise InvalidInput([FieldError("inputs", "no rows to predict")])
-        if rows > self.settings.max_batch_rows:
-            raise PayloadTooLarge(
-                f"{rows} rows in one request; the limit is {self.settings.max_batch_rows}."
-            )
+        if header_length is None and media_type(request) != "application/octet-stream":
+            require_json(request)
+        document, binary = split_body(body, header_length)
+        check_request(document, self._outputs[predictor.name])
+        columns, rows = decode_inputs(
+            document, binary, predictor.feature_names, self.settings.max_batch_rows
+        )
         validated = predictor.validator.json_columns(columns)
         prediction = await self.base.predict(predictor, validated, rows)
         self.base._count(predictor, prediction)
         return JSONResponse(self._response(predictor, prediction, document))
-
-    def _tensors(
-        self, document: dict[str, Any], binary: bytes
-    ) -> dict[str, tuple[list[int], list[Any]]]:
-        inputs = document.get("inputs")
-        if not isinstance(inputs, list) or not inputs:
-            raise InvalidInput(
-                [FieldError("inputs", "expected a non-empty array of input tensors")]
-            )
-        tensors: dict[str, tuple[list[int], list[Any]]] = {}
-        offset = 0
-        for index, tensor in enumerate(inputs):
-            name, shape, values, used = self._tensor(index, tensor, binary, offset)
-            if name in tensors:
-                raise InvalidInput([FieldError(name, "input given more than once")])
-            tensors[name] = (shape, values)
-            offset += used
-        return tensors
-
-    def _tensor(
-        self, index: int, tensor: Any, binary: bytes, offset: int
-    ) -> tuple[str, list[int], list[Any], int]:
-        """One input tensor -> (name, shape, flat values, binary bytes consumed)."""
-        where = f"inputs[{index}]"
-        if not isinstance(tensor, dict):
-            raise InvalidInput([FieldError(where, "expected a tensor object")])
-        name, shape, datatype = tensor.get("name"), tensor.get("shape"), tensor.get("datatype")
-        if not isinstance(name, str) or not name:
-            raise InvalidInput([FieldError(f"{where}.name", "expected a non-empty string")])
-        name = name[:100]
-        if (
-            not isinstance(shape, list)
-            or not shape
-            or not all(type(d) is int and 0 <= d < 2**31 for d in shape)
-        ):
-            raise InvalidInput(
-                [FieldError(f"{where}.shape", "expected an array of non-negative integers")]
-            )
-        if datatype not in NUMPY_TYPES and datatype != "BYTES":
-            raise InvalidInput(
-                [FieldError(f"{where}.datatype", f"unsupported datatype {str(datatype)[:20]!r}")]
-            )
-        count = math.prod(shape)
-        if count > self.settings.max_batch_rows * 1024:
-            raise PayloadTooLarge(f"Input '{name}' has {count} elements; too many.")
-        parameters = tensor.get("parameters") or {}
-        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
-        used = 0
-        if size is not None:
-            if type(size) is not int or size < 0 or offset + size > len(binary):
-                raise BadRequest(f"Input '{name}': binary_data_size does not match the body.")
-            values = _decode_binary(datatype, binary[offset : offset + size], count, name)
-            used = size
-        elif "data" in tensor:
-            values = list(_flatten(tensor["data"]))
-        else:
-            raise InvalidInput([FieldError(f"{where}.data", "missing")])
-        if len(values) != count:
-            raise InvalidInput(
-                [FieldError(name, f"shape {shape} needs {count} elements, got {len(values)}")]
-            )
-        return name, shape, values, used
-
-    def _columns(
-        self, predictor: Predictor, tensors: dict[str, tuple[list[int], list[Any]]]
-    ) -> tuple[dict[str, list[Any]], int]:
-        names = predictor.feature_names
-        if len(tensors) == 1:
-            ((tensor_name, (shape, values)),) = tensors.items()
-            if tensor_name not in names:
-                if len(shape) != 2 or shape[1] != len(names):
-                    raise InvalidInput(
-                        [
-                            FieldError(
-                                tensor_name[:100],
-                                f"a single input tensor must have shape [N, {len(names)}] "
-                                f"(features in order: {', '.join(names)}); got {shape}",
-                            )
-                        ]
-                    )
-                width = len(names)
-                return {n: values[j::width] for j, n in enumerate(names)}, shape[0]
-        rows: int | None = None
-        columns: dict[str, list[Any]] = {}
-        for name, (shape, values) in tensors.items():
-            if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
-                raise InvalidInput(
-                    [FieldError(name[:100], f"expected shape [N] or [N, 1], got {shape}")]
-                )
-            if rows is not None and shape[0] != rows:
-                raise InvalidInput(
-                    [FieldError(name[:100], f"has {shape[0]} rows, other inputs have {rows}")]
-                )
-            rows = shape[0]
-            columns[name] = values
-        return columns, rows or 0
 
     def _response(
         self, predictor: Predictor, prediction: Prediction, document: dict[str, Any]
@@ -312,7 +153,7 @@ class V2Endpoints:
                         for w in unknown
                     ]
                 )
-            outputs = [available[w] for w in wanted if w is not None]
+            outputs = [available[w] for w in dict.fromkeys(wanted) if w is not None]
         else:
             outputs = list(available.values())
         response: dict[str, Any] = {
