@@ -8,7 +8,7 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import IO
 
-from dockyard.batch.reading import read_header, read_rows, text_stream
+from dockyard.batch.reading import CHUNK_BYTES, Lines, read_header, read_rows, text_stream
 from dockyard.batch.writing import csv_line, prediction_cells
 from dockyard.errors import BadRequest, FieldError, InvalidInput
 from dockyard.predictor import Prediction, Predictor
@@ -21,18 +21,21 @@ def score_exact(
     first_line: int,
     header: bool,
     chunk_rows: int,
+    chunk_bytes: int = CHUNK_BYTES,
     width: int = 0,
     positions: Sequence[int] = (),
 ) -> Iterator[tuple[bytes, int, Prediction | None]]:
-    """The csv module's reading of ``source``, whose first line is file line ``first_line``."""
+    """The csv module's reading of ``source``, whose first line is file line ``first_line``,
+    in chunks of ``chunk_rows`` rows or ``chunk_bytes`` bytes."""
     offset = first_line - 1
-    reader = csv.reader(text_stream(source), strict=True)
+    source_lines = Lines(text_stream(source), first_line=first_line, width=width)
+    reader = csv.reader(source_lines, strict=True)
     try:
         if header:
-            names, positions = read_header(reader, predictor)
+            names, positions = read_header(reader, predictor, source_lines)
             width = len(names)
             yield csv_line([*names, *predictor.output_columns]), 0, None
-        for rows, lines in read_rows(reader, width, chunk_rows, offset):
+        for rows, lines in read_rows(reader, source_lines, width, chunk_rows, offset, chunk_bytes):
             data, prediction = score_rows(predictor, rows, lines, positions)
             yield data, len(prediction), prediction
     except UnicodeDecodeError as exc:

@@ -14,7 +14,7 @@ import numpy as np
 from dockyard.batch import processes as _processes
 from dockyard.batch.exact import score_exact
 from dockyard.batch.numeric import parse_lines
-from dockyard.batch.reading import MAX_FIELD_BYTES, Joined
+from dockyard.batch.reading import CHUNK_BYTES, MAX_FIELD_BYTES, Joined
 from dockyard.batch.writing import float_rows, label_cell
 from dockyard.predictor import Prediction, Predictor
 from dockyard.predictor.validation import MAX_MAGNITUDE
@@ -129,13 +129,7 @@ class FastScorer:
                 chunks, done = self._blank_chunks(region, eof)
             else:
                 # No blank lines: chunk boundaries straight from the newline positions.
-                count = len(ends)
-                # Line counts at which chunks end; at the end of the file, the last one
-                # may be short.
-                if eof:
-                    bounds = [*range(size, count, size), *([count] if count else [])]
-                else:
-                    bounds = list(range(size, count + 1, size))
+                bounds = _bounds(ends, size, eof)
                 stops = [int(ends[b - 1]) + 1 for b in bounds]
                 starts = [0, *stops][: len(stops)]
                 firsts = [0, *bounds][: len(bounds)]
@@ -159,7 +153,7 @@ class FastScorer:
         chunks = []
         start = taken = 0
         while start < len(lines):
-            end, full = _chunk_end(lines, start, self.chunk_rows)
+            end, full = _chunk_end(lines, start, self.chunk_rows, CHUNK_BYTES)
             if not full and not eof:
                 break  # wait for the rest of this chunk
             part = lines[start:end]
@@ -176,7 +170,9 @@ class FastScorer:
         rows = [x for x in lines if x] if blanks else lines
         parsed = b"\n".join(rows) + b"\n" if blanks else data
         X = None
-        if parsed.isascii() or _utf8(parsed):
+        # One line longer than a chunk is no plain numeric row (the csv module then
+        # refuses it, without the vectorised parser's arrays of several times its size).
+        if (len(rows) > 1 or len(parsed) <= CHUNK_BYTES) and (parsed.isascii() or _utf8(parsed)):
             X = parse_lines(
                 parsed, self.width, self.positions, integer=self.integer, magnitude=MAX_MAGNITUDE
             )
@@ -189,6 +185,7 @@ class FastScorer:
                     first_line=first_line,
                     header=False,
                     chunk_rows=len(lines) + 1,
+                    chunk_bytes=len(data) + 1,
                     width=self.width,
                     positions=self.positions,
                 )
@@ -240,10 +237,40 @@ class _Scored:
     """Already formatted by the exact path, when the fast one declined the chunk."""
 
 
-def _chunk_end(lines: list[bytes], start: int, size: int) -> tuple[int, bool]:
-    """End of the chunk of ``size`` non-blank lines from ``start``; whether it is full."""
-    count = 0
+def _bounds(ends: np.ndarray, size: int, eof: bool) -> list[int]:
+    """Line counts at which chunks end, given the positions of the newlines ending each
+    line: every ``size`` lines, or sooner where ``CHUNK_BYTES`` would be passed (a line
+    longer than that is a chunk of its own). Without ``eof``, an unfinished last chunk is
+    left for the next block."""
+    count = len(ends)
+    # At the end of the file, the last chunk may be short.
+    bounds = [*range(size, count, size), *([count] if count else [])]
+    stops = ends[np.asarray(bounds, dtype=np.intp) - 1] + 1
+    if bounds and int(np.diff(stops, prepend=0).max()) > CHUNK_BYTES:
+        bounds = []
+        line = start = 0
+        while line < count:
+            fit = int(np.searchsorted(ends, start + CHUNK_BYTES - 1, side="right"))
+            line = min(line + size, max(fit, line + 1))
+            bounds.append(line)
+            start = int(ends[line - 1]) + 1
+    if not eof and bounds and bounds[-1] == count:
+        # The last chunk may go on in the next block, unless it is full already.
+        first = bounds[-2] if len(bounds) > 1 else 0
+        begin = int(ends[first - 1]) + 1 if first else 0
+        if count - first < size and int(ends[-1]) + 1 - begin <= CHUNK_BYTES:
+            bounds.pop()
+    return bounds
+
+
+def _chunk_end(lines: list[bytes], start: int, size: int, limit: int) -> tuple[int, bool]:
+    """End of the chunk of ``size`` non-blank lines from ``start``, or of fewer when the
+    next would take it past ``limit`` bytes; whether it is full."""
+    count = taken = 0
     for index in range(start, len(lines)):
+        taken += len(lines[index]) + 1
+        if taken > limit and index > start:
+            return index, True
         if lines[index]:
             count += 1
             if count == size:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -12,6 +13,16 @@ from dockyard.predictor import Predictor
 # A single CSV field larger than this is refused rather than buffered.
 MAX_FIELD_BYTES = 1 << 20
 MAX_COLUMNS = 10_000
+# A row (header included) longer than this is refused as soon as it is that long, and a
+# row is refused as soon as it has more fields than the header: neither is read in full.
+MAX_ROW_BYTES = 4 << 20
+# A chunk ends at this many bytes of input, or at its number of rows, whichever comes
+# first: memory is bounded for wide rows as for narrow ones.
+CHUNK_BYTES = 1 << 20
+# A line is read this many characters at a time, and checked after each.
+_PIECE = 1 << 16
+# A quoted field, as the csv module reads one (possessive: linear on any input).
+_QUOTED = re.compile(r'"[^"]*+(?:""[^"]*+)*+"')
 
 
 def text_stream(source: IO[bytes]) -> io.TextIOWrapper:
@@ -19,12 +30,17 @@ def text_stream(source: IO[bytes]) -> io.TextIOWrapper:
     return io.TextIOWrapper(source, encoding="utf-8-sig", errors="strict", newline="")
 
 
-def read_header(reader: Any, predictor: Predictor) -> tuple[list[str], list[int]]:
-    """The header's names and the positions of the model's features in it."""
+def read_header(
+    reader: Any, predictor: Predictor, lines: Lines | None = None
+) -> tuple[list[str], list[int]]:
+    """The header's names and the positions of the model's features in it; ``lines``,
+    when ``reader`` reads from them, then checks every row against the header's width."""
     try:
         header = next(reader)
     except StopIteration:
         raise BadRequest("The CSV is empty: expected a header row naming the features.") from None
+    if lines is not None:
+        lines.row_done(width=len(header))
     if len(header) > MAX_COLUMNS:
         raise BadRequest(
             f"The CSV header has {len(header)} columns; at most {MAX_COLUMNS} are accepted."
@@ -46,12 +62,20 @@ def read_header(reader: Any, predictor: Predictor) -> tuple[list[str], list[int]
 
 
 def read_rows(
-    reader: Any, width: int, chunk_rows: int, offset: int = 0
+    reader: Any,
+    source: Lines,
+    width: int,
+    chunk_rows: int,
+    offset: int = 0,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[tuple[list[list[str]], list[int]]]:
-    """Chunks of rows from ``reader``, each row with its file line."""
+    """Chunks of rows from ``reader``, which reads ``source``, each row with its file
+    line; a chunk ends at ``chunk_rows`` rows or ``chunk_bytes`` bytes of input."""
     rows: list[list[str]] = []
     lines: list[int] = []
+    size = 0
     for row in reader:
+        size += source.row_done()
         if not row:
             continue  # blank line
         if len(row) != width:
@@ -66,11 +90,113 @@ def read_rows(
             )
         rows.append(row)
         lines.append(reader.line_num + offset)
-        if len(rows) >= chunk_rows:
+        if len(rows) >= chunk_rows or size >= chunk_bytes:
             yield rows, lines
             rows, lines = [], []
+            size = 0
     if rows:
         yield rows, lines
+
+
+class Lines:
+    """The lines of a text stream, for ``csv.reader``, read so that no row is held in full
+    before it is known to fit: a line is read in pieces, and a row is refused as soon as
+    it is longer than ``MAX_ROW_BYTES`` or has more fields than ``width``.
+
+    The reader of the rows calls :meth:`row_done` after each one: the lines given out
+    since then are the next row's (one, or more when a quoted field spans lines).
+    """
+
+    def __init__(self, text: IO[str], *, first_line: int = 1, width: int = 0) -> None:
+        self._text = text
+        self._line = first_line - 1  # file line of the last line given out
+        self._width = width  # 0: the header, at most MAX_COLUMNS fields
+        self._row: list[str] = []  # the pieces of the current row
+        self._size = 0
+        self._commas = 0
+        self._carry = ""
+
+    def __iter__(self) -> Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._carry or self._text.readline(_PIECE)
+        self._carry = ""
+        if not line:
+            raise StopIteration
+        self._line += 1
+        self._take(line)
+        if len(line) < _PIECE or line[-1] == "\n":
+            return line
+        parts = [line]
+        # A piece as long as asked for: the line may go on (or end with the "\r" of a
+        # "\r\n" whose "\n" the next read returns alone).
+        while len(parts[-1]) == _PIECE and parts[-1][-1] != "\n":
+            piece = self._text.readline(_PIECE)
+            if parts[-1][-1] == "\r" and piece != "\n":
+                self._carry = piece  # the line ended with a lone "\r"
+                break
+            if not piece:
+                break
+            self._take(piece)
+            parts.append(piece)
+        return "".join(parts)
+
+    def row_done(self, *, width: int | None = None) -> int:
+        """The current row is read (its fields are now ``width``, if given); return its
+        size in characters."""
+        size = self._size
+        self._row = []
+        self._size = self._commas = 0
+        if width is not None:
+            self._width = width
+        return size
+
+    def _take(self, piece: str) -> None:
+        self._row.append(piece)
+        self._size += len(piece)
+        self._commas += piece.count(",")
+        header = self._width == 0
+        width = MAX_COLUMNS if header else self._width
+        if self._size > MAX_ROW_BYTES:
+            where = "The CSV header" if header else f"Line {self._line} of the CSV"
+            raise BadRequest(
+                f"{where} is longer than {MAX_ROW_BYTES:,} bytes; a row may be at most "
+                f"that long (and a field {MAX_FIELD_BYTES:,} bytes)."
+            )
+        if self._commas < width or count_fields("".join(self._row), width) <= width:
+            return
+        if header:
+            raise BadRequest(
+                f"The CSV header has more than {MAX_COLUMNS:,} columns; at most "
+                f"{MAX_COLUMNS:,} are accepted."
+            )
+        raise InvalidInput(
+            [
+                FieldError(
+                    None, f"has more than {width} fields, the header has {width}", line=self._line
+                )
+            ]
+        )
+
+
+def count_fields(text: str, stop: int) -> int:
+    """The fields the csv module finds in the row ``text`` (its lines so far), counted up
+    to ``stop`` + 1 at most: commas inside quoted fields separate nothing."""
+    fields = 1
+    position = 0
+    while fields <= stop:
+        if text.startswith('"', position):
+            quoted = _QUOTED.match(text, position)
+            if quoted is None:
+                return fields  # a quoted field still open: the row goes on
+            position = quoted.end()
+        position = text.find(",", position)
+        if position < 0:
+            return fields
+        fields += 1
+        position += 1
+    return fields
 
 
 class Joined(io.RawIOBase):
