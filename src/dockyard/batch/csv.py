@@ -39,6 +39,7 @@ def iter_scored(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     processes: int = 1,
     fd: int | None = None,
+    escape_formulas: bool = True,
 ) -> Iterator[tuple[bytes, int, Prediction | None]]:
     """Yield the output header, then scored rows chunk by chunk, as UTF-8 CSV bytes, each
     with its number of rows and the prediction that made them (``None`` for the header).
@@ -52,6 +53,10 @@ def iter_scored(
     scored by forked processes (:mod:`dockyard.batch.processes`) that write them to ``fd``
     themselves: those come out as empty bytes with their row count, and the prediction
     only of those scored in this process. For command-line use only: never fork a server.
+
+    ``escape_formulas``: cells a spreadsheet would run as formulas (``=HYPERLINK(...)``,
+    ``@SUM(...)``) come out escaped, as OWASP recommends (:mod:`dockyard.batch.writing`);
+    ``False`` writes every cell as it came.
     """
     csv.field_size_limit(MAX_FIELD_BYTES)
     first = source.readline(MAX_FIELD_BYTES)
@@ -65,6 +70,7 @@ def iter_scored(
             first_line=1,
             header=True,
             chunk_rows=chunk_rows,
+            escape=escape_formulas,
         )
         return
     try:
@@ -72,8 +78,8 @@ def iter_scored(
     except UnicodeDecodeError as exc:
         raise BadRequest(f"The CSV is not valid UTF-8 (byte {exc.start} of a chunk).") from None
     header, positions = read_header(csv.reader([text.rstrip("\r\n")]), predictor)
-    yield csv_line([*header, *predictor.output_columns]), 0, None
-    fast = FastScorer(predictor, source, len(header), positions, chunk_rows)
+    yield csv_line([*header, *predictor.output_columns], escape=escape_formulas), 0, None
+    fast = FastScorer(predictor, source, len(header), positions, chunk_rows, escape=escape_formulas)
     if processes > 1 and fd is not None:
         yield from fast.in_processes(processes, fd)
     else:
@@ -93,6 +99,7 @@ def score_csv(
     on_chunk: Callable[[Prediction], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
     processes: int = 1,
+    escape_formulas: bool = True,
 ) -> int:
     """Score ``source`` (binary CSV) into ``sink`` (text); return the number of data rows.
     ``on_chunk`` sees each chunk's prediction, and ``on_rows`` its number of rows, after
@@ -101,7 +108,7 @@ def score_csv(
     ``processes`` > 1 scores in that many processes when ``sink`` is a file or pipe (it is
     then written through its file descriptor) and the platform can fork; see
     :func:`iter_scored`. Predictions do not travel between processes: ``on_chunk`` then
-    cannot be used."""
+    cannot be used. ``escape_formulas``: see :func:`iter_scored`."""
     if processes > 1 and on_chunk is not None:
         raise ValueError("on_chunk needs every prediction in this process: use on_rows")
     fd = _descriptor(sink) if processes > 1 and hasattr(os, "fork") else None
@@ -115,7 +122,14 @@ def score_csv(
     else:
         write = lambda data: sink.write(data.decode("utf-8"))  # noqa: E731
     count = 0
-    scored = iter_scored(predictor, source, chunk_rows=chunk_rows, processes=processes, fd=fd)
+    scored = iter_scored(
+        predictor,
+        source,
+        chunk_rows=chunk_rows,
+        processes=processes,
+        fd=fd,
+        escape_formulas=escape_formulas,
+    )
     for block, rows, prediction in scored:
         if block:
             write(block)

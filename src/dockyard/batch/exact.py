@@ -4,12 +4,11 @@ file line and field."""
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator, Sequence
 from typing import IO
 
 from dockyard.batch.reading import CHUNK_BYTES, Lines, read_header, read_rows, text_stream
-from dockyard.batch.writing import csv_line, prediction_cells
+from dockyard.batch.writing import csv_line, csv_text, prediction_cells
 from dockyard.errors import BadRequest, FieldError, InvalidInput
 from dockyard.predictor import Prediction, Predictor
 
@@ -24,9 +23,11 @@ def score_exact(
     chunk_bytes: int = CHUNK_BYTES,
     width: int = 0,
     positions: Sequence[int] = (),
+    escape: bool = True,
 ) -> Iterator[tuple[bytes, int, Prediction | None]]:
     """The csv module's reading of ``source``, whose first line is file line ``first_line``,
-    in chunks of ``chunk_rows`` rows or ``chunk_bytes`` bytes."""
+    in chunks of ``chunk_rows`` rows or ``chunk_bytes`` bytes; ``escape``: cells that a
+    spreadsheet would run as formulas are escaped (:mod:`dockyard.batch.writing`)."""
     offset = first_line - 1
     source_lines = Lines(text_stream(source), first_line=first_line, width=width)
     reader = csv.reader(source_lines, strict=True)
@@ -34,9 +35,9 @@ def score_exact(
         if header:
             names, positions = read_header(reader, predictor, source_lines)
             width = len(names)
-            yield csv_line([*names, *predictor.output_columns]), 0, None
+            yield csv_line([*names, *predictor.output_columns], escape=escape), 0, None
         for rows, lines in read_rows(reader, source_lines, width, chunk_rows, offset, chunk_bytes):
-            data, prediction = score_rows(predictor, rows, lines, positions)
+            data, prediction = score_rows(predictor, rows, lines, positions, escape=escape)
             yield data, len(prediction), prediction
     except UnicodeDecodeError as exc:
         raise BadRequest(f"The CSV is not valid UTF-8 (byte {exc.start} of a chunk).") from None
@@ -47,7 +48,12 @@ def score_exact(
 
 
 def score_rows(
-    predictor: Predictor, rows: list[list[str]], lines: list[int], positions: Sequence[int]
+    predictor: Predictor,
+    rows: list[list[str]],
+    lines: list[int],
+    positions: Sequence[int],
+    *,
+    escape: bool,
 ) -> tuple[bytes, Prediction]:
     """Validate, predict and write one chunk of rows read by the csv module."""
     columns = [[row[i] for row in rows] for i in positions]
@@ -59,7 +65,5 @@ def score_rows(
         ) from None
     prediction = predictor.predict_columns(validated)
     cells = prediction_cells(prediction, regression=predictor.task == "regression")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerows([*row, *tail] for row, tail in zip(rows, cells, strict=True))
-    return out.getvalue().encode("utf-8"), prediction
+    out = [[*row, *tail] for row, tail in zip(rows, cells, strict=True)]
+    return csv_text(out, escape=escape).encode("utf-8"), prediction

@@ -39,17 +39,23 @@ class FastScorer:
         width: int,
         positions: Sequence[int],
         chunk_rows: int,
+        *,
+        escape: bool = True,
     ) -> None:
         self.predictor = predictor
         self.source = source
         self.width = width
         self.positions = positions
         self.chunk_rows = chunk_rows
+        # Lines that pass the vectorised parser hold plain decimals only: nothing in them
+        # needs escaping. The labels and the lines it declines may.
+        self.escape = escape
         self.integer = [f.type == "integer" for f in predictor.metadata.features]
         self.regression = predictor.task == "regression"
         # Label cells, by whether probabilities follow them.
         self.cells = {
-            more: {c: label_cell(c, more) for c in predictor.classes} for more in (False, True)
+            more: {c: label_cell(c, more, escape=escape) for c in predictor.classes}
+            for more in (False, True)
         }
 
     def chunks(self) -> Iterator[tuple[bytes, int, Prediction | None]]:
@@ -93,6 +99,7 @@ class FastScorer:
             chunk_rows=self.chunk_rows,
             width=self.width,
             positions=self.positions,
+            escape=self.escape,
         )
 
     def _jobs(self) -> Iterator[tuple[bytes, int, bool] | _Switch]:
@@ -188,6 +195,7 @@ class FastScorer:
                     chunk_bytes=len(data) + 1,
                     width=self.width,
                     positions=self.positions,
+                    escape=self.escape,
                 )
             )
             body, _, prediction = scored[0]
@@ -212,7 +220,10 @@ class FastScorer:
             try:
                 labels = list(map(cells.__getitem__, prediction.outputs))
             except KeyError:  # a label outside the recorded classes: encode it on the way
-                labels = [cells.get(o) or label_cell(o, more) for o in prediction.outputs]
+                labels = [
+                    cells.get(o) or label_cell(o, more, escape=self.escape)
+                    for o in prediction.outputs
+                ]
             pieces = [rows, labels]
             if prediction.probabilities is not None:
                 pieces.append(float_rows(prediction.probabilities))

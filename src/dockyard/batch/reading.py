@@ -46,6 +46,16 @@ def read_header(
             f"The CSV header has {len(header)} columns; at most {MAX_COLUMNS} are accepted."
         )
     header = [h.strip() for h in header]
+    twice = sorted({n for n in predictor.feature_names if header.count(n) > 1})
+    if twice:
+        where = "; ".join(
+            f"{n!r} is columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == n)}"
+            for n in twice
+        )
+        raise BadRequest(
+            f"The CSV header names feature column(s) more than once: {where}. Rename or "
+            "remove the extra ones, so that it is clear which to score."
+        )
     positions = {name: i for i, name in enumerate(header)}
     missing = [n for n in predictor.feature_names if n not in positions]
     if missing:
