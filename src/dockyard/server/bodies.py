@@ -70,7 +70,11 @@ def decode_json(body: bytes) -> Any:
 
 async def spool_csv(request: Request, limit: int) -> tempfile.SpooledTemporaryFile[bytes]:
     """Put a CSV body (raw ``text/csv`` or a multipart upload) in a spooled temporary file:
-    memory up to a few MiB, disk beyond, never more than ``limit`` bytes."""
+    memory up to a few MiB, disk beyond, never more than ``limit`` bytes.
+
+    This is the only temporary file of a CSV request: the disk an upload uses (in
+    ``TMPDIR``, RAM on a tmpfs) is its own size, at most ``limit``, until its answer is
+    sent. The scored CSV is not spooled: it streams (see ``Endpoints.predict_csv``)."""
     kind = media_type(request)
     # The spool outlives this function: the caller closes it after scoring.
     spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
