@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 MiB = 1 << 20
 HEADER = b"sepal_length,sepal_width,petal_length,petal_width"
 PATH = "/v1/models/iris/predict/csv"
+CSV = {"content-type": "text/csv"}
 
 
 @pytest.fixture
@@ -64,9 +65,9 @@ class Peak:
     temp_bytes: int
 
 
-def upload(server: Server, spool_dir: Path, body: bytes) -> Peak:
-    """POST ``body`` as CSV, reading the answer as it comes; sample the server's memory
-    and temporary files every few milliseconds meanwhile."""
+def upload(server: Server, spool_dir: Path, body: bytes, *, multipart: bool = False) -> Peak:
+    """POST ``body`` as CSV (or as the page does, a multipart upload), reading the answer
+    as it comes; sample the server's memory and temporary files meanwhile."""
     before = tree_rss_bytes(server.pid)
     peaks = [0, 0]
     done = threading.Event()
@@ -80,14 +81,17 @@ def upload(server: Server, spool_dir: Path, body: bytes) -> Peak:
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        with httpx.stream(
-            "POST",
-            server.url + PATH,
-            content=body,
-            headers={"content-type": "text/csv"},
-            timeout=300,
-        ) as response:
-            lines = sum(chunk.count(b"\n") for chunk in response.iter_bytes())
+        request = (
+            httpx.Request("POST", server.url + PATH, files={"file": ("in.csv", body, "text/csv")})
+            if multipart
+            else httpx.Request("POST", server.url + PATH, content=body, headers=CSV)
+        )
+        with httpx.Client(timeout=300) as client:
+            response = client.send(request, stream=True)
+            try:
+                lines = sum(chunk.count(b"\n") for chunk in response.iter_bytes())
+            finally:
+                response.close()
     finally:
         done.set()
         sampler.join()
@@ -122,10 +126,13 @@ def test_memory_is_bounded_for_any_shape(server: Server, spool_dir: Path, shape:
         assert peak.rss_growth < 64 * MiB, f"{shape}: RSS grew by {peak.rss_growth / MiB:.0f} MiB"
 
 
-def test_the_output_is_never_spooled_to_disk(server: Server, spool_dir: Path) -> None:
+@pytest.mark.parametrize("multipart", [False, True], ids=["body", "page upload"])
+def test_the_output_is_never_spooled_to_disk(
+    server: Server, spool_dir: Path, multipart: bool
+) -> None:
     rows = 1_000_000
     body = HEADER + b"\n" + b"5.1,3.5,1.4,0.2\n6.3,2.8,5.1,1.5\n" * (rows // 2)
-    peak = upload(server, spool_dir, body)
+    peak = upload(server, spool_dir, body, multipart=multipart)
     assert peak.status == 200
     assert peak.rows == rows
     # The upload is spooled (the one temporary file); the scored CSV, 5x its size, is not.
