@@ -21,8 +21,9 @@ MAX_ROW_BYTES = 4 << 20
 CHUNK_BYTES = 1 << 20
 # A line is read this many characters at a time, and checked after each.
 _PIECE = 1 << 16
-# A quoted field, as the csv module reads one (possessive: linear on any input).
-_QUOTED = re.compile(r'"[^"]*+(?:""[^"]*+)*+"')
+# The inside of a quoted field up to its closing quote, as the csv module reads it
+# (possessive: linear on any input).
+_INSIDE_QUOTES = re.compile(r'[^"]*+(?:""[^"]*+)*+')
 
 
 def text_stream(source: IO[bytes]) -> io.TextIOWrapper:
@@ -124,6 +125,7 @@ class Lines:
         self._row: list[str] = []  # the pieces of the current row
         self._size = 0
         self._commas = 0
+        self._fields: FieldCounter | None = None  # once the commas alone could be too many
         self._carry = ""
 
     def __iter__(self) -> Lines:
@@ -158,6 +160,7 @@ class Lines:
         size = self._size
         self._row = []
         self._size = self._commas = 0
+        self._fields = None
         if width is not None:
             self._width = width
         return size
@@ -174,7 +177,15 @@ class Lines:
                 f"{where} is longer than {MAX_ROW_BYTES:,} bytes; a row may be at most "
                 f"that long (and a field {MAX_FIELD_BYTES:,} bytes)."
             )
-        if self._commas < width or count_fields("".join(self._row), width) <= width:
+        if self._commas < width:
+            return
+        if self._fields is None:  # counted from the row's start, then piece by piece
+            self._fields = FieldCounter()
+            for part in self._row:
+                self._fields.feed(part)
+        else:
+            self._fields.feed(piece)
+        if self._fields.fields <= width:
             return
         if header:
             raise BadRequest(
@@ -190,23 +201,39 @@ class Lines:
         )
 
 
-def count_fields(text: str, stop: int) -> int:
-    """The fields the csv module finds in the row ``text`` (its lines so far), counted up
-    to ``stop`` + 1 at most: commas inside quoted fields separate nothing."""
-    fields = 1
-    position = 0
-    while fields <= stop:
-        if text.startswith('"', position):
-            quoted = _QUOTED.match(text, position)
-            if quoted is None:
-                return fields  # a quoted field still open: the row goes on
-            position = quoted.end()
-        position = text.find(",", position)
-        if position < 0:
-            return fields
-        fields += 1
-        position += 1
-    return fields
+class FieldCounter:
+    """Counts the fields of a row fed in pieces, as the csv module reads them: commas in
+    quoted fields separate nothing. Each piece costs a few string searches per field."""
+
+    _START, _UNQUOTED, _QUOTED, _QUOTE = range(4)
+
+    def __init__(self) -> None:
+        self.fields = 1
+        self._state = self._START
+
+    def feed(self, text: str) -> None:
+        position, end = 0, len(text)
+        while position < end:
+            if self._state == self._UNQUOTED:
+                comma = text.find(",", position)
+                if comma < 0:
+                    return
+                self.fields += 1
+                position, self._state = comma + 1, self._START
+            elif self._state == self._START:
+                quoted = text[position] == '"'
+                position += quoted
+                self._state = self._QUOTED if quoted else self._UNQUOTED
+            elif self._state == self._QUOTED:
+                inside = _INSIDE_QUOTES.match(text, position)
+                assert inside is not None  # the pattern matches the empty string
+                position = inside.end()
+                if position < end:  # a quote: closing, or the first of a doubled one
+                    position, self._state = position + 1, self._QUOTE
+            else:  # after a quote: a second one is a quote character, else it closed
+                doubled = text[position] == '"'
+                position += doubled
+                self._state = self._QUOTED if doubled else self._UNQUOTED
 
 
 class Joined(io.RawIOBase):
