@@ -180,3 +180,15 @@ def test_long_lines_read_in_pieces_keep_their_line_numbers(
     assert [r[0] for r in csv.reader(io.StringIO(scored(iris, good.encode())))][1:] == [
         "x" * n for n in range(1, 30)
     ]
+
+
+def test_millions_of_blank_lines_cost_their_length(iris: Predictor) -> None:
+    def blanks(count: int) -> Callable[[], object]:
+        data = f"{HEADER}\n".encode() + b"\n" * count + b"5.1,3.5,1.4,0.2\n"
+        return lambda: discarded(iris, data)
+
+    small_time, small_peak = cost(blanks(200_000))
+    big_time, big_peak = cost(blanks(2_000_000))
+    assert big_time < 30 * small_time, (small_time, big_time)
+    # At most one 4 MiB block of newlines is looked at, at some 25 bytes per line.
+    assert big_peak < 128 * MiB, (small_peak, big_peak)
