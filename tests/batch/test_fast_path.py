@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from dockyard.batch import csv as batch_csv
+from dockyard.batch import fast as batch_fast
 from dockyard.batch import score_csv
 from dockyard.errors import InvalidInput
 from dockyard.predictor import Predictor
@@ -50,7 +50,7 @@ def test_one_blank_line_anywhere_stays_on_the_fast_path(
     iris: Predictor, monkeypatch: pytest.MonkeyPatch, blank: int
 ) -> None:
     expected = scored(iris, plain())
-    monkeypatch.setattr(batch_csv, "_exact", None)  # the csv module is not needed
+    monkeypatch.setattr(batch_fast, "score_exact", None)  # the csv module is not needed
     rows = [*ROWS[:blank], "", *ROWS[blank:]]
     assert scored(iris, HEADER + "\n" + "\n".join(rows) + "\n") == expected
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dockyard.batch import csv as batch_csv
+from dockyard.batch import fast as batch_fast
 from dockyard.batch import score_csv
 from dockyard.errors import InvalidInput
 from dockyard.predictor import Prediction, Predictor
@@ -107,14 +107,14 @@ def test_a_child_that_dies_is_an_error(
     iris: Predictor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parent = os.getpid()
-    score: Callable[..., tuple[bytes, Prediction]] = batch_csv._Fast.score
+    score: Callable[..., tuple[bytes, Prediction]] = batch_fast.FastScorer.score
 
     def dies_in_a_child(self: Any, job: Any) -> tuple[bytes, Prediction]:
         if os.getpid() != parent:
             os._exit(3)
         return score(self, job)
 
-    monkeypatch.setattr(batch_csv._Fast, "score", dies_in_a_child)
+    monkeypatch.setattr(batch_fast.FastScorer, "score", dies_in_a_child)
     with pytest.raises(RuntimeError, match="ended unexpectedly"):
         to_file(iris, TEXT, tmp_path / "out.csv", chunk_rows=40, processes=2)
 

@@ -15,6 +15,7 @@ then summed by column, with no per-byte bookkeeping.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ def parse_lines(
     ``magnitude`` (and integral where ``integer``)."""
     if not data.endswith(b"\n") or data.translate(None, _PLAIN):
         return None  # empty, unterminated, or a byte no plain decimal has
+    if data.count(b",") != data.count(b"\n") * (width - 1):
+        return None  # a line of another width: refused before any array is made
     out = _same_layout(data, width, positions)
     if out is None:
         out = _any_layout(data, width, positions)
@@ -102,7 +105,10 @@ class _Field:
     negative: bool
 
 
-def _layout(kinds: bytes, width: int) -> list[_Field] | None:
+# Every chunk of a file has the same layout: with wide rows, finding it costs more than
+# the chunk's arithmetic.
+@functools.lru_cache(maxsize=8)
+def _layout(kinds: bytes, width: int) -> tuple[_Field, ...] | None:
     """The fields of a line, from its byte kinds; ``None`` unless it is ``width`` plain
     decimals."""
     fields: list[_Field] = []
@@ -116,7 +122,7 @@ def _layout(kinds: bytes, width: int) -> list[_Field] | None:
         decimals = len(body) - body.index(_DOT_KIND) - 1 if _DOT_KIND in body else 0
         fields.append(_Field(columns, decimals, len(body) < len(field)))
         start += len(field) + 1
-    return fields if len(fields) == width else None
+    return tuple(fields) if len(fields) == width else None
 
 
 def _any_layout(data: bytes, width: int, positions: Sequence[int]) -> np.ndarray | None:

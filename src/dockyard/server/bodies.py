@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from starlette.requests import Request
@@ -83,20 +83,25 @@ def decode_json(body: bytes) -> Any:
         raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
 
 
-async def spool_csv(request: Request, limit: int) -> tempfile.SpooledTemporaryFile[bytes]:
+async def spool_csv(request: Request, limit: int) -> IO[bytes]:
     """Put a CSV body (raw ``text/csv`` or a multipart upload) in a spooled temporary file:
-    memory up to a few MiB, disk beyond, never more than ``limit`` bytes."""
+    memory up to a few MiB, disk beyond, never more than ``limit`` bytes.
+
+    This is the only temporary file of a CSV request: the disk an upload uses (in
+    ``TMPDIR``, RAM on a tmpfs) is its own size, at most ``limit``, until its answer is
+    sent. The scored CSV is not spooled: it streams (see ``Endpoints.predict_csv``)."""
     kind = media_type(request)
     # The spool outlives this function: the caller closes it after scoring.
-    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
-        max_size=SPOOL_BYTES
-    )
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     try:
         if kind in ("text/csv", "application/csv", "text/plain"):
             async for chunk in limited_stream(request, limit):
                 spool.write(chunk)
         elif kind == "multipart/form-data":
-            await _spool_upload(request, limit, spool)
+            uploaded = await _spool_upload(request, limit, spool)
+            if uploaded is not None:
+                spool.close()
+                spool = uploaded
         else:
             raise UnsupportedMediaType(
                 f"Content-Type {kind or '(none)'!r} is not accepted for CSV scoring.",
@@ -110,9 +115,9 @@ async def spool_csv(request: Request, limit: int) -> tempfile.SpooledTemporaryFi
     return spool
 
 
-async def _spool_upload(
-    request: Request, limit: int, spool: tempfile.SpooledTemporaryFile[bytes]
-) -> None:
+async def _spool_upload(request: Request, limit: int, spool: IO[bytes]) -> IO[bytes] | None:
+    """The uploaded file's own spool; or ``None`` when the CSV came as a plain form field,
+    written to ``spool``."""
     from starlette.datastructures import UploadFile
     from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -123,14 +128,16 @@ async def _spool_upload(
         form = await parser.parse()
     except MultiPartException as exc:
         raise BadRequest(f"The multipart upload is malformed: {exc.message}.") from None
+    upload = form.get("file")
+    if isinstance(upload, UploadFile):
+        # Starlette spooled the file part already: scored from there, not copied, which
+        # would hold the upload twice on disk. The caller closes it (the form's only file).
+        upload.file.seek(0)
+        return upload.file
     try:
-        upload = form.get("file")
         if isinstance(upload, str):  # sent as a plain form field rather than a file part
             spool.write(upload.encode())
-            return
-        if not isinstance(upload, UploadFile):
-            raise BadRequest("The multipart upload has no file field named 'file'.")
-        while block := await upload.read(1 << 20):
-            spool.write(block)
+            return None
+        raise BadRequest("The multipart upload has no file field named 'file'.")
     finally:
         await form.close()

@@ -3,8 +3,6 @@ limits and status codes here; validation and prediction in the predictor."""
 
 from __future__ import annotations
 
-import io
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -42,10 +40,11 @@ from dockyard.settings import Settings
 # thread hop would cost more than the prediction. Larger ones go to a worker thread so
 # the loop stays responsive.
 INLINE_ROWS = 32
-_SPOOL_OUT = 8 * 1024 * 1024
 # Query parameters accepted beyond one per feature, so that a few wrong or repeated names
 # are still reported one by one; past that the query is refused unparsed.
 EXTRA_PARAMETERS = 8
+# A scored CSV up to this size is answered in one piece; a larger one streams.
+_WHOLE_OUT = 4 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -94,38 +93,61 @@ class Endpoints:
         predictor = self.repository.get(request.path_params["name"])
         source = await spool_csv(request, self.settings.max_upload_bytes)
         try:
-            scored = await to_thread.run_sync(self._score, predictor, source)
-        finally:
+            whole = await to_thread.run_sync(self._check_csv, predictor, source)
+        except BaseException:
             source.close()
+            raise
         filename = f"{predictor.name}-predictions.csv"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        if whole is not None:
+            source.close()
+            return Response(whole, media_type="text/csv; charset=utf-8", headers=headers)
+        source.seek(0)
         return StreamingResponse(
-            _iter_file(scored),
+            self._stream_csv(predictor, source),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            headers=headers,
         )
 
-    def _score(self, predictor: Predictor, source: IO[bytes]) -> IO[bytes]:
-        # Scored into a spool first: every row is validated before the 200 is sent, so a
-        # bad line late in the file still gets a clean 422 naming it.
-        from dockyard.batch.csv import score_csv  # with the first CSV: ~15 ms off start-up
+    def _check_csv(self, predictor: Predictor, source: IO[bytes]) -> bytes | None:
+        """Score every row of ``source``, so that any error is raised before an answer is
+        sent: a bad line late in a file still gets a clean 422 naming it. Returns the
+        scored CSV when it is at most ``_WHOLE_OUT`` bytes; a larger one is scored again
+        as it is sent (:meth:`_stream_csv`), never written to disk."""
+        from dockyard.batch.csv import iter_scored  # with the first CSV: ~15 ms off start-up
 
-        out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_OUT)  # noqa: SIM115
-        text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        blocks: list[bytes] | None = []
+        size = 0
+        for block, _, prediction in iter_scored(
+            predictor,
+            source,
+            chunk_rows=self.settings.csv_chunk_rows,
+            escape_formulas=self.settings.csv_escape_formulas,
+        ):
+            if prediction is not None:
+                self._count(predictor, prediction)
+            size += len(block)
+            if blocks is not None and size <= _WHOLE_OUT:
+                blocks.append(block)
+            else:
+                blocks = None  # too large to hold: dropped, and scored again when sent
+        return b"".join(blocks) if blocks is not None else None
+
+    def _stream_csv(self, predictor: Predictor, source: IO[bytes]) -> Iterator[bytes]:
+        """The scored CSV of a checked ``source``, chunk by chunk (Starlette runs each
+        step in a worker thread); ``source`` is closed at the end."""
+        from dockyard.batch.csv import iter_scored
+
         try:
-            score_csv(
+            for block, _, _ in iter_scored(
                 predictor,
                 source,
-                text,
                 chunk_rows=self.settings.csv_chunk_rows,
-                on_chunk=lambda p: self._count(predictor, p),
-            )
-            text.flush()
-            text.detach()
-        except BaseException:
-            out.close()
-            raise
-        out.seek(0)
-        return out
+                escape_formulas=self.settings.csv_escape_formulas,
+            ):
+                yield block
+        finally:
+            source.close()
 
     def _records(self, payload: Any, predictor: Predictor) -> list[Any]:
         if isinstance(payload, dict):
@@ -320,14 +342,4 @@ def _query_record(query_string: bytes, features: int) -> dict[str, str]:
     if repeated:
         raise InvalidInput([FieldError(k[:100], "given more than once") for k in repeated])
     return record
-
-
-def _iter_file(handle: IO[bytes]) -> Iterator[bytes]:
-    try:
-        while block := handle.read(1 << 16):
-            yield block
-    finally:
-        handle.close()
-
-
 __all__ = ["JSON_HEADERS", "Endpoints", "PredictEndpoint", "ServerState", "send_json"]

@@ -55,6 +55,12 @@ def predict(
     processes: int = typer.Option(
         0, min=0, help="Processes scoring in parallel; 0: one per core, up to 4."
     ),
+    escape_formulas: bool = typer.Option(
+        True,
+        "--escape-formulas/--no-escape-formulas",
+        help="Write cells a spreadsheet would run as formulas (=, +, -, @, tab) with a ' in "
+        "front; --no-escape-formulas keeps every cell as it came.",
+    ),
 ) -> None:
     """Score a CSV file: every row comes out with prediction columns appended."""
     from dockyard.batch import score_csv
@@ -103,6 +109,7 @@ def predict(
                     chunk_rows=chunk_rows,
                     on_rows=on_rows,
                     processes=processes or min(_cores(), 4),
+                    escape_formulas=escape_formulas,
                 )
 
             if to_stdout:
