@@ -66,6 +66,9 @@ def test_script_trains_offline_in_the_container_reproducibly(
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert compare(first, second) == []
     assert dockyard.read_metadata(second).training == meta.training
+    capfd.readouterr()
+    assert main(["inspect", str(first)]) == 0
+    assert f"trained in image {meta.training.image} from training.lock" in capfd.readouterr().out
 
 
 def test_serving_image_has_the_training_versions(

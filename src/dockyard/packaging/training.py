@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,14 +122,29 @@ def run_training(client: Any, image: engine.Built, target: str, out: Path, run: 
 
 
 def _stream(container: Any) -> None:
-    """The container's stdout and stderr to ours, as they come."""
-    for stdout, stderr in container.attach(stream=True, logs=True, demux=True):
-        for chunk, sink in ((stdout, sys.stdout), (stderr, sys.stderr)):
-            if chunk:
-                sink.buffer.write(chunk) if hasattr(sink, "buffer") else sink.write(
-                    chunk.decode(errors="replace")
-                )
-                sink.flush()
+    """The container's stdout and stderr to ours, each as it comes, until it exits."""
+    sinks = {"stdout": sys.stdout, "stderr": sys.stderr}
+    streams = {
+        name: container.logs(
+            stdout=name == "stdout", stderr=name == "stderr", stream=True, follow=True
+        )
+        for name in sinks
+    }
+
+    def pump(name: str) -> None:
+        for chunk in streams[name]:
+            sinks[name].write(chunk.decode(errors="replace"))
+            sinks[name].flush()
+
+    threads = [threading.Thread(target=pump, args=(name,), daemon=True) for name in sinks]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for stream in streams.values():
+            stream.close()
 
 
 def _start(
@@ -166,7 +182,10 @@ def train_in_container(
 ) -> None:
     """Train the built-in ``example`` inside a container and write its bundle to ``out``."""
     client = engine.connect()
-    image = build_training_image(client, base_image=base_image, wheelhouse=wheelhouse)
-    status = run_training(client, image, example, out, Run(version=version))
+    try:
+        image = build_training_image(client, base_image=base_image, wheelhouse=wheelhouse)
+        status = run_training(client, image, example, out, Run(version=version))
+    finally:
+        client.close()
     if status != 0:
         raise TrainingError(f"Training {example} in the container failed (exit {status}).")

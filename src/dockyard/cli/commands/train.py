@@ -151,11 +151,15 @@ def _in_container(
 
     wanted = find_requirements(requirements, script) if script is not None else []
     client = engine.connect()
-    image = build_training_image(
-        client, requirements=wanted, base_image=base_image, wheelhouse=wheelhouse, offline=offline
-    )
-    run = Run(data=data, network=network, memory=memory, version=None if script else version)
-    status = run_training(client, image, target, bundle, run)
+    try:
+        image = build_training_image(
+            client, requirements=wanted, base_image=base_image, wheelhouse=wheelhouse,
+            offline=offline,
+        )  # fmt: skip
+        run = Run(data=data, network=network, memory=memory, version=None if script else version)
+        status = run_training(client, image, target, bundle, run)
+    finally:
+        client.close()
     if status != 0:
         raise typer.Exit(status)
 
