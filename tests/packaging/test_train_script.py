@@ -45,9 +45,10 @@ def trained(
 ) -> tuple[Path, Path]:
     """The user's script trained twice in the container (the image is built once)."""
     root = tmp_path_factory.mktemp("trained")
-    assert _train(project, base_image, root / "first") == 0
-    assert _train(project, base_image, root / "second") == 0
-    return root / "first", root / "second"
+    first, second = root / "first" / "churn-model", root / "second" / "churn-model"
+    assert _train(project, base_image, first) == 0
+    assert _train(project, base_image, second) == 0
+    return first, second
 
 
 def test_script_trains_offline_in_the_container_reproducibly(

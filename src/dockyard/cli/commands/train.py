@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +117,7 @@ def _locally(
 
 def _run_script(script: Path, bundle: Path, data: Path | None) -> None:
     from dockyard.training.contract import DATA_ENV, OUTPUT_ENV
+    from dockyard.training.runner import MEMORY_ENV
 
     if bundle.exists():
         raise TrainingError(
@@ -128,6 +130,14 @@ def _run_script(script: Path, bundle: Path, data: Path | None) -> None:
     command = [sys.executable, "-m", "dockyard.training.runner", str(script)]
     # The script's own output goes straight to the terminal; its exit code is ours.
     status = subprocess.run(command, env=env, check=False).returncode
+    if status == -signal.SIGKILL and os.environ.get(MEMORY_ENV):
+        # In the training container, the kernel's OOM killer picks the script first.
+        raise TrainingError(
+            f"{script.name} ran out of memory: the container's limit is {os.environ[MEMORY_ENV]}.",
+            hint="Raise it with --memory (e.g. --memory 8g), or load less of the data.",
+        )
+    if status < 0:
+        raise TrainingError(f"{script.name} was killed by signal {-status}.")
     if status != 0:
         raise typer.Exit(status)
 
