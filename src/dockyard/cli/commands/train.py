@@ -61,14 +61,8 @@ def train(
     """
     script = Path(target)
     is_script = script.suffix == ".py"
-    if is_script and not script.is_file():
-        raise UsageError(f"No training script at {script}.")
-    if not in_container and (requirements or offline or wheelhouse or network):
-        raise UsageError(
-            "--requirements, --offline, --wheelhouse and --network apply to --in-container."
-        )
-    if data is not None and not data.is_dir():
-        raise UsageError(f"--data {data} is not a directory.")
+    container_only = bool(requirements or offline or wheelhouse or network)
+    _check(script if is_script else None, out_dir, data, in_container or not container_only)
     if out_dir.exists() and overwrite and is_script:
         shutil.rmtree(out_dir)
     runs = [out_dir]
@@ -101,6 +95,21 @@ def train(
             f"Training image {metadata.training.image[:19]}…, lock sha256 "
             f"{metadata.training.lock_sha256[:12]}… (recorded in the bundle)"
         )
+
+
+def _check(script: Path | None, out_dir: Path, data: Path | None, options_apply: bool) -> None:
+    from dockyard.bundle.metadata import METADATA_FILE
+
+    if script is not None and not script.is_file():
+        raise UsageError(f"No training script at {script}.")
+    if not options_apply:
+        raise UsageError(
+            "--requirements, --offline, --wheelhouse and --network apply to --in-container."
+        )
+    if data is not None and not data.is_dir():
+        raise UsageError(f"--data {data} is not a directory.")
+    if out_dir.exists() and not (out_dir / METADATA_FILE).is_file():
+        raise UsageError(f"{out_dir} exists and is not a bundle: Dockyard replaces only a bundle.")
 
 
 def _locally(
