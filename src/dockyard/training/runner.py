@@ -94,7 +94,7 @@ def run(argv: Sequence[str]) -> int:
         )
         if line is None or os.environ.get("DOCKYARD_TRACEBACK") == "1":
             raise
-        print(f"Error: {line}", file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
         return int(ExitCode.TRAINING)
     return 0
 
