@@ -153,6 +153,16 @@ class Runtime(_Model):
     row in one batch with all checked rows; 0 means a row's output is independent of its batch."""
 
 
+class Training(_Model):
+    """Where the model was trained, when ``dockyard train --in-container`` trained it."""
+
+    image: str
+    """The training image's id (``sha256:…``)."""
+    lock: str
+    """The hash-locked requirements the image was built from, relative to the bundle."""
+    lock_sha256: str
+
+
 class BundleMetadata(_Model):
     """Everything a server, an image or a person needs to know about one model."""
 
@@ -173,6 +183,9 @@ class BundleMetadata(_Model):
     files: dict[str, str]
     """sha256 of every other file in the bundle, by path relative to the bundle."""
     runtime: Runtime = Field(default_factory=Runtime)
+    # Written only when set, as Target.scores: bundles trained outside a container stay
+    # readable by Dockyard versions that predate it.
+    training: Training | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @field_validator("name")
     @classmethod

@@ -22,6 +22,7 @@ from dockyard.errors import PackagingError
 from dockyard.packaging import dockerfile, wheelhouse
 from dockyard.packaging.lock import Lock, Target, requirements_for, resolve
 from dockyard.packaging.sources import SourceBuild, default_build_base, numpy_without_blas
+from dockyard.packaging.trainlock import check_like_training, pin_like_training
 
 _MARKER = "# Dockyard "
 _FIRST_MESON_NUMPY = Version("1.26")
@@ -106,6 +107,7 @@ def write_context(
     slim: bool = False,
     numpy_wheel: bool = False,
     build_base: str | None = None,
+    requirements: Sequence[str] = (),
 ) -> Context:
     """Write the build context of an image serving ``bundles`` (or of the training image).
 
@@ -147,7 +149,15 @@ def write_context(
             hint="Pass --build-base IMAGE (same OS and Python as the base, with gcc and g++), "
             "or --numpy-wheel to install numpy's wheel with OpenBLAS (25 MB more).",
         )
-    resolved = resolve(requirements_for(metas, training=kind == "train", slim=slim), target)
+    # A training image adds the user's ``requirements``; a bundle trained in one is served
+    # with the very versions and wheels it was trained with (see packaging/trainlock.py).
+    roots = pin_like_training(
+        [*requirements_for(metas, training=kind == "train", slim=slim), *requirements],
+        bundles,
+        metas,
+    )
+    resolved = resolve(roots, target)
+    check_like_training(resolved, bundles, metas)
     sources: SourceBuild | None = None
     source_files: list[Path] = []
     numpy = next((p for p in resolved.pins if p.name == "numpy"), None)

@@ -25,6 +25,7 @@ NUMPY_SETUP_ARGS = ("-Dallow-noblas=true", "-Dblas=none", "-Dlapack=none")
 _TOOLS_VENV = "/opt/numpy-build"
 _COMPILED = f"{STAGING}/compiled"
 PORT = 8000
+TRAINING_LOCK = "/opt/dockyard/training.lock"
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without an /etc/passwd entry.
 UID = 10001
 
@@ -265,6 +266,9 @@ def _final(spec: ImageSpec) -> list[str]:
     if spec.kind == "train":
         return [
             *lines,
+            "# The lock this environment was built from: save_bundle() copies it into the bundle.",
+            f"COPY requirements.lock {TRAINING_LOCK}",
+            f"ENV DOCKYARD_TRAINING_LOCK={TRAINING_LOCK}",
             "WORKDIR /out",
             f"USER {UID}:{UID}",
             _json_instruction("ENTRYPOINT", ["dockyard", "train"]),

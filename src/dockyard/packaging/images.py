@@ -32,6 +32,7 @@ def build_image(
     sbom_path: Path | None = None,
     sbom_dir: Path | None = None,
     client: Any | None = None,
+    requirements: Sequence[str] = (),
 ) -> engine.Built:
     """Build the image serving ``bundles`` (or the training image) on the engine.
 
@@ -56,6 +57,7 @@ def build_image(
                 slim=slim,
                 numpy_wheel=numpy_wheel,
                 build_base=build_base,
+                requirements=requirements,
             )
         mode = "offline, no network" if context.spec.offline else "wheels from the index"
         variant = ", slim: ONNX Runtime, no scikit-learn" if slim else ""

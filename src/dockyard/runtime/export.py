@@ -200,9 +200,24 @@ def _convert(
                 str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             )
             continue
-        data: bytes = onx.SerializeToString()
-        return data
+        return _serialise(onx)
     raise _Refused(f"skl2onnx cannot convert {type(model).__name__}: {problem}")
+
+
+GRAPH_NAME = "dockyard"
+
+
+def _serialise(onx: Any) -> bytes:
+    """The model's bytes, the same for the same model: skl2onnx names the graph with a random
+    UUID and lists the opset domains in set order (which varies with string hashing)."""
+    onx.graph.name = GRAPH_NAME
+    opsets = sorted((o.domain, o.version) for o in onx.opset_import)
+    del onx.opset_import[:]
+    for domain, version in opsets:
+        entry = onx.opset_import.add()
+        entry.domain, entry.version = domain, version
+    data: bytes = onx.SerializeToString(deterministic=True)
+    return data
 
 
 def _columns(sample: Any, features: Sequence[Feature]) -> list[list[Any]]:

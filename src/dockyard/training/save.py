@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dockyard.__about__ import __version__
-from dockyard.bundle import environment, schema
+from dockyard.bundle import environment, schema, skopsfile
 from dockyard.bundle.metadata import (
     NAME_RULE,
     UNSUPERVISED_TASKS,
@@ -40,6 +40,7 @@ from dockyard.errors import DockyardError, TrainingError, UntrustedTypes
 from dockyard.runtime.export import export_onnx
 from dockyard.training import unsupervised
 from dockyard.training.columns import column_roles
+from dockyard.training.contract import output_path, record_training
 
 CV_FOLDS = 5
 # The target's name in bundles saved without one: the prediction is the model's own.
@@ -221,7 +222,7 @@ def save_bundle(
     y: Any,
     *,
     name: str,
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | None = None,
     version: str = "1.0.0",
     description: str = "",
     X_test: Any = None,
@@ -233,7 +234,8 @@ def save_bundle(
     trusted_types: Sequence[str] = (),
     overwrite: bool = False,
 ) -> BundleMetadata:
-    """Save a fitted estimator or Pipeline as a Dockyard bundle at ``path``.
+    """Save a fitted estimator or Pipeline as a Dockyard bundle at ``path`` (by default
+    ``$DOCKYARD_OUTPUT``, which ``dockyard train SCRIPT --out DIR`` sets; without it, ``./NAME``).
 
     ``X``/``y`` are the training data: the feature schema (names, types, ranges, categories)
     and the data fingerprint come from them. Held-out metrics come from ``X_test``/``y_test``
@@ -283,7 +285,7 @@ def save_bundle(
         str(y.name) if isinstance(y, pd.Series) and y.name is not None else _TARGETS[task]
     )
 
-    destination = Path(path)
+    destination = output_path(path, name)
     if destination.exists() and not overwrite:
         raise TrainingError(
             f"{destination} already exists.", hint="Choose another path or pass overwrite=True."
@@ -291,9 +293,7 @@ def save_bundle(
     destination.parent.mkdir(parents=True, exist_ok=True)
     workdir = new_directory_beside(destination)
     try:
-        import skops.io as sio
-
-        sio.dump(model, workdir / MODEL_FILE)
+        skopsfile.dump(model, workdir / MODEL_FILE)
         needed = untrusted_types(workdir / MODEL_FILE)
         unknown = sorted(set(needed) - set(REVIEWED_TRUSTED_TYPES) - set(trusted_types))
         if unknown:
@@ -302,6 +302,7 @@ def save_bundle(
                 hint="If they are yours and safe, pass trusted_types=[...] naming them.",
             )
         _write_extras(workdir, model, evaluation_data, task, classes)
+        training = record_training(workdir)
         runtime = export_onnx(workdir, model, frame, features, input_kind, task, scores)
         metadata = BundleMetadata(
             name=name,
@@ -329,6 +330,7 @@ def save_bundle(
             input_example=schema.input_example(frame, features, rows=1),
             files=checksum_files(workdir),
             runtime=runtime,
+            training=training,
         )
         write_metadata(workdir, metadata)
         _check_round_trip(workdir, model, frame, input_kind, trusted_types)

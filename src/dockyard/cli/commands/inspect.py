@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from dockyard.cli.console import out
+
+if TYPE_CHECKING:
+    from dockyard.bundle.metadata import BundleMetadata
 
 
 def inspect(
@@ -32,6 +36,7 @@ def inspect(
         f"created {metadata.created_at:%Y-%m-%d %H:%M} UTC with Dockyard {metadata.dockyard_version}, "
         f"Python {metadata.environment.python} on {metadata.environment.platform}"
     )
+    _print_training(metadata)
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in metadata.evaluation.metrics.items())
     out.print(f"metrics ({metadata.evaluation.method}, {metadata.evaluation.rows} rows): {metrics}")
     out.print(
@@ -75,6 +80,15 @@ def inspect(
     report = Path(bundle) / "report" / "index.html"
     if report.is_file():
         out.print(f"training report: {report}")
+
+
+def _print_training(metadata: BundleMetadata) -> None:
+    if metadata.training is not None:
+        out.print(
+            f"trained in image {metadata.training.image} from {metadata.training.lock} "
+            f"(sha256 {metadata.training.lock_sha256[:16]}…): its serving image installs "
+            "the same pinned versions"
+        )
 
 
 def register(app: typer.Typer) -> None:
