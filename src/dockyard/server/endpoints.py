@@ -342,4 +342,6 @@ def _query_record(query_string: bytes, features: int) -> dict[str, str]:
     if repeated:
         raise InvalidInput([FieldError(k[:100], "given more than once") for k in repeated])
     return record
+
+
 __all__ = ["JSON_HEADERS", "Endpoints", "PredictEndpoint", "ServerState", "send_json"]
