@@ -17,9 +17,17 @@ STRICT_PACKAGES = ("scikit-learn", "numpy", "xgboost", "xgboost-cpu", "lightgbm"
 # xgboost built without CUDA, so a bundle trained with one is served by the other.
 EQUIVALENT = {"xgboost": "xgboost-cpu", "xgboost-cpu": "xgboost"}
 
+# What an image installs for a recorded distribution that would bring CUDA libraries:
+# the same release built for CPUs only.
+CPU_BUILDS = {"xgboost": "xgboost-cpu"}
+
 # CUDA runtime libraries (xgboost's nvidia-nccl-cu12, ~470 MB) are loaded only to train
 # or predict on a GPU; a served model never needs them, so bundles do not record them.
 _GPU_ONLY = re.compile(r"^nvidia-")
+
+
+def gpu_only(name: str) -> bool:
+    return _GPU_ONLY.match(_canonical(name)) is not None
 
 
 def _canonical(name: str) -> str:
@@ -41,7 +49,7 @@ def requirement_closure(roots: Iterable[str]) -> dict[str, str]:
     todo = [_canonical(r) for r in roots]
     while todo:
         name = todo.pop()
-        if name in found or _GPU_ONLY.match(name):
+        if name in found or gpu_only(name):
             continue
         try:
             dist = md.distribution(name)
