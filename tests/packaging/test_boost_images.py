@@ -67,15 +67,24 @@ def _listing(client: Any, tag: str, module: str) -> list[str]:
     ).split()
 
 
+@pytest.fixture(scope="module")
+def xgb_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    final = xgboost.XGBClassifier(n_estimators=4, max_depth=2)
+    return _pipeline_bundle(tmp_path_factory.mktemp("xgb") / "churn-xgb", final)
+
+
 def test_an_xgboost_image_serves_offline_without_cuda(
-    docker_client: Any, base_image: str, sklearn_image: Any, containers: list[Any], tmp_path: Path
+    docker_client: Any,
+    base_image: str,
+    sklearn_image: Any,
+    xgb_bundle: Path,
+    containers: list[Any],
+    tmp_path: Path,
 ) -> None:
     from dockyard.packaging import engine
     from dockyard.packaging.images import build_image
 
-    bundle = _pipeline_bundle(
-        tmp_path / "churn-xgb", xgboost.XGBClassifier(n_estimators=4, max_depth=2)
-    )
+    bundle = xgb_bundle
     tag = "dockyard-test/boost-xgb:e2e"
     build_image(
         [bundle], console=served.console(), tag=tag, base_image=base_image, offline=True,
@@ -127,3 +136,40 @@ def test_an_offline_lightgbm_build_names_what_the_base_lacks(
             [lgbm_bundle], console=served.console(), tag="dockyard-test/boost-lgbm:no-omp",
             base_image=base_image, offline=True, client=docker_client, sbom_dir=tmp_path,
         )  # fmt: skip
+
+
+def test_a_slim_image_serves_both_without_either_library(
+    docker_client: Any,
+    base_image: str,
+    xgb_bundle: Path,
+    lgbm_bundle: Path,
+    containers: list[Any],
+    tmp_path: Path,
+) -> None:
+    from dockyard.packaging import engine
+    from dockyard.packaging.images import build_image
+    from dockyard.runtime.export import PROBABILITY_TOLERANCE
+
+    tag = "dockyard-test/boost:e2e-slim"
+    build_image(
+        [xgb_bundle, lgbm_bundle], console=served.console(), tag=tag, base_image=base_image,
+        offline=True, slim=True, numpy_wheel=True, client=docker_client, sbom_dir=tmp_path,
+    )  # fmt: skip
+    found = served.python_in(
+        docker_client,
+        tag,
+        "import importlib.util as u; "
+        "print(*(u.find_spec(m) is not None for m in ('xgboost', 'lightgbm', 'sklearn')))",
+    )
+    assert found.split() == ["False", "False", "False"]
+    container, url = engine.run(docker_client, tag, port=None)
+    containers.append(container)
+    engine.wait_ready(url, timeout=60, container=container)
+    for bundle in (xgb_bundle, lgbm_bundle):
+        rows = served.records(bundle)
+        # ONNX Runtime there against the library here: labels exact, probabilities close.
+        served.assert_same(
+            served.predict(url, bundle.name, rows),
+            served.local(bundle, rows),
+            tolerance=PROBABILITY_TOLERANCE,
+        )
