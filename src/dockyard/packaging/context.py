@@ -165,7 +165,8 @@ def write_context(
         resolved = Lock(target, tuple(p for p in resolved.pins if p is not numpy))
     wheel_files = wheelhouse.fetch(resolved, house) if offline else []
     # The model libraries' wheels are read for the system libraries they link.
-    model_wheels = wheelhouse.fetch(Lock(target, tuple(model_pins(resolved, metas))), house)
+    model_locked = tuple(model_pins(resolved, metas))
+    model_wheels = wheelhouse.fetch(Lock(target, model_locked), house) if model_locked else []
 
     _prepare(dest)
     wheelhouse.place(wheel_files, dest / "wheels")
