@@ -9,7 +9,25 @@ from collections.abc import Iterable
 
 # A version mismatch in these changes what a model computes or whether it loads at all;
 # they are refused by default. Others are reported as warnings.
-STRICT_PACKAGES = ("scikit-learn", "numpy")
+# Gradient-boosting libraries hold the model's trees in their own format: a different
+# version may read them differently, so they are held to the exact version too.
+STRICT_PACKAGES = ("scikit-learn", "numpy", "xgboost", "xgboost-cpu", "lightgbm")
+
+# Distributions that install the same module from the same source: xgboost-cpu is
+# xgboost built without CUDA, so a bundle trained with one is served by the other.
+EQUIVALENT = {"xgboost": "xgboost-cpu", "xgboost-cpu": "xgboost"}
+
+# What an image installs for a recorded distribution that would bring CUDA libraries:
+# the same release built for CPUs only.
+CPU_BUILDS = {"xgboost": "xgboost-cpu"}
+
+# CUDA runtime libraries (xgboost's nvidia-nccl-cu12, ~470 MB) are loaded only to train
+# or predict on a GPU; a served model never needs them, so bundles do not record them.
+_GPU_ONLY = re.compile(r"^nvidia-")
+
+
+def gpu_only(name: str) -> bool:
+    return _GPU_ONLY.match(_canonical(name)) is not None
 
 
 def _canonical(name: str) -> str:
@@ -31,7 +49,7 @@ def requirement_closure(roots: Iterable[str]) -> dict[str, str]:
     todo = [_canonical(r) for r in roots]
     while todo:
         name = todo.pop()
-        if name in found:
+        if name in found or gpu_only(name):
             continue
         try:
             dist = md.distribution(name)
@@ -89,6 +107,8 @@ def compare(
     warnings: list[str] = []
     for name, want in recorded.items():
         have = installed_version(name)
+        if have is None and name in EQUIVALENT:
+            have = installed_version(EQUIVALENT[name])
         if have == want or (have is None and name in absent_ok):
             continue
         line = f"{name} {want} recorded, {have or 'not installed'} running"

@@ -31,6 +31,26 @@ logger = logging.getLogger("dockyard.bundle")
 
 MODEL_FILE = "model.skops"
 
+# What skops needs to construct each supported gradient-boosting library's scikit-learn
+# estimators, reviewed library by library: the estimator classes (plain attribute holders)
+# and the Booster, whose state is the library's own model buffer (XGBoost's binary
+# format, LightGBM's model string), parsed by its native loader, never by pickle.
+# LightGBM keeps its best scores and parameters in OrderedDicts. Nothing else from these
+# libraries is trusted, whatever the file says.
+LIBRARY_TRUSTED_TYPES: dict[str, tuple[str, ...]] = {
+    "xgboost": (
+        "xgboost.core.Booster",
+        "xgboost.sklearn.XGBClassifier",
+        "xgboost.sklearn.XGBRegressor",
+    ),
+    "lightgbm": (
+        "collections.OrderedDict",
+        "lightgbm.basic.Booster",
+        "lightgbm.sklearn.LGBMClassifier",
+        "lightgbm.sklearn.LGBMRegressor",
+    ),
+}
+
 # Types skops does not trust by default that Dockyard has reviewed: plain data holders
 # that scikit-learn's own estimators persist (tree arrays, KD-trees, optimiser state).
 # None of them executes code from the file when constructed.
@@ -46,6 +66,7 @@ REVIEWED_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.metrics._dist_metrics.ChebyshevDistance64",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    *(name for names in LIBRARY_TRUSTED_TYPES.values() for name in names),
 )
 
 _CHUNK = 1 << 20

@@ -22,6 +22,7 @@ from dockyard.errors import PackagingError
 from dockyard.packaging import dockerfile, wheelhouse
 from dockyard.packaging.lock import Lock, Target, requirements_for, resolve
 from dockyard.packaging.sources import SourceBuild, default_build_base, numpy_without_blas
+from dockyard.packaging.system_libraries import model_pins, wheel_links
 from dockyard.packaging.trainlock import check_like_training, pin_like_training
 
 _MARKER = "# Dockyard "
@@ -173,6 +174,9 @@ def write_context(
         )
         resolved = Lock(target, tuple(p for p in resolved.pins if p is not numpy))
     wheel_files = wheelhouse.fetch(resolved, house) if offline else []
+    # The model libraries' wheels are read for the system libraries they link.
+    model_locked = tuple(model_pins(resolved, metas))
+    model_wheels = wheelhouse.fetch(Lock(target, model_locked), house) if model_locked else []
 
     _prepare(dest)
     wheelhouse.place(wheel_files, dest / "wheels")
@@ -198,6 +202,7 @@ def write_context(
         ),
         kind=kind,
         slim=slim,
+        links=tuple(link for wheel in model_wheels for link in wheel_links(wheel)),
         numpy_source=(
             dockerfile.SourceArchive(
                 sources.build_base, sources.archive.filename, sources.archive.sha256

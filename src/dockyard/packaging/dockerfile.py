@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dockyard.packaging.system_libraries import Link, dockerfile_lines
+
 VENV = "/opt/venv"
 MODELS_DIR = "/models"
 # Where the builder stage unpacks locks and wheels; never part of the final image.
@@ -114,6 +116,8 @@ class ImageSpec:
     """Serves ONNX exports with onnxruntime; no scikit-learn, scipy, pandas or skops."""
     numpy_source: SourceArchive | None = None
     """numpy to compile without BLAS (a slim image); None: numpy's wheel, if any."""
+    links: Sequence[Link] = ()
+    """System libraries locked wheels link without shipping them (LightGBM's OpenMP)."""
 
     @property
     def runtime(self) -> str:
@@ -262,6 +266,7 @@ def _final(spec: ImageSpec) -> list[str]:
         *([f"    DOCKYARD_RUNTIME={spec.runtime} \\"] if spec.kind == "serve" else []),
         f"    PORT={PORT}",
         f"COPY --from=builder {VENV} {VENV}",
+        *dockerfile_lines(spec.links, spec.site_packages, offline=spec.offline),
     ]
     if spec.kind == "train":
         return [

@@ -203,6 +203,13 @@ def requirements_for(
     :data:`SKLEARN_STACK` (the caller has checked that every bundle has a verified ONNX export).
     """
     recorded = _merge_recorded(bundles)
+    # No CUDA in a serving image: xgboost becomes xgboost-cpu (the same release), and
+    # nvidia-* libraries that older bundles recorded are left out.
+    recorded = {
+        environment.CPU_BUILDS.get(n, n): v
+        for n, v in recorded.items()
+        if not environment.gpu_only(n)
+    }
     own = _own_requirements()
     wanted: set[str] = {canonicalize_name(r.name) for r in own}
     if not training:

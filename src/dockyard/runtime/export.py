@@ -32,6 +32,7 @@ import numpy as np
 
 from dockyard.bundle.environment import installed_version
 from dockyard.bundle.metadata import UNSUPERVISED_TASKS, Feature, Runtime, Task
+from dockyard.runtime.converters import register_converters, uses_library_converter
 from dockyard.runtime.onnx import OnnxModel, OnnxUnavailable
 
 logger = logging.getLogger("dockyard.runtime")
@@ -165,6 +166,7 @@ def _convert(
         )
     except ImportError as exc:
         raise _Refused(f"skl2onnx is not installed ({exc})") from None
+    register_converters()
     NumberTensorType = DoubleTensorType if precision == "float64" else FloatTensorType
     numeric = all(f.type != "category" for f in features)
     layouts = []
@@ -186,7 +188,7 @@ def _convert(
     # skl2onnx converts IsolationForest only for the older ai.onnx.ml domain.
     opset = (
         {"": get_latest_tested_opset_version(), "ai.onnx.ml": 3}
-        if task == "outlier_detection"
+        if task == "outlier_detection" or uses_library_converter(model)
         else None
     )
     problem = ""

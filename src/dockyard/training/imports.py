@@ -1,4 +1,4 @@
-"""Bring a user's pickled (or joblib) model into a bundle.
+"""Bring a user's pickled (or joblib) model, or an MLflow model directory, into a bundle.
 
 Unpickling runs code from the file, so it happens only for the exact file the user
 vouches for by its sha256. The bundle then stores the model as skops, and nothing
@@ -8,14 +8,24 @@ downstream (serving, images) ever unpickles anything.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dockyard.bundle.metadata import BundleMetadata
+from dockyard.bundle.metadata import BundleMetadata, FeatureType
 from dockyard.bundle.store import sha256_file
 from dockyard.errors import TrainingError, UntrustedTypes, UsageError
+from dockyard.training.mlflow_models import (
+    check_recorded_versions,
+    is_mlflow_model,
+    load_skops,
+    read_mlflow_model,
+)
+
+logger = logging.getLogger("dockyard.training")
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -44,20 +54,96 @@ def load_pickled_model(path: str | os.PathLike[str], *, sha256: str) -> Any:
 def import_model(
     model_path: str | os.PathLike[str],
     *,
-    sha256: str,
+    sha256: str | None,
     data: str | os.PathLike[str],
     target: str | None,
     name: str,
     out: str | os.PathLike[str],
     version: str = "1.0.0",
     overwrite: bool = False,
+    trusted_types: Sequence[str] = (),
 ) -> BundleMetadata:
-    """Verify and load a pickled model, then save it with its training data as a bundle."""
+    """Verify and load a pickled model, or an MLflow model directory, then save it with
+    its training data as a bundle."""
+    if is_mlflow_model(Path(model_path)):
+        return import_mlflow_model(
+            model_path,
+            sha256=sha256,
+            data=data,
+            target=target,
+            name=name,
+            out=out,
+            version=version,
+            overwrite=overwrite,
+            trusted_types=trusted_types,
+        )
+    if sha256 is None:
+        raise UsageError(
+            f"{model_path} is a pickle: give its sha256 (--sha256) to have it unpickled."
+        )
+    model = load_pickled_model(model_path, sha256=sha256)
+    return _save(model, data, target, name, out, version, overwrite)
+
+
+def import_mlflow_model(
+    directory: str | os.PathLike[str],
+    *,
+    sha256: str | None,
+    data: str | os.PathLike[str],
+    target: str | None,
+    name: str,
+    out: str | os.PathLike[str],
+    version: str = "1.0.0",
+    overwrite: bool = False,
+    trusted_types: Sequence[str] = (),
+) -> BundleMetadata:
+    """Import an MLflow scikit-learn model directory: its columns and their types from
+    the signature (or the input example), refused if it was saved with other versions of
+    scikit-learn, numpy or a boosting library than the ones installed."""
+    found = read_mlflow_model(Path(directory))
+    for note in check_recorded_versions(found):
+        logger.warning("MLflow model %s: %s", directory, note)
+    if found.serialization == "skops":
+        model = load_skops(found, trusted_types)
+    elif sha256 is None:
+        raise UsageError(
+            f"{found.model_file} is a {found.serialization} file, and unpickling runs code "
+            "from it: give its sha256 (--sha256) to have it loaded.",
+            hint=f"sha256sum {found.model_file}, after checking where it came from.",
+        )
+    else:
+        model = load_pickled_model(found.model_file, sha256=sha256)
+    return _save(
+        model,
+        data,
+        target,
+        name,
+        out,
+        version,
+        overwrite,
+        columns=found.columns,
+        feature_types=found.feature_types,
+        trusted_types=trusted_types,
+    )
+
+
+def _save(
+    model: Any,
+    data: str | os.PathLike[str],
+    target: str | None,
+    name: str,
+    out: str | os.PathLike[str],
+    version: str,
+    overwrite: bool,
+    *,
+    columns: Sequence[str] | None = None,
+    feature_types: Mapping[str, FeatureType] | None = None,
+    trusted_types: Sequence[str] = (),
+) -> BundleMetadata:
     import pandas as pd
 
     from dockyard.training.save import save_bundle
 
-    model = load_pickled_model(model_path, sha256=sha256)
     frame = pd.read_csv(data)
     if target is not None and target not in frame.columns:
         raise UsageError(
@@ -66,11 +152,22 @@ def import_model(
     # Without a target (clusterers, outlier detectors) every column is a feature.
     X, y = (frame, None) if target is None else (frame.drop(columns=[target]), frame[target])
     fitted = getattr(model, "feature_names_in_", None)
-    if fitted is not None:
-        missing = [c for c in fitted if c not in X.columns]
+    wanted = list(columns) if columns is not None else fitted
+    if wanted is not None:
+        missing = [c for c in wanted if c not in X.columns]
         if missing:
             raise TrainingError(
                 f"{data} lacks the column(s) the model was fitted on: {', '.join(missing)}."
             )
-        X = X[list(fitted)]
-    return save_bundle(model, X, y, name=name, path=out, version=version, overwrite=overwrite)
+        X = X[list(wanted)]
+    return save_bundle(
+        model,
+        X,
+        y,
+        name=name,
+        path=out,
+        version=version,
+        overwrite=overwrite,
+        feature_types=feature_types,
+        trusted_types=trusted_types,
+    )

@@ -10,9 +10,15 @@ from dockyard.cli.console import err, out
 
 
 def import_model(
-    model: Path = typer.Argument(..., help="A pickle or joblib file holding a fitted estimator."),
-    sha256: str = typer.Option(
-        ..., help="The file's sha256; it is unpickled only if this matches."
+    model: Path = typer.Argument(
+        ...,
+        help="A pickle or joblib file holding a fitted estimator, or an MLflow model "
+        "directory (sklearn flavor).",
+    ),
+    sha256: str | None = typer.Option(
+        None,
+        help="The pickle's sha256; it is unpickled only if this matches "
+        "(not needed for an MLflow model saved as skops).",
     ),
     data: Path = typer.Option(..., help="Training data CSV (features plus the target column)."),
     target: str | None = typer.Option(
@@ -23,8 +29,12 @@ def import_model(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Bundle directory to write."),
     version: str = typer.Option("1.0.0", help="Model version recorded in the bundle."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle."),
+    trust: list[str] = typer.Option(
+        [], "--trust", help="Extra type the skops loader may construct (repeatable)."
+    ),
 ) -> None:
-    """Import a pickled model: verify its sha256, then save it as a skops bundle."""
+    """Import a pickled model (verified by its sha256) or an MLflow model directory, and
+    save it as a skops bundle."""
     from dockyard.training.imports import import_model as run
 
     with err.status("Importing…"):
@@ -37,6 +47,7 @@ def import_model(
             out=out_dir,
             version=version,
             overwrite=overwrite,
+            trusted_types=trust,
         )
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in metadata.evaluation.metrics.items())
     out.print(
