@@ -96,6 +96,30 @@ def _copy_bundle(source: Path, meta: BundleMetadata, dest: Path) -> None:
         directory.chmod(0o755)
 
 
+def _numpy_from_source(
+    resolved: Lock, compiler: str | None, house: Path
+) -> tuple[Lock, SourceBuild | None, list[Path]]:
+    """With a ``compiler`` image, numpy comes out of the lock and is compiled from its
+    source release instead (see :mod:`dockyard.packaging.sources`)."""
+    numpy = next((p for p in resolved.pins if p.name == "numpy"), None)
+    if compiler is None or numpy is None:
+        return resolved, None, []
+    if Version(numpy.version) < _FIRST_MESON_NUMPY:
+        raise PackagingError(
+            f"numpy {numpy.version} predates numpy's meson build (1.26), which compiling "
+            "it without BLAS relies on.",
+            hint="Pass --numpy-wheel, or retrain with numpy 1.26 or later.",
+        )
+    sources, source_files = numpy_without_blas(
+        numpy.version, resolved.target, house, build_base=compiler
+    )
+    return (
+        Lock(resolved.target, tuple(p for p in resolved.pins if p is not numpy)),
+        sources,
+        source_files,
+    )
+
+
 def write_context(
     dest: Path,
     bundles: Sequence[Path],
@@ -159,20 +183,7 @@ def write_context(
     )
     resolved = resolve(roots, target)
     check_like_training(resolved, bundles, metas)
-    sources: SourceBuild | None = None
-    source_files: list[Path] = []
-    numpy = next((p for p in resolved.pins if p.name == "numpy"), None)
-    if compiler is not None and numpy is not None:
-        if Version(numpy.version) < _FIRST_MESON_NUMPY:
-            raise PackagingError(
-                f"numpy {numpy.version} predates numpy's meson build (1.26), which compiling "
-                "it without BLAS relies on.",
-                hint="Pass --numpy-wheel, or retrain with numpy 1.26 or later.",
-            )
-        sources, source_files = numpy_without_blas(
-            numpy.version, target, house, build_base=compiler
-        )
-        resolved = Lock(target, tuple(p for p in resolved.pins if p is not numpy))
+    resolved, sources, source_files = _numpy_from_source(resolved, compiler, house)
     wheel_files = wheelhouse.fetch(resolved, house) if offline else []
     # The model libraries' wheels are read for the system libraries they link.
     model_locked = tuple(model_pins(resolved, metas))
