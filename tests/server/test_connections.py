@@ -175,3 +175,28 @@ def test_the_port_is_bound_before_the_bundles_load(tmp_path: Path) -> None:
         )
     assert done.returncode == 2
     assert "Cannot listen on" in done.stderr
+
+
+def test_a_request_that_is_not_http_gets_the_security_headers(iris_bundle: Path) -> None:
+    # uvicorn answers this one itself, below the app and its middleware.
+    server = Server(iris_bundle)
+    try:
+        server.wait_ready()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(4096):
+                reply += chunk
+        head = reply.split(b"\r\n\r\n", 1)[0].decode().lower().splitlines()
+        assert head[0].startswith("http/1.1 400"), reply[:200]
+        for header in (
+            "x-content-type-options: nosniff",
+            "x-frame-options: deny",
+            "referrer-policy: no-referrer",
+            "cache-control: no-store",
+        ):
+            assert header in head, (header, head)
+        # And the server still answers what is HTTP.
+        assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+    finally:
+        server.stop()

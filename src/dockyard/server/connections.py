@@ -1,5 +1,5 @@
-"""Connection-level limits that the ASGI app cannot see: how long a client may take to
-send a request's headers.
+"""What happens below the ASGI app: how long a client may take to send a request's
+headers, and the 400 for a request that is not HTTP.
 
 uvicorn times out idle keep-alive connections, but only after a response: a socket that
 connects and sends nothing, or trickles one header line every few seconds, holds a
@@ -9,6 +9,9 @@ one deadline more: from the moment a connection opens, or a response ends, the n
 request's headers must be complete within ``header_timeout`` seconds, or the connection
 is closed. Bodies have their own deadline (``security.BodyDeadlines``), once the headers
 are in and the app reads them.
+
+uvicorn answers a malformed request itself, with a 400 the app never sees; here that
+answer carries the same security headers as every other one.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import functools
 import logging
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from dockyard.server.security import COMMON_HEADERS, NO_STORE
 
 logger = logging.getLogger("dockyard.server")
 
@@ -47,6 +52,19 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if not self.transport.is_closing():
             self._arm()
+
+    def send_400_response(self, msg: str) -> None:
+        body = msg.encode("ascii")
+        headers = [
+            *COMMON_HEADERS,
+            NO_STORE,
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"connection", b"close"),
+        ]
+        head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        self.transport.write(STATUS_LINE[400] + head + b"\r\n" + body)
+        self.transport.close()
 
     def _arm(self) -> None:
         self._disarm()
