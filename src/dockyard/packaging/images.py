@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from rich.console import Console
 
+from dockyard.bundle.metadata import BundleMetadata
 from dockyard.bundle.store import read_metadata
 from dockyard.packaging import engine, sbom
 from dockyard.packaging.context import default_base_image, write_context
@@ -92,6 +93,38 @@ def build_image(
             sbom.write_for(context, sbom_path, image=built.tag, image_id=built.image_id)
             built = dataclasses.replace(built, sbom=sbom_path)
         return built
+
+
+def image_per_bundle(
+    bundles: Sequence[Path],
+    *,
+    build: bool,
+    console: Console,
+    base_image: str | None = None,
+    offline: bool = False,
+    wheels: Path | None = None,
+) -> list[tuple[BundleMetadata, str, engine.Built | None]]:
+    """Each bundle's metadata and its image ``NAME:VERSION``, built first when ``build``
+    (over one engine connection), for the commands that run one service per model."""
+    client = engine.connect() if build else None
+    found = []
+    for bundle in bundles:
+        # A build verifies every file as it writes the context; no need to hash them twice.
+        meta = read_metadata(bundle, verify=not build)
+        tag = f"{meta.name}:{meta.version}"
+        built = None
+        if build:
+            built = build_image(
+                [bundle],
+                console=console,
+                tag=tag,
+                base_image=base_image,
+                offline=offline or wheels is not None,
+                wheels=wheels,
+                client=client,
+            )
+        found.append((meta, tag, built))
+    return found
 
 
 def base_images(

@@ -30,31 +30,22 @@ def compose(
     offline: bool = typer.Option(False, "--offline", help="Builds need no network."),
 ) -> None:
     """Write a compose file with one health-checked, restarting service per model."""
-    from dockyard.bundle import read_metadata
     from dockyard.packaging.compose import Service, render
+    from dockyard.packaging.images import image_per_bundle
     from dockyard.packaging.lock import Target
 
-    client = None
-    if build:
-        from dockyard.packaging import engine
-        from dockyard.packaging.images import build_image
-
-        client = engine.connect()  # one connection for every build
     services = []
-    for index, bundle in enumerate(bundles):
-        # A build verifies every file as it writes the context; no need to hash them twice.
-        meta = read_metadata(bundle, verify=not build)
-        tag = f"{meta.name}:{meta.version}"
-        if build:
-            built = build_image(
-                [bundle],
-                console=err,
-                tag=tag,
-                base_image=base_image,
-                offline=offline,
-                wheels=wheelhouse,
-                client=client,
-            )
+    for index, (meta, tag, built) in enumerate(
+        image_per_bundle(
+            bundles,
+            build=build,
+            console=err,
+            base_image=base_image,
+            offline=offline,
+            wheels=wheelhouse,
+        )
+    ):
+        if built is not None:
             err.print(f"Built {built.describe()}")
         python = Target.for_python(meta.environment.python).python
         services.append(Service(meta.name, tag, port + index, python))

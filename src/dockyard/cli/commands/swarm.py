@@ -3,6 +3,7 @@ services, updated one task at a time and rolled back when a new version fails.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,7 +13,53 @@ from dockyard.cli.console import err, out
 from dockyard.errors import DockerError, UsageError
 
 EndpointMode = Literal["vip", "dnsrr"]
-_ENDPOINT_HELP = "vip (virtual IP and ingress mesh) or dnsrr (every task's IP from DNS)."
+
+# The options both commands take, declared once.
+_REPLICAS = typer.Option(2, min=1, help="Replicas per model.")
+_ENDPOINT_MODE = typer.Option(
+    "vip", help="vip (virtual IP and ingress mesh) or dnsrr (every task's IP from DNS)."
+)
+_PORT = typer.Option(None, help="Publish the first service on this port, the next on port+1, …")
+_API_KEY_SECRET = typer.Option(
+    None, help="Name of the Swarm secret holding the API key (never in the file)."
+)
+_HEALTH_START = typer.Option(30.0, help="Seconds a new task may take to start.")
+_HEALTH_INTERVAL = typer.Option(5.0, help="Seconds between health checks.")
+_CPU_LIMIT = typer.Option(1.0, help="CPUs per replica (limit).")
+_MEMORY_LIMIT = typer.Option("1G", help="Memory per replica (limit).")
+_BASE_IMAGE = typer.Option(None, help="Base image (see 'dockyard build').")
+_WHEELHOUSE = typer.Option(None, help="Wheelhouse for offline builds; implies --offline.")
+_OFFLINE = typer.Option(False, "--offline", help="Builds need no network.")
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """How every model's service is shaped, from the shared options."""
+
+    replicas: int
+    port: int | None
+    api_key_secret: str | None
+    health_start_period: float
+    health_interval: float
+    cpu_limit: float
+    memory_limit: str
+
+    def services(self, models: list[tuple[str, str, str]]) -> list[Any]:
+        from dockyard.packaging.swarm import Health, ModelService, Resources
+
+        return [
+            ModelService(
+                name,
+                image,
+                version,
+                replicas=self.replicas,
+                resources=Resources(cpu_limit=self.cpu_limit, memory_limit=self.memory_limit),
+                health=Health(interval=self.health_interval, start_period=self.health_start_period),
+                publish=None if self.port is None else self.port + index,
+                api_key_secret=self.api_key_secret,
+            )
+            for index, (name, version, image) in enumerate(models)
+        ]
 
 
 def _built(
@@ -24,59 +71,16 @@ def _built(
     wheelhouse: Path | None,
 ) -> list[tuple[str, str, str]]:
     """(model name, version, image) per bundle, building each image first if asked."""
-    from dockyard.bundle import read_metadata
+    from dockyard.packaging.images import image_per_bundle
 
-    client = None
-    if build:
-        from dockyard.packaging import engine
-        from dockyard.packaging.images import build_image
-
-        client = engine.connect()
     models = []
-    for bundle in bundles:
-        meta = read_metadata(bundle, verify=not build)
-        tag = f"{meta.name}:{meta.version}"
-        if build:
-            built = build_image(
-                [bundle],
-                console=err,
-                tag=tag,
-                base_image=base_image,
-                offline=offline or wheelhouse is not None,
-                wheels=wheelhouse,
-                client=client,
-            )
+    for meta, tag, built in image_per_bundle(
+        bundles, build=build, console=err, base_image=base_image, offline=offline, wheels=wheelhouse
+    ):
+        if built is not None:
             err.print(f"Built {built.describe()}")
         models.append((meta.name, meta.version, tag))
     return models
-
-
-def _services(
-    models: list[tuple[str, str, str]],
-    *,
-    replicas: int,
-    port: int | None,
-    api_key_secret: str | None,
-    health_start_period: float,
-    health_interval: float,
-    cpu_limit: float,
-    memory_limit: str,
-) -> list[Any]:
-    from dockyard.packaging.swarm import Health, ModelService, Resources
-
-    return [
-        ModelService(
-            name,
-            image,
-            version,
-            replicas=replicas,
-            resources=Resources(cpu_limit=cpu_limit, memory_limit=memory_limit),
-            health=Health(interval=health_interval, start_period=health_start_period),
-            publish=None if port is None else port + index,
-            api_key_secret=api_key_secret,
-        )
-        for index, (name, version, image) in enumerate(models)
-    ]
 
 
 def stack(
@@ -84,26 +88,20 @@ def stack(
         ..., help="Bundles, one service each.", show_default=False
     ),
     output: Path = typer.Option(Path("stack.yaml"), "--output", "-o", help="Stack file."),
-    replicas: int = typer.Option(2, min=1, help="Replicas per model."),
-    endpoint_mode: str = typer.Option("vip", help=_ENDPOINT_HELP),
-    port: int | None = typer.Option(
-        None, help="Publish the first service on this port, the next on port+1, …"
-    ),
-    api_key_secret: str | None = typer.Option(
-        None, help="Name of the Swarm secret holding the API key (never in the file)."
-    ),
-    health_start_period: float = typer.Option(30.0, help="Seconds a new task may take to start."),
-    health_interval: float = typer.Option(5.0, help="Seconds between health checks."),
-    cpu_limit: float = typer.Option(1.0, help="CPUs per replica (limit)."),
-    memory_limit: str = typer.Option("1G", help="Memory per replica (limit)."),
+    replicas: int = _REPLICAS,
+    endpoint_mode: str = _ENDPOINT_MODE,
+    port: int | None = _PORT,
+    api_key_secret: str | None = _API_KEY_SECRET,
+    health_start_period: float = _HEALTH_START,
+    health_interval: float = _HEALTH_INTERVAL,
+    cpu_limit: float = _CPU_LIMIT,
+    memory_limit: str = _MEMORY_LIMIT,
     build: bool = typer.Option(
         True, "--build/--no-build", help="Build each image first (else: reference NAME:VERSION)."
     ),
-    base_image: str | None = typer.Option(None, help="Base image (see 'dockyard build')."),
-    wheelhouse: Path | None = typer.Option(
-        None, help="Wheelhouse for offline builds; implies --offline."
-    ),
-    offline: bool = typer.Option(False, "--offline", help="Builds need no network."),
+    base_image: str | None = _BASE_IMAGE,
+    wheelhouse: Path | None = _WHEELHOUSE,
+    offline: bool = _OFFLINE,
 ) -> None:
     """Write a Swarm stack: replicated, hardened services with rolling updates and rollback."""
     from dockyard.packaging.swarm import render
@@ -112,16 +110,16 @@ def stack(
     models = _built(
         bundles, build=build, base_image=base_image, offline=offline, wheelhouse=wheelhouse
     )
-    services = _services(
-        models,
-        replicas=replicas,
-        port=port,
-        api_key_secret=api_key_secret,
-        health_start_period=health_start_period,
-        health_interval=health_interval,
-        cpu_limit=cpu_limit,
-        memory_limit=memory_limit,
+    shape = _Shape(
+        replicas,
+        port,
+        api_key_secret,
+        health_start_period,
+        health_interval,
+        cpu_limit,
+        memory_limit,
     )
+    services = shape.services(models)
     output.write_text(render(services, endpoint_mode=mode), encoding="utf-8")
     out.print(f"Wrote {output}: {', '.join(f'{s.name} x{s.replicas}' for s in services)}")
     out.print(f"  deploy: docker stack deploy -c {output} dockyard")
@@ -136,28 +134,22 @@ def deploy(
         None, help="Deploy this image, already built, instead of building bundles."
     ),
     name: str | None = typer.Option(None, help="The model's name, with --image."),
-    replicas: int = typer.Option(2, min=1, help="Replicas per model."),
+    replicas: int = _REPLICAS,
     stack_name: str = typer.Option("dockyard", "--stack", help="Swarm stack name."),
-    endpoint_mode: str = typer.Option("vip", help=_ENDPOINT_HELP),
-    port: int | None = typer.Option(
-        None, help="Publish the first service on this port, the next on port+1, …"
-    ),
-    api_key_secret: str | None = typer.Option(
-        None, help="Name of the Swarm secret holding the API key."
-    ),
-    health_start_period: float = typer.Option(30.0, help="Seconds a new task may take to start."),
-    health_interval: float = typer.Option(5.0, help="Seconds between health checks."),
-    cpu_limit: float = typer.Option(1.0, help="CPUs per replica (limit)."),
-    memory_limit: str = typer.Option("1G", help="Memory per replica (limit)."),
+    endpoint_mode: str = _ENDPOINT_MODE,
+    port: int | None = _PORT,
+    api_key_secret: str | None = _API_KEY_SECRET,
+    health_start_period: float = _HEALTH_START,
+    health_interval: float = _HEALTH_INTERVAL,
+    cpu_limit: float = _CPU_LIMIT,
+    memory_limit: str = _MEMORY_LIMIT,
     resolve_image: str = typer.Option(
         "always", help="always (pin each image's registry digest), changed or never."
     ),
     timeout: float = typer.Option(600.0, help="Seconds to wait for every rollout."),
-    base_image: str | None = typer.Option(None, help="Base image (see 'dockyard build')."),
-    wheelhouse: Path | None = typer.Option(
-        None, help="Wheelhouse for offline builds; implies --offline."
-    ),
-    offline: bool = typer.Option(False, "--offline", help="Builds need no network."),
+    base_image: str | None = _BASE_IMAGE,
+    wheelhouse: Path | None = _WHEELHOUSE,
+    offline: bool = _OFFLINE,
 ) -> None:
     """Create or update Swarm services and wait until every replica runs the new version."""
     from dockyard.packaging import engine, rollout
@@ -179,16 +171,16 @@ def deploy(
         )
     else:
         raise UsageError("Nothing to deploy.", hint="Pass bundles, or --image IMAGE --name MODEL.")
-    services = _services(
-        models,
-        replicas=replicas,
-        port=port,
-        api_key_secret=api_key_secret,
-        health_start_period=health_start_period,
-        health_interval=health_interval,
-        cpu_limit=cpu_limit,
-        memory_limit=memory_limit,
+    shape = _Shape(
+        replicas,
+        port,
+        api_key_secret,
+        health_start_period,
+        health_interval,
+        cpu_limit,
+        memory_limit,
     )
+    services = shape.services(models)
     with err.status(f"Deploying to stack {stack_name}…"):
         rollout.stack_deploy(
             stack_document(services, endpoint_mode=mode),
