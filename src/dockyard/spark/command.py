@@ -31,6 +31,7 @@ def predict_on_spark(
             "--spark needs PySpark, which is not installed.",
             hint="Install it with: pip install 'dockyard[spark]'.",
         )
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import AnalysisException, PythonException
     from pyspark.sql import SparkSession
 
@@ -47,7 +48,8 @@ def predict_on_spark(
             .getOrCreate()
         )
     try:
-        spark.sparkContext.setLogLevel("ERROR")
+        # Failures come back as one line (below), not as Spark's logged stack traces.
+        spark.sparkContext.setLogLevel("FATAL")
         rows = spark.sparkContext.accumulator(0)
         with err.status("Scoring on Spark…"):
             scored = score(
@@ -62,6 +64,9 @@ def predict_on_spark(
         raise SparkJobFailed(executor_message(str(exc))) from None
     except AnalysisException as exc:
         raise UsageError(f"Spark cannot read or write these paths: {exc}") from None
+    except Py4JJavaError as exc:
+        cause = str(exc.java_exception).strip().splitlines()[0]
+        raise SparkJobFailed(f"The Spark job failed: {cause}") from None
     finally:
         spark.stop()
     err.print(f"Scored {rows.value:,} rows on {master} → {output}")

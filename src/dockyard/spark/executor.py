@@ -59,9 +59,9 @@ def load(archive: str, digest: str, runtime: RuntimeChoice, trusted: Sequence[st
         predictor = Predictor.from_path(root, runtime=runtime, trusted_types=trusted)
     except DockyardError as exc:
         raise ExecutorRefused(
-            f"Spark executor on {where()} refused bundle {archive}: {exc}",
-            hint="Give every executor the environment the bundle records "
-            "(the versions above), e.g. the image 'dockyard build' makes.",
+            f"Spark executor on {where()} refused bundle {archive}: {exc.message}",
+            hint="Give every executor the packages the bundle records "
+            "('dockyard inspect BUNDLE' lists them), or the image 'dockyard build' makes.",
         ) from None
     _PREDICTORS[archive] = predictor
     return predictor
