@@ -250,3 +250,18 @@ def test_csv_scoring_works_without_pyarrow(iris_bundle: Path, tmp_path: Path) ->
     assert (tmp_path / "o.csv").read_text().count("\n") == 2
     assert "pip install 'dockyard[parquet]'" in done.stderr
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_text_columns_are_dictionary_encoded_and_floats_not(
+    iris: Predictor, tmp_path: Path
+) -> None:
+    """Dictionary encoding pays for labels; for floats it is built only to be dropped."""
+    parquet_scored(iris, iris_table(2000), tmp_path)
+    meta = pq.ParquetFile(tmp_path / "out.parquet").metadata.row_group(0)
+    encodings = {
+        meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)
+    }
+    assert "RLE_DICTIONARY" in encodings["predicted_species"]
+    assert "RLE_DICTIONARY" in encodings["note"]
+    assert "RLE_DICTIONARY" not in encodings["probability_setosa"]
+    assert "RLE_DICTIONARY" not in encodings["sepal_length"]
