@@ -89,10 +89,13 @@ class ArrowScorer:
     def score(self, batch: pa.RecordBatch, *, first_row: int = 0) -> pa.RecordBatch:
         """``batch`` with the prediction columns appended; refusals name rows counted
         from ``first_row``."""
-        prediction = self._predict(batch, first_row)
         return pa.RecordBatch.from_arrays(
-            [*batch.columns, *self._arrays(prediction)], schema=self.schema
+            [*batch.columns, *self.predictions(batch, first_row=first_row)], schema=self.schema
         )
+
+    def predictions(self, batch: pa.RecordBatch, *, first_row: int = 0) -> list[pa.Array]:
+        """The prediction columns alone (:attr:`fields`) for ``batch``."""
+        return self._arrays(self._predict(batch, first_row))
 
     def score_all(
         self, batches: Iterator[pa.RecordBatch], *, batch_rows: int = DEFAULT_BATCH_ROWS

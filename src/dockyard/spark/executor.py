@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +68,9 @@ def load(archive: str, digest: str, runtime: RuntimeChoice, trusted: Sequence[st
 
 @dataclass(frozen=True, slots=True)
 class BatchScorer:
-    """The function ``mapInArrow`` runs on the executors; pickled with its fields only."""
+    """What the Arrow UDF runs on the executors (pickled with its fields only): feature
+    columns in, one struct column of the predictions out. Spark keeps the other columns
+    on its side, so only the features cross to Python and only the predictions back."""
 
     archive: str
     digest: str
@@ -79,23 +80,40 @@ class BatchScorer:
     rows: Any = None
     """A Spark accumulator counting the rows scored, or ``None``."""
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def __call__(self, batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
         predictor = load(self.archive, self.digest, self.runtime, self.trusted)
-        first = next(batches, None)
-        if first is None:
-            return
-        scorer = ArrowScorer(predictor, first.schema, what="The DataFrame")
+        names = list(predictor.feature_names)
+        schema: pa.Schema | None = None
+        scorer: ArrowScorer | None = None
         counted = 0
         try:
-            for scored in scorer.score_all(chain([first], batches), batch_rows=self.batch_rows):
-                counted += scored.num_rows
-                yield scored
+            for arrays in batches:
+                batch = pa.RecordBatch.from_arrays(list(arrays), names=names)
+                if scorer is None or batch.schema != schema:
+                    schema = batch.schema
+                    scorer = ArrowScorer(predictor, schema, what="The DataFrame")
+                parts = []
+                for start in range(0, batch.num_rows, self.batch_rows):
+                    part = batch.slice(start, self.batch_rows)
+                    columns = scorer.predictions(part, first_row=counted)
+                    parts.append(pa.StructArray.from_arrays(columns, fields=scorer.fields))
+                    counted += part.num_rows
+                yield pa.concat_arrays(parts) if len(parts) != 1 else parts[0]
         except InvalidInput as exc:
             raise InvalidInput(
                 exc.errors, message=f"In partition {_partition()}, rows counted from 0: {exc}"
             ) from None
         if self.rows is not None:
             self.rows.add(counted)
+
+
+def arrow_function(scorer: BatchScorer) -> Callable[..., Iterator[pa.Array]]:
+    """``scorer`` as a function whose type hints tell Spark it is an iterator Arrow UDF."""
+
+    def predict(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
+        return scorer(batches)
+
+    return predict
 
 
 def _partition() -> int | None:

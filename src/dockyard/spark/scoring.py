@@ -1,5 +1,6 @@
 """The driver's side of Spark scoring: the bundle verified here, shipped to the
-executors by Spark, and a ``mapInArrow`` stage that appends the prediction columns."""
+executors by Spark, and an Arrow UDF whose struct of predictions becomes the appended
+columns."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.batch.arrow import DEFAULT_BATCH_ROWS, check_columns, output_fields
 from dockyard.predictor import Predictor
 from dockyard.runtime.loading import RuntimeChoice
-from dockyard.spark.executor import BatchScorer
+from dockyard.spark.executor import BatchScorer, arrow_function
 
 if TYPE_CHECKING:
     from pyspark import SparkContext
@@ -45,21 +46,33 @@ def score(
     ``spark.sql.execution.arrow.maxRecordsPerBatch``, are cut to it). ``rows``: a Spark
     accumulator that counts the rows scored.
     """
+    from pyspark.sql.functions import col
+    from pyspark.sql.pandas.functions import arrow_udf
     from pyspark.sql.pandas.types import from_arrow_type
     from pyspark.sql.types import StructField, StructType
 
     path = Path(bundle)
     predictor = Predictor.from_path(path, runtime=runtime, trusted_types=trusted_types)
     check_columns(predictor, df.columns, "The DataFrame")
-    added = [
-        StructField(f.name, from_arrow_type(f.type), nullable=False)
-        for f in output_fields(predictor)
-    ]
-    schema = StructType([*df.schema.fields, *added])
+    fields = output_fields(predictor)
+    struct = StructType(
+        [StructField(f.name, from_arrow_type(f.type), nullable=False) for f in fields]
+    )
     digest = predictor.digest
     archive = ship(df.sparkSession.sparkContext, path, digest)
     scorer = BatchScorer(archive, digest, batch_rows, runtime, tuple(trusted_types), rows)
-    return df.mapInArrow(scorer, schema)
+    # Nondeterministic: Spark then evaluates it once, not once per field taken out of it.
+    # PySpark's stubs only know arrow_udf with an explicit function type, which it warns
+    # against at run time: the function's type hints are what Spark reads.
+    make: Any = arrow_udf
+    predict = make(arrow_function(scorer), struct).asNondeterministic()
+    hidden = f"__dockyard_{digest[:12]}"
+    features = [col(f"`{name}`") for name in predictor.feature_names]
+    scored = df.withColumn(hidden, predict(*features))
+    return scored.select(
+        *(col(f"`{name}`") for name in df.columns),
+        *(col(f"`{hidden}`.`{f.name}`").alias(f.name) for f in fields),
+    )
 
 
 def ship(context: SparkContext, bundle: Path, digest: str) -> str:
