@@ -12,8 +12,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-pytest.importorskip("pyspark", reason="the spark extra is not installed")
-
 from dockyard.bundle.store import bundle_digest
 from dockyard.errors import InvalidInput
 from dockyard.spark import executor
