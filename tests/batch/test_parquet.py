@@ -265,3 +265,22 @@ def test_text_columns_are_dictionary_encoded_and_floats_not(
     assert "RLE_DICTIONARY" in encodings["note"]
     assert "RLE_DICTIONARY" not in encodings["probability_setosa"]
     assert "RLE_DICTIONARY" not in encodings["sepal_length"]
+
+
+def test_parquet_scoring_does_not_import_pandas(iris_bundle: Path, tmp_path: Path) -> None:
+    """pa.array() and Array.to_numpy() import pandas, a large share of a run's start;
+    numeric columns and predictions go through buffers instead."""
+    pq.write_table(iris_table(5000).drop_columns(["note"]), tmp_path / "in.parquet")
+    code = (
+        "import sys\n"
+        "from dockyard.cli.main import main\n"
+        f"code = main(['predict', {str(iris_bundle)!r}, {str(tmp_path / 'in.parquet')!r}, "
+        f"'-o', {str(tmp_path / 'o.parquet')!r}])\n"
+        "assert code == 0, code\n"
+        "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert pq.read_table(tmp_path / "o.parquet").num_rows == 5000

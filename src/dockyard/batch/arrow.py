@@ -85,6 +85,11 @@ class ArrowScorer:
             for i in self._positions
         )
         self._regression = predictor.task == "regression"
+        # String labels are taken from an array of the classes by index.
+        self._classes: tuple[pa.Array, dict[str, int]] | None = None
+        if self.fields[0].type == pa.string():
+            keys = [str(c) for c in predictor.classes]
+            self._classes = (_strings(keys), {k: i for i, k in enumerate(keys)})
 
     def score(self, batch: pa.RecordBatch, *, first_row: int = 0) -> pa.RecordBatch:
         """``batch`` with the prediction columns appended; refusals name rows counted
@@ -129,7 +134,7 @@ class ArrowScorer:
             return None
         X = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
         for j, column in enumerate(columns):
-            X[:, j] = column.to_numpy(zero_copy_only=False)
+            X[:, j] = _numbers(column)
         with np.errstate(invalid="ignore"):
             # False for NaN and infinities too.
             if not (np.abs(X) <= MAX_MAGNITUDE).all():
@@ -139,12 +144,56 @@ class ArrowScorer:
         return X
 
     def _arrays(self, prediction: Prediction) -> list[pa.Array]:
-        first = self.fields[0]
-        outputs = pa.array(prediction.outputs, type=first.type)
-        if self._regression or prediction.probabilities is None:
+        if self._regression:
+            return [_floats(np.asarray(prediction.outputs, dtype=np.float64))]
+        outputs = self._labels(prediction.outputs)
+        if prediction.probabilities is None:
             return [outputs]
-        probabilities = np.ascontiguousarray(prediction.probabilities, dtype=np.float64)
-        return [outputs, *(pa.array(probabilities[:, j]) for j in range(len(self.fields) - 1))]
+        probabilities = prediction.probabilities
+        return [outputs, *(_floats(probabilities[:, j]) for j in range(len(self.fields) - 1))]
+
+    def _labels(self, outputs: list[Any]) -> pa.Array:
+        kind = self.fields[0].type
+        if kind == pa.int64():
+            return _from_numpy(np.asarray(outputs, dtype=np.int64), kind)
+        if kind == pa.float64():
+            return _floats(np.asarray(outputs, dtype=np.float64))
+        if kind == pa.string() and self._classes is not None:
+            dictionary, index = self._classes
+            try:
+                found = np.fromiter(map(index.__getitem__, outputs), np.int32, len(outputs))
+            except KeyError:  # a label outside the recorded classes: convert them one by one
+                return pa.array(outputs, type=kind)
+            return dictionary.take(_from_numpy(found, pa.int32()))
+        return pa.array(outputs, type=kind)
+
+
+# pa.array() and Array.to_numpy() import pandas (to check for its types): a second or so
+# of a command's start. Numbers go through their buffers instead.
+
+
+def _numbers(column: pa.Array) -> np.ndarray:
+    """A numeric column without nulls, as numpy."""
+    dtype = np.dtype(column.type.to_pandas_dtype())
+    data = column.buffers()[1]
+    return np.frombuffer(data, dtype, len(column), column.offset * dtype.itemsize)
+
+
+def _from_numpy(values: np.ndarray, kind: pa.DataType) -> pa.Array:
+    data = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(kind, len(data), [None, pa.py_buffer(data)])
+
+
+def _floats(values: np.ndarray) -> pa.Array:
+    return _from_numpy(np.ascontiguousarray(values, dtype=np.float64), pa.float64())
+
+
+def _strings(texts: Sequence[str]) -> pa.Array:
+    encoded = [t.encode("utf-8") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
 
 
 def _values(column: pa.Array) -> list[Any]:
