@@ -18,6 +18,7 @@ from dockyard.cli.console import err
 from dockyard.errors import UsageError
 
 if TYPE_CHECKING:
+    from dockyard.predictor import Predictor
     from dockyard.runtime.loading import RuntimeChoice
 
 
@@ -61,11 +62,31 @@ def predict(
         help="Write cells a spreadsheet would run as formulas (=, +, -, @, tab) with a ' in "
         "front; --no-escape-formulas keeps every cell as it came.",
     ),
+    format_: str = typer.Option(
+        "auto", "--format", help="csv or parquet; auto: by the files' extensions."
+    ),
+    spark: str | None = typer.Option(
+        None, "--spark", metavar="MASTER_URL", help="Score Parquet paths on this Spark cluster."
+    ),
 ) -> None:
-    """Score a CSV file: every row comes out with prediction columns appended."""
+    """Score a CSV or Parquet file: every row comes out with prediction columns appended."""
     from dockyard.batch import score_csv
+    from dockyard.batch.formats import file_format
     from dockyard.predictor import Predictor
 
+    if spark is not None or file_format(format_, input_csv, output) == "parquet":
+        load = lambda: Predictor.from_path(  # noqa: E731
+            bundle,
+            allow_version_mismatch=allow_version_mismatch,
+            trusted_types=trust,
+            runtime=_runtime(runtime),
+        )
+        if spark is not None and allow_version_mismatch:
+            raise UsageError(
+                "--allow-version-mismatch does not apply to --spark: every executor must match the bundle."
+            )
+        _parquet(bundle, input_csv, output, load, spark=spark, chunk_rows=chunk_rows, trust=trust)
+        return
     with err.status("Loading bundle…"):
         predictor = Predictor.from_path(
             bundle,
@@ -172,6 +193,35 @@ def _new_output(output: Path) -> tuple[int, Path]:
         return new_file_beside(output)
     except OSError as exc:
         raise UsageError(f"Cannot write {output}: {exc.strerror}.") from None
+
+
+def _parquet(
+    bundle: Path,
+    source: Path,
+    output: Path,
+    load: Callable[[], Predictor],
+    *,
+    spark: str | None,
+    chunk_rows: int,
+    trust: list[str],
+) -> None:
+    """Parquet in and out: on this machine, or on the Spark cluster ``spark``."""
+    if spark is not None:
+        from dockyard.spark.command import predict_on_spark
+
+        predict_on_spark(
+            bundle, str(source), str(output), master=spark, batch_rows=chunk_rows, trust=trust
+        )
+        return
+    from dockyard.batch.formats import require_pyarrow
+
+    require_pyarrow()
+    from dockyard.batch.parquet import score_parquet
+
+    with err.status("Loading bundle…"):
+        predictor = load()
+    rows = score_parquet(predictor, source, output, batch_rows=chunk_rows)
+    err.print(f"Scored {rows:,} rows with {predictor.name} {predictor.version} → {output}")
 
 
 def _cores() -> int:

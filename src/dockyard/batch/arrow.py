@@ -1,0 +1,204 @@
+"""Score Arrow record batches: the feature columns validated and predicted, the
+prediction columns appended as typed Arrow arrays. Parquet files
+(:mod:`dockyard.batch.parquet`) and Spark (:mod:`dockyard.spark`) both score through
+:class:`ArrowScorer`.
+
+The appended columns are those of CSV scoring (:attr:`Predictor.output_columns`), typed:
+the label as the model's classes are (integer, floating, boolean or string), a
+regression's value and each probability as float64. Every other column passes through
+as it came.
+
+Columns of plain numbers take a vectorised check (finite, within the validator's bounds,
+whole for integer features); any batch that fails it, and any column of another type,
+goes through the validator value by value, which words each refusal as for a CSV cell,
+naming the row (0-based, counted from the start of the file or partition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from dockyard.errors import BadRequest, FieldError, InvalidInput
+from dockyard.predictor import Prediction, Predictor
+from dockyard.predictor.validation import MAX_MAGNITUDE
+
+# Rows validated and predicted at a time: enough to amortise each call, few enough for a
+# batch's arrays to stay small (about 1 MB for Iris).
+DEFAULT_BATCH_ROWS = 65_536
+
+
+def label_type(classes: Sequence[Any]) -> pa.DataType:
+    """The Arrow type of a classifier's labels: that of its classes."""
+    kinds = {type(c) for c in classes}
+    if kinds == {bool}:
+        return pa.bool_()
+    if kinds and kinds <= {int}:
+        return pa.int64()
+    if kinds and kinds <= {int, float}:
+        return pa.float64()
+    return pa.string()
+
+
+def output_fields(predictor: Predictor) -> list[pa.Field]:
+    """The columns scoring appends, named as in CSV scoring."""
+    names = predictor.output_columns
+    if predictor.task == "regression":
+        return [pa.field(names[0], pa.float64(), nullable=False)]
+    first = pa.field(names[0], label_type(predictor.classes), nullable=False)
+    return [first, *(pa.field(n, pa.float64(), nullable=False) for n in names[1:])]
+
+
+def check_columns(predictor: Predictor, names: Sequence[str], what: str) -> None:
+    """Refuse input lacking a feature column, or already having a prediction column, as
+    CSV scoring does; ``what`` names the input ("The Parquet file")."""
+    present = set(names)
+    missing = [n for n in predictor.feature_names if n not in present]
+    if missing:
+        raise InvalidInput(
+            [FieldError(n, f"missing column in {what.lower()}") for n in missing],
+            message=f"{what} lacks feature column(s): {', '.join(missing)}.",
+        )
+    clash = [c for c in predictor.output_columns if c in present]
+    if clash:
+        raise BadRequest(
+            f"{what} already has column(s) {', '.join(clash)}, which scoring would add."
+        )
+
+
+class ArrowScorer:
+    """Scores record batches of one schema for one predictor."""
+
+    def __init__(self, predictor: Predictor, schema: pa.Schema, *, what: str) -> None:
+        check_columns(predictor, schema.names, what)
+        self.predictor = predictor
+        self.fields = output_fields(predictor)
+        self.schema = pa.schema([*schema, *self.fields], metadata=schema.metadata)
+        self._positions = [schema.get_field_index(n) for n in predictor.feature_names]
+        kinds = [f.type for f in predictor.metadata.features]
+        self._integer = np.array([k == "integer" for k in kinds])
+        self._numeric = all(k in ("number", "integer") for k in kinds) and all(
+            pa.types.is_integer(schema.field(i).type) or pa.types.is_floating(schema.field(i).type)
+            for i in self._positions
+        )
+        self._regression = predictor.task == "regression"
+        # String labels are taken from an array of the classes by index.
+        self._classes: tuple[pa.Array, dict[str, int]] | None = None
+        if self.fields[0].type == pa.string():
+            keys = [str(c) for c in predictor.classes]
+            self._classes = (_strings(keys), {k: i for i, k in enumerate(keys)})
+
+    def score(self, batch: pa.RecordBatch, *, first_row: int = 0) -> pa.RecordBatch:
+        """``batch`` with the prediction columns appended; refusals name rows counted
+        from ``first_row``."""
+        return pa.RecordBatch.from_arrays(
+            [*batch.columns, *self.predictions(batch, first_row=first_row)], schema=self.schema
+        )
+
+    def predictions(self, batch: pa.RecordBatch, *, first_row: int = 0) -> list[pa.Array]:
+        """The prediction columns alone (:attr:`fields`) for ``batch``."""
+        return self._arrays(self._predict(batch, first_row))
+
+    def score_all(
+        self, batches: Iterator[pa.RecordBatch], *, batch_rows: int = DEFAULT_BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        """Each batch scored, in slices of at most ``batch_rows`` rows."""
+        row = 0
+        for batch in batches:
+            for start in range(0, batch.num_rows, batch_rows):
+                part = batch.slice(start, batch_rows)
+                yield self.score(part, first_row=row)
+                row += part.num_rows
+
+    def _predict(self, batch: pa.RecordBatch, first_row: int) -> Prediction:
+        X = self._matrix(batch) if self._numeric else None
+        try:
+            if X is not None:
+                return self.predictor.predict_matrix(X)
+            columns = [_values(batch.column(i)) for i in self._positions]
+            named = dict(zip(self.predictor.feature_names, columns, strict=True))
+            return self.predictor.predict_columns(self.predictor.validator.json_columns(named))
+        except InvalidInput as exc:
+            raise InvalidInput(
+                [FieldError(e.field, e.reason, row=first_row + (e.row or 0)) for e in exc.errors]
+            ) from None
+
+    def _matrix(self, batch: pa.RecordBatch) -> np.ndarray | None:
+        """The features as a float64 matrix in model order, if every value passes the
+        validator's checks for plain numbers; else ``None``."""
+        columns = [batch.column(i) for i in self._positions]
+        if any(c.null_count for c in columns):
+            return None
+        X = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
+        for j, column in enumerate(columns):
+            X[:, j] = _numbers(column)
+        with np.errstate(invalid="ignore"):
+            # False for NaN and infinities too.
+            if not (np.abs(X) <= MAX_MAGNITUDE).all():
+                return None
+            if self._integer.any() and not (X[:, self._integer] % 1 == 0).all():
+                return None
+        return X
+
+    def _arrays(self, prediction: Prediction) -> list[pa.Array]:
+        if self._regression:
+            return [_floats(np.asarray(prediction.outputs, dtype=np.float64))]
+        outputs = self._labels(prediction.outputs)
+        if prediction.probabilities is None:
+            return [outputs]
+        probabilities = prediction.probabilities
+        return [outputs, *(_floats(probabilities[:, j]) for j in range(len(self.fields) - 1))]
+
+    def _labels(self, outputs: list[Any]) -> pa.Array:
+        kind = self.fields[0].type
+        if kind == pa.int64():
+            return _from_numpy(np.asarray(outputs, dtype=np.int64), kind)
+        if kind == pa.float64():
+            return _floats(np.asarray(outputs, dtype=np.float64))
+        if kind == pa.string() and self._classes is not None:
+            dictionary, index = self._classes
+            try:
+                found = np.fromiter(map(index.__getitem__, outputs), np.int32, len(outputs))
+            except KeyError:  # a label outside the recorded classes: convert them one by one
+                return pa.array(outputs, type=kind)
+            return dictionary.take(_from_numpy(found, pa.int32()))
+        return pa.array(outputs, type=kind)
+
+
+# pa.array() and Array.to_numpy() import pandas (to check for its types): a second or so
+# of a command's start. Numbers go through their buffers instead.
+
+
+def _numbers(column: pa.Array) -> np.ndarray:
+    """A numeric column without nulls, as numpy."""
+    dtype = np.dtype(column.type.to_pandas_dtype())
+    data = column.buffers()[1]
+    return np.frombuffer(data, dtype, len(column), column.offset * dtype.itemsize)
+
+
+def _from_numpy(values: np.ndarray, kind: pa.DataType) -> pa.Array:
+    data = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(kind, len(data), [None, pa.py_buffer(data)])
+
+
+def _floats(values: np.ndarray) -> pa.Array:
+    return _from_numpy(np.ascontiguousarray(values, dtype=np.float64), pa.float64())
+
+
+def _strings(texts: Sequence[str]) -> pa.Array:
+    encoded = [t.encode("utf-8") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
+
+
+def _values(column: pa.Array) -> list[Any]:
+    """A column's values for the validator; an empty text cell is a null, as in CSV."""
+    values: list[Any] = column.to_pylist()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return [None if v == "" else v for v in values]
+    return values
