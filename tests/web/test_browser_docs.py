@@ -12,14 +12,7 @@ import httpx
 import pytest
 
 from tests.processes import Server
-from tests.web.browsing import (
-    By,
-    documented_operations,
-    ec,
-    open_page,
-    swagger_operations,
-    wait,
-)
+from tests.web.browsing import By, documented_operations, ec, open_page, swagger_operations, wait
 from tests.web.conftest import screenshot
 
 pytestmark = pytest.mark.browser
