@@ -1,15 +1,44 @@
-"""What the browser tests share: waiting, opening a page, reading the Swagger UI page.
-Imported after the test modules' check that selenium is installed."""
+"""What the browser tests share: selenium's names, waiting, opening a page, filling a form,
+screenshots, an expected failed request, reading the Swagger UI page.
+
+A browser test module imports selenium's names from here, first: without selenium the whole
+module skips on a laptop, and with CI=true a missing selenium fails it."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+import pytest
+
+try:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("selenium is not installed (pip install -e '.[dev]')", allow_module_level=True)
 
 from tests.processes import Server
-from tests.web.conftest import console_errors
+from tests.web.conftest import console_errors, screenshot
+
+__all__ = [
+    "WAIT",
+    "By",
+    "Keys",
+    "documented_operations",
+    "ec",
+    "expect_failed_request",
+    "fill",
+    "not_reloaded",
+    "open_page",
+    "shoot",
+    "swagger_operations",
+    "wait",
+]
 
 WAIT = 20.0
 
@@ -27,6 +56,20 @@ def open_page(driver: Any, server: Server, path: str) -> None:
 
 def not_reloaded(driver: Any) -> bool:
     return bool(driver.execute_script("return window.__dockyardTest === 1"))
+
+
+def fill(driver: Any, name: str, value: object) -> Any:
+    """Type ``value`` into the form field called ``name``, in place of what it held."""
+    field = driver.find_element(By.NAME, name)
+    field.clear()
+    field.send_keys(str(value))
+    return field
+
+
+def shoot(driver: Any, directory: Path, name: str) -> None:
+    """The page as a desktop and as a phone shows it."""
+    screenshot(driver, directory / f"{name}-desktop.png")
+    screenshot(driver, directory / f"{name}-phone.png", width=390, mobile=True)
 
 
 def expect_failed_request(driver: Any, url: str, status: int) -> None:

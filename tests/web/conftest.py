@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,18 @@ def _executable(variable: str, *names: str) -> str | None:
     return None
 
 
+@contextmanager
+def serving(*bundles: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A ready `dockyard serve` of ``bundles`` for the browser to open, stopped on exit.
+    A test module's own server is a module fixture that yields from this."""
+    server = Server(*bundles, env=env)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def served(
     iris_bundle: Path,
@@ -43,14 +56,9 @@ def served(
     diabetes_bundle: Path,
 ) -> Iterator[Server]:
     # Without a key, the model card shows package versions only when told to.
-    server = Server(
-        iris_bundle, churn_bundle, diabetes_bundle, env={"DOCKYARD_SHOW_VERSIONS": "true"}
-    )
-    try:
-        server.wait_ready()
+    versions = {"DOCKYARD_SHOW_VERSIONS": "true"}
+    with serving(iris_bundle, churn_bundle, diabetes_bundle, env=versions) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +84,7 @@ def browser(downloads: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         missing_prerequisite(
             "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
         )
-    # test_browser.py skips or fails on a missing selenium before this runs.
+    # A browser test module skips or fails on a missing selenium (browsing.py) before this runs.
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -122,13 +130,16 @@ def browser(downloads: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def console_errors(driver: Any) -> list[str]:
     """The errors the browser console showed since the last call (reading empties it):
-    script errors, refused Content-Security-Policy loads, failed requests."""
+    uncaught exceptions, unhandled promise rejections, console.error calls, Content-Security-
+    Policy violations (refused scripts and loads), failed requests. Chromium's own log has
+    them all, from every document the test opened, so no script needs injecting to see them."""
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 @pytest.fixture(autouse=True)
 def clean_console(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test that drives the browser ends with an error-free console."""
+    """Every test that drives the browser ends with an error-free console; a request that
+    fails on purpose is taken off it by browsing.expect_failed_request."""
     if "browser" not in request.fixturenames:
         yield
         return

@@ -4,40 +4,28 @@ test here also ends with an error-free browser console (see conftest.clean_conso
 from __future__ import annotations
 
 import csv
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-try:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions as ec
-except ImportError:
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("selenium is not installed (pip install -e '.[dev]')", allow_module_level=True)
-
 from tests.conftest import IRIS_SETOSA
 from tests.processes import Server
-from tests.web.browsing import WAIT, expect_failed_request, not_reloaded, open_page, wait
-from tests.web.conftest import screenshot
+from tests.web.browsing import (
+    WAIT,
+    By,
+    Keys,
+    ec,
+    expect_failed_request,
+    fill,
+    not_reloaded,
+    open_page,
+    shoot,
+    wait,
+)
 
 pytestmark = pytest.mark.browser
-
-
-def fill(driver: Any, name: str, value: object) -> Any:
-    field = driver.find_element(By.NAME, name)
-    field.clear()
-    field.send_keys(str(value))
-    return field
-
-
-def shoot(driver: Any, directory: Path, name: str) -> None:
-    screenshot(driver, directory / f"{name}-desktop.png")
-    screenshot(driver, directory / f"{name}-phone.png", width=390, mobile=True)
 
 
 def test_index_lists_the_models(browser: Any, served: Server, screenshots: Path) -> None:

@@ -5,23 +5,14 @@ HTML with "Unable to render this definition", which only a rendered page shows."
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-try:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-except ImportError:
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("selenium is not installed (pip install -e '.[dev]')", allow_module_level=True)
-
 from tests.processes import Server
-from tests.web.browsing import documented_operations, open_page, swagger_operations, wait
+from tests.web.browsing import By, documented_operations, ec, open_page, swagger_operations, wait
 from tests.web.conftest import screenshot
 
 pytestmark = pytest.mark.browser

@@ -1,42 +1,27 @@
 """The form and model card of clustering and outlier bundles in headless Chromium, against
-a real `dockyard serve`: the rendered answer, the card's sizes, no console errors."""
+a real `dockyard serve`: the rendered answer, the card's sizes, no console errors (every
+test here ends with an error-free browser console: see conftest.clean_console)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-try:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-except ImportError:
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("selenium is not installed (pip install -e '.[dev]')", allow_module_level=True)
-
 from tests.processes import Server
 from tests.unsupervised import INLIER, OUTLIER
-from tests.web.test_browser import fill, not_reloaded, open_page, shoot, wait
+from tests.web.browsing import By, ec, fill, not_reloaded, open_page, shoot, wait
+from tests.web.conftest import serving
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def unsupervised_server(unsupervised_bundles: dict[str, Path]) -> Iterator[Server]:
-    server = Server(*unsupervised_bundles.values())
-    try:
-        server.wait_ready()
+    with serving(*unsupervised_bundles.values()) as server:
         yield server
-    finally:
-        server.stop()
-
-
-def console_errors(driver: Any) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def text_of(driver: Any, identifier: str) -> str | None:
@@ -56,7 +41,6 @@ def predict(driver: Any, record: dict[str, float], shown: str) -> Any:
 def test_clusterer_form_shows_cluster_and_distances(
     browser: Any, unsupervised_server: Server, screenshots: Path
 ) -> None:
-    console_errors(browser)  # drop what earlier pages logged
     open_page(browser, unsupervised_server, "/models/segments")
     result = browser.find_element(By.ID, "result")
     assert "distance to each cluster centre will appear here" in result.text
@@ -72,27 +56,23 @@ def test_clusterer_form_shows_cluster_and_distances(
     assert "Cluster sizes" in table.text
     assert len(table.find_elements(By.CSS_SELECTOR, "tbody tr")) == 3
     shoot(browser, screenshots, "model-segments")
-    assert console_errors(browser) == []
 
 
 def test_mixture_form_shows_membership_probabilities(
     browser: Any, unsupervised_server: Server
 ) -> None:
-    console_errors(browser)
     open_page(browser, unsupervised_server, "/models/mixture")
     cluster = predict(browser, INLIER, "prediction-cluster")
     result = browser.find_element(By.ID, "result")
     assert "Probability of each cluster" in result.text
     top = browser.find_element(By.CSS_SELECTOR, "#result .bars .bar-top .bar-name")
     assert top.text == cluster.text
-    assert console_errors(browser) == []
 
 
 @pytest.mark.parametrize("model", ["anomalies", "novelty"])
 def test_outlier_form_shows_the_verdict_and_score(
     browser: Any, unsupervised_server: Server, screenshots: Path, model: str
 ) -> None:
-    console_errors(browser)
     open_page(browser, unsupervised_server, f"/models/{model}")
     assert predict(browser, INLIER, "prediction-label").text == "Inlier"
     assert browser.find_element(By.ID, "prediction-score").text.startswith("Score ")
@@ -107,4 +87,3 @@ def test_outlier_form_shows_the_verdict_and_score(
     assert "Flagged as outliers" in card
     assert "Inliers and outliers" in card
     shoot(browser, screenshots, f"model-{model}")
-    assert console_errors(browser) == []
