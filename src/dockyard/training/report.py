@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dockyard.training.unsupervised_report import UNSUPERVISED_METRIC_NAMES
+from dockyard.bundle.metadata import UNSUPERVISED_METRIC_NAMES
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -22,14 +22,6 @@ MAX_POINTS = 2_000
 MAX_PAIR_FEATURES = 4
 MAX_GROUPS = 10  # colours in the palette; more clusters are drawn in grey
 
-UNSUPERVISED_METRIC_NAMES = {
-    "clusters": "Clusters",
-    "silhouette": "Silhouette",
-    "largest_cluster_share": "Largest cluster",
-    "inertia": "Inertia",
-    "outlier_share": "Flagged as outliers",
-    "outliers": "Outliers",
-}
 
 # A figure for the report: file name, figure, title, caption, alt text.
 ReportItem = tuple[str, "Figure", str, str, str]

@@ -6,17 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockyard.bundle.metadata import BundleMetadata
+from dockyard.bundle.metadata import UNSUPERVISED_METRIC_NAMES, BundleMetadata
 
 TASK_LABELS = {"clustering": "Clusterer", "outlier_detection": "Outlier detector"}
-METRIC_LABELS = {
-    "clusters": "Clusters",
-    "silhouette": "Silhouette",
-    "largest_cluster_share": "Largest cluster",
-    "inertia": "Inertia",
-    "outlier_share": "Flagged as outliers",
-    "outliers": "Outliers",
-}
+METRIC_LABELS = UNSUPERVISED_METRIC_NAMES
 
 
 @dataclass(frozen=True, slots=True)
