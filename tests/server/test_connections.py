@@ -79,7 +79,7 @@ def test_a_complete_request_is_not_cut_by_the_header_deadline(iris_bundle: Path)
         body = b'{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
             sock.sendall(
-                b"POST /v1/models/iris/predict HTTP/1.1\r\nHost: x\r\n"
+                b"POST /v1/models/iris/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 b"Content-Type: application/json\r\nContent-Length: "
                 + str(len(body)).encode()
                 + b"\r\n\r\n"
