@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.errors import DockyardError, UsageError
 from dockyard.predictor import Predictor
+from dockyard.predictor.golden import check_golden
 from dockyard.server.endpoints import Endpoints, ServerState
 from dockyard.server.fastpath import FastPath
 from dockyard.server.lifecycle import chain_sigterm, closing_connection
@@ -92,7 +93,7 @@ def load_predictors(settings: Settings) -> list[Predictor]:
         raise UsageError(
             "No bundles to serve.", hint="Pass bundle directories: dockyard serve models/iris."
         )
-    return [
+    predictors = [
         Predictor.from_path(
             path,
             allow_version_mismatch=settings.allow_version_mismatch,
@@ -101,6 +102,11 @@ def load_predictors(settings: Settings) -> list[Predictor]:
         )
         for path in settings.bundles
     ]
+    # Before anything listens, so /readyz never says ready for a model that answers
+    # differently from the one that was trained.
+    for predictor in predictors:
+        check_golden(predictor)
+    return predictors
 
 
 def create_app(
