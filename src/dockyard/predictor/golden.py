@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import platform
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,3 +240,25 @@ def _differences(
 
 def _describe(env: dict[str, str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in env.items())
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m dockyard.predictor.golden BUNDLE...``: check each bundle as this
+    environment serves it (``DOCKYARD_RUNTIME``); one JSON line per bundle on stdout, and
+    exit 1 on the first that answers differently. An image's build and ``dockyard verify``
+    run it inside the image."""
+    for directory in argv:
+        name = Path(directory).name
+        try:
+            check = check_bundle(Path(directory))
+        except BundleError as exc:
+            print(json.dumps({"model": name, "ok": False, "problem": str(exc)}), flush=True)
+            print(f"{name}: {exc}", file=sys.stderr, flush=True)
+            return 1
+        result = {"model": name, "ok": True, "runtime": check.runtime, "rows": check.rows}
+        print(json.dumps({**result, "checked": check.describe()}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
