@@ -31,6 +31,7 @@ from dockyard.server.metrics import Metrics, MetricsMiddleware
 from dockyard.server.openapi import build_openapi
 from dockyard.server.repository import ModelRepository
 from dockyard.server.responses import JSONResponse, dockyard_error, http_error, server_error
+from dockyard.server.runtimes import runtime_headers, with_runtime
 from dockyard.server.security import (
     APIKey,
     APIKeyMiddleware,
@@ -69,6 +70,8 @@ class DockyardApp(Starlette):
     :mod:`dockyard.server.fastpath`)."""
 
     fast_path: FastPath | None = None
+    runtimes: dict[str, tuple[bytes, bytes]] = {}  # noqa: RUF012 - replaced, never mutated
+    """The ``X-Dockyard-Runtime`` header of each prediction route (see server/runtimes.py)."""
     draining = False
     """Set on SIGTERM: every answer from then on closes its connection."""
 
@@ -79,6 +82,7 @@ class DockyardApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.draining and scope["type"] == "http":
             send = closing_connection(send)
+        send = with_runtime(scope, send, self.runtimes)
         fast = self.fast_path
         if fast is not None:
             predictor = fast.match(scope)
@@ -208,6 +212,7 @@ def create_app(
         cors=bool(settings.cors_origins),
         deadlines=deadlines,
     )
+    app.runtimes = runtime_headers(repository)
     app.state.settings = settings
     app.state.repository = repository
     app.state.batchers = v1.batchers

@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from dockyard.batch.runtime_column import QUERY_PARAMETER, RuntimeColumn, requested
 from dockyard.errors import (
     FieldError,
     InvalidInput,
@@ -89,9 +90,10 @@ class Endpoints:
 
     async def predict_csv(self, request: Request) -> Response:
         predictor = self.repository.get(request.path_params["name"])
+        runtime_column = requested(request.query_params.get(QUERY_PARAMETER))
         source = await spool_csv(request, self.settings.max_upload_bytes)
         try:
-            scored = await to_thread.run_sync(self._score, predictor, source)
+            scored = await to_thread.run_sync(self._score, predictor, source, runtime_column)
         finally:
             source.close()
         filename = f"{predictor.name}-predictions.csv"
@@ -101,7 +103,9 @@ class Endpoints:
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
-    def _score(self, predictor: Predictor, source: IO[bytes]) -> IO[bytes]:
+    def _score(
+        self, predictor: Predictor, source: IO[bytes], runtime_column: bool = False
+    ) -> IO[bytes]:
         # Scored into a spool first: every row is validated before the 200 is sent, so a
         # bad line late in the file still gets a clean 422 naming it.
         from dockyard.batch.csv import score_csv  # with the first CSV: ~15 ms off start-up
@@ -112,7 +116,7 @@ class Endpoints:
             score_csv(
                 predictor,
                 source,
-                text,
+                RuntimeColumn(text, predictor.runtime).as_sink() if runtime_column else text,
                 chunk_rows=self.settings.csv_chunk_rows,
                 on_chunk=lambda p: self._count(predictor, p),
             )

@@ -55,9 +55,13 @@ def predict(
     processes: int = typer.Option(
         0, min=0, help="Processes scoring in parallel; 0: one per core, up to 4."
     ),
+    runtime_column: bool = typer.Option(
+        False, "--runtime-column", help="Add a 'runtime' column: onnx or sklearn, what scored."
+    ),
 ) -> None:
     """Score a CSV file: every row comes out with prediction columns appended."""
     from dockyard.batch import score_csv
+    from dockyard.batch.runtime_column import RuntimeColumn
     from dockyard.predictor import Predictor
 
     with err.status("Loading bundle…"):
@@ -96,6 +100,8 @@ def predict(
                 progress.update(task, rows=rows_done[0])
 
             def score(sink: IO[str]) -> int:
+                if runtime_column:
+                    sink = RuntimeColumn(sink, predictor.runtime).as_sink()
                 return score_csv(
                     predictor,
                     counted,
