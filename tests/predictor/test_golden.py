@@ -17,6 +17,9 @@ from dockyard.predictor.golden import (
     check_golden,
     probe_rows,
 )
+from dockyard.predictor.golden import (
+    main as golden_main,
+)
 from dockyard.server.app import load_predictors
 from dockyard.settings import Settings
 
@@ -156,3 +159,18 @@ def test_a_bundle_without_golden_answers_still_serves_and_says_so(
     check = check_golden(Predictor.from_path(copy))
     assert check.rows == 0
     assert "no golden answers recorded" in caplog.text
+
+
+def test_the_check_an_image_runs_prints_one_line_a_bundle_and_fails_on_a_mismatch(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    moved = tmp_path / "moved"
+    _resign_with_sklearn_answers_moved(iris_bundle, moved, 1 + 1e-6)
+    assert golden_main([str(iris_bundle)]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    assert golden_main([str(iris_bundle), str(moved)]) == 1
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [(r["model"], r["ok"]) for r in lines] == [("iris", True), ("moved", False)]
+    assert "probe row 0" in lines[1]["problem"]
+    assert "moved: Bundle 'iris' no longer answers" in captured.err
