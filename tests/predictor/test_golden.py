@@ -174,3 +174,29 @@ def test_the_check_an_image_runs_prints_one_line_a_bundle_and_fails_on_a_mismatc
     assert [(r["model"], r["ok"]) for r in lines] == [("iris", True), ("moved", False)]
     assert "probe row 0" in lines[1]["problem"]
     assert "moved: Bundle 'iris' no longer answers" in captured.err
+
+
+def test_other_library_versions_are_held_to_the_platform_bound_not_bit_for_bit(
+    iris_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from dockyard.predictor import golden
+
+    original = LogisticRegression.predict_proba
+    monkeypatch.setattr(
+        LogisticRegression,
+        "predict_proba",
+        lambda self, X: np.nextafter(original(self, X), 0.0),
+    )
+    predictor = Predictor.from_path(iris_bundle, runtime="sklearn")
+    with pytest.raises(GoldenMismatch, match="bit for bit"):
+        check_golden(predictor)
+    # Served with another numpy (--allow-version-mismatch): the last bit may differ.
+    real = golden.installed_version
+    monkeypatch.setattr(
+        golden, "installed_version", lambda name: "0.0" if name == "numpy" else real(name)
+    )
+    check = check_golden(predictor)
+    assert not check.exact
+    assert "within 1e-09 (another platform or other library versions)" in check.describe()

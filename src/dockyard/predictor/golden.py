@@ -6,9 +6,10 @@ feature's training range and categories) is scored through the :class:`Predictor
 runtime the bundle can be served with, and the JSON answers (labels, full-precision
 probabilities or values) go into ``golden.json``, which ``bundle.json`` checksums like
 every other file. :func:`check_golden` scores the same rows again with the runtime that
-serves and compares: with that runtime's own recorded answers bit for bit (on the platform
-they were recorded on; elsewhere within :data:`PLATFORM_TOLERANCE`), and with the other
-runtime's within the tolerance the ONNX export was verified to. A difference refuses the
+serves and compares: with that runtime's own recorded answers bit for bit (given the
+platform and library versions they were recorded with; otherwise within
+:data:`PLATFORM_TOLERANCE`), and with the other runtime's within the tolerance the ONNX
+export was verified to. A difference refuses the
 bundle, naming the row, both values and both environments.
 
 numpy and the standard library only, like the ONNX serving path: a slim image runs it.
@@ -40,8 +41,9 @@ GOLDEN_FORMAT: Final = 1
 SPREAD_ROWS: Final = 8
 """Probe rows beyond the input example: feature ranges cut in this many steps."""
 PLATFORM_TOLERANCE: Final = 1e-9
-"""Bound for a runtime's own answers on another platform than they were recorded on:
-another CPU or BLAS may round the last bits differently (relative; absolute below 1)."""
+"""Bound for a runtime's own answers on another platform, or with other versions of its
+libraries, than they were recorded with: they may round the last bits differently
+(relative; absolute below 1)."""
 _PACKAGES: Final = {
     "sklearn": ("numpy", "scipy", "scikit-learn"),
     "onnx": ("numpy", "onnxruntime"),
@@ -66,7 +68,11 @@ class GoldenCheck:
     def describe(self) -> str:
         if self.rows == 0:
             return "no golden answers recorded (saved before Dockyard recorded them): not checked"
-        how = "bit for bit" if self.exact else f"within {PLATFORM_TOLERANCE:g} (other platform)"
+        how = (
+            "bit for bit"
+            if self.exact
+            else f"within {PLATFORM_TOLERANCE:g} (another platform or other library versions)"
+        )
         text = f"{self.rows} probe rows answered by {self.runtime} as recorded, {how}"
         return text + "".join(f"; within the bundle's tolerance of {b}'s" for b in self.bounded)
 
@@ -168,7 +174,10 @@ def check_golden(predictor: Predictor) -> GoldenCheck:
     for runtime, entry in sorted(recorded.items(), key=lambda item: item[0] != predictor.runtime):
         there = dict(entry["environment"])
         if runtime == predictor.runtime:
-            exact = there.get("platform") == here["platform"]
+            # Bit for bit where the same libraries run on the same platform; --allow-version-
+            # mismatch may serve with others, which may round the last bits differently.
+            same = ("platform", *_PACKAGES.get(runtime, ()))
+            exact = all(there.get(k) == here.get(k) for k in same)
             bound = 0.0 if exact else PLATFORM_TOLERANCE
         else:
             bound = max(metadata.runtime.tolerance or 0.0, PLATFORM_TOLERANCE)
