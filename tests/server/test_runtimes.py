@@ -114,3 +114,14 @@ def test_dockyard_predict_adds_the_runtime_column(
     assert rows[0][-1] == "runtime"
     assert [r[-1] for r in rows[1:]] == [runtime, runtime]
     assert [r[0] for r in rows[1:]] == ["7", "8"]
+
+
+def test_runtime_blocks_add_the_column_to_scored_blocks_with_quoted_newlines() -> None:
+    from dockyard.batch.runtime_column import runtime_blocks
+
+    blocks = [(b"note,label\n", 0, None), (b'"two\nlines",a\nplain,b\n', 2, None)]
+    out = list(runtime_blocks(blocks, "sklearn"))
+    assert b"".join(b for b, _, _ in out) == (
+        b'note,label,runtime\n"two\nlines",a,sklearn\nplain,b,sklearn\n'
+    )
+    assert [rows for _, rows, _ in out] == [0, 2]

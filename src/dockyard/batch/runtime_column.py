@@ -1,16 +1,18 @@
 """The ``runtime`` column: which runtime scored each row of a CSV, on request
 (``dockyard predict --runtime-column``, ``POST .../predict/csv?runtime_column=true``).
 
-A sink between the scorer and its output: the scorer writes whole records at a time (the
-header, then chunks of rows), and each gets the column appended. It has no file
-descriptor, so the scorer writes through it in this process.
+The scorer produces whole records at a time (the header, then chunks of rows), and each
+block gets the column appended: :func:`runtime_blocks` over ``iter_scored``'s blocks, or
+:class:`RuntimeColumn`, a sink between ``score_csv`` and its output (with no file
+descriptor, so the scorer writes through it in this process).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import IO, Final, cast
+from collections.abc import Iterable, Iterator
+from typing import IO, Final, TypeVar, cast
 
 from dockyard.errors import BadRequest
 
@@ -18,6 +20,7 @@ RUNTIME_COLUMN: Final = "runtime"
 QUERY_PARAMETER: Final = "runtime_column"
 _TRUE: Final = ("true", "1", "yes")
 _FALSE: Final = ("false", "0", "no", "")
+_T = TypeVar("_T")
 
 
 def requested(value: str | None) -> bool:
@@ -28,6 +31,38 @@ def requested(value: str | None) -> bool:
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
     raise BadRequest(f"{QUERY_PARAMETER}={value[:40]!r}: use true or false.")
+
+
+def with_runtime(block: bytes, runtime: str, *, header: bool) -> bytes:
+    """One block of whole CSV records (UTF-8) with the runtime cell appended to each: the
+    column name instead when ``header``."""
+    rows = list(csv.reader(io.StringIO(block.decode("utf-8"), newline="")))
+    if header and rows:
+        if RUNTIME_COLUMN in rows[0]:
+            raise BadRequest(
+                f"The CSV already has a column named '{RUNTIME_COLUMN}'; the runtime column "
+                "would hide it.",
+                hint="Rename that column, or score without the runtime column.",
+            )
+        cells = [[*rows[0], RUNTIME_COLUMN], *([*r, runtime] for r in rows[1:])]
+    else:
+        cells = [[*r, runtime] for r in rows]
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\n").writerows(cells)
+    return out.getvalue().encode("utf-8")
+
+
+def runtime_blocks(
+    blocks: Iterable[tuple[bytes, int, _T]], runtime: str
+) -> Iterator[tuple[bytes, int, _T]]:
+    """``iter_scored``'s blocks (the header first), each with the runtime column added."""
+    header = True
+    for block, rows, prediction in blocks:
+        if not block:
+            yield block, rows, prediction
+            continue
+        yield with_runtime(block, runtime, header=header), rows, prediction
+        header = False
 
 
 class RuntimeColumn(io.TextIOBase):
@@ -44,21 +79,10 @@ class RuntimeColumn(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-        if self._header and rows:
-            if RUNTIME_COLUMN in rows[0]:
-                raise BadRequest(
-                    f"The CSV already has a column named '{RUNTIME_COLUMN}'; the runtime column "
-                    "would hide it.",
-                    hint="Rename that column, or score without the runtime column.",
-                )
-            cells = [[*rows[0], RUNTIME_COLUMN], *([*r, self._runtime] for r in rows[1:])]
+        if text:
+            block = with_runtime(text.encode("utf-8"), self._runtime, header=self._header)
             self._header = False
-        else:
-            cells = [[*r, self._runtime] for r in rows]
-        out = io.StringIO(newline="")
-        csv.writer(out, lineterminator="\n").writerows(cells)
-        self._sink.write(out.getvalue())
+            self._sink.write(block.decode("utf-8"))
         return len(text)
 
     def flush(self) -> None:
