@@ -47,10 +47,8 @@ def predict(url: str, name: str, records: list[dict[str, Any]]) -> Any:
     return body
 
 
-def local(
-    bundle: Path, records: list[dict[str, Any]], *, runtime: RuntimeChoice = "sklearn"
-) -> Any:
-    """What ``dockyard serve`` answers here; scikit-learn, like a full image, by default."""
+def local(bundle: Path, records: list[dict[str, Any]], *, runtime: RuntimeChoice = "auto") -> Any:
+    """What ``dockyard serve`` answers here: the runtime the bundle records, as every image."""
     predictor = Predictor.from_path(bundle, runtime=runtime)
     return json.loads(json.dumps(predictor.response(predictor.predict_records(records))))
 

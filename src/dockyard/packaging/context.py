@@ -208,6 +208,7 @@ def write_context(
                 digest=bundle_digest(b),
                 description=m.description,
                 created=m.created_at.isoformat(),
+                runtime="onnx" if m.runtime.kind == "onnx" and m.runtime.path else "sklearn",
             )
             for b, m in zip(bundles, metas, strict=True)
         ),

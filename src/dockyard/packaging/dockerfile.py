@@ -28,6 +28,7 @@ _TOOLS_VENV = "/opt/numpy-build"
 _COMPILED = f"{STAGING}/compiled"
 PORT = 8000
 TRAINING_LOCK = "/opt/dockyard/training.lock"
+GOLDEN_MODULE = "dockyard.predictor.golden"
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without an /etc/passwd entry.
 UID = 10001
 
@@ -92,6 +93,8 @@ class ModelSpec:
     digest: str
     description: str = ""
     created: str = ""
+    runtime: Literal["sklearn", "onnx"] = "sklearn"
+    """The runtime the bundle records: its verified ONNX export, or scikit-learn."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +124,18 @@ class ImageSpec:
 
     @property
     def runtime(self) -> str:
-        """What serves the models: the value of ``DOCKYARD_RUNTIME`` in the image."""
-        return "onnx" if self.slim else "sklearn"
+        """What serves the models: the value of ``DOCKYARD_RUNTIME`` in the image. Each
+        bundle is served by the runtime it records; ``auto`` when they record different ones
+        (the image has both installed, so each gets its own)."""
+        if self.slim:
+            return "onnx"
+        recorded = {m.runtime for m in self.models}
+        return recorded.pop() if len(recorded) == 1 else "auto"
+
+    @property
+    def onnx(self) -> bool:
+        """Whether the image installs ONNX Runtime: a slim image, or a bundle records it."""
+        return self.slim or any(m.runtime == "onnx" for m in self.models)
 
     @property
     def build_base(self) -> str | None:
@@ -167,6 +180,8 @@ def labels(spec: ImageSpec) -> dict[str, str]:
         for m in spec.models:
             out[f"io.dockyard.model.{m.name}.version"] = m.version
             out[f"io.dockyard.model.{m.name}.bundle-sha256"] = m.digest
+            if spec.kind == "serve":
+                out[f"io.dockyard.model.{m.name}.runtime"] = "onnx" if spec.slim else m.runtime
         if len(spec.models) == 1:
             out["io.dockyard.model.name"] = spec.models[0].name
             out["io.dockyard.model.version"] = spec.models[0].version
@@ -251,6 +266,16 @@ def _builder(spec: ImageSpec) -> list[str]:
         f"    && {VENV}/bin/python -I {spec.site_packages}/dockyard/packaging/_strip.py {VENV}/lib \\",
         f"    && {VENV}/bin/python -I {spec.site_packages}/dockyard/packaging/_precompile.py",
     ]
+    if spec.kind == "serve" and spec.models:
+        # The bundles' golden answers, recomputed by this image's own stack: a build whose
+        # libraries answer differently from the ones the model was saved with fails here.
+        # The final stage copies the bundles itself, so retraining still rebuilds only them.
+        models = " ".join(f"{STAGING}/models/{m.name}" for m in spec.models)
+        lines += [
+            "# Golden answers: the image must answer the bundles' probe rows as recorded.",
+            f"COPY models/ {STAGING}/models/",
+            f"RUN DOCKYARD_RUNTIME={spec.runtime} {VENV}/bin/python -I -m {GOLDEN_MODULE} {models}",
+        ]
     return lines
 
 
@@ -261,8 +286,8 @@ def _final(spec: ImageSpec) -> list[str]:
         "    PYTHONDONTWRITEBYTECODE=1 \\",
         "    PYTHONUNBUFFERED=1 \\",
         "    HOME=/tmp \\",
-        # Each image has one runtime installed, so 'auto' would only add a fallback that
-        # cannot work: a slim server must refuse to start on a bundle ONNX Runtime cannot open.
+        # The runtime each bundle records, and no silent fallback: a server must refuse to
+        # start on a bundle ONNX Runtime cannot open rather than serve it another way.
         *([f"    DOCKYARD_RUNTIME={spec.runtime} \\"] if spec.kind == "serve" else []),
         f"    PORT={PORT}",
         f"COPY --from=builder {VENV} {VENV}",

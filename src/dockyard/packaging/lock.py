@@ -173,6 +173,10 @@ def _own_requirements() -> list[Requirement]:
     return out
 
 
+def _serves_onnx(meta: BundleMetadata) -> bool:
+    return meta.runtime.kind == "onnx" and bool(meta.runtime.path)
+
+
 def _merge_recorded(bundles: Sequence[BundleMetadata]) -> dict[str, str]:
     merged: dict[str, str] = {}
     owner: dict[str, str] = {}
@@ -199,7 +203,8 @@ def requirements_for(
 ) -> list[str]:
     """The root requirements of an image serving ``bundles`` (or training, with no bundles).
 
-    A serving image serves with scikit-learn; ``slim``: with onnxruntime instead, without
+    A serving image serves each bundle with the runtime it records, so it has onnxruntime
+    when any bundle records its ONNX export; ``slim``: with onnxruntime only, without
     :data:`SKLEARN_STACK` (the caller has checked that every bundle has a verified ONNX export).
     """
     recorded = _merge_recorded(bundles)
@@ -216,9 +221,10 @@ def requirements_for(
         wanted -= TRAINING_ONLY - recorded.keys()
     if slim:
         wanted = (wanted - TRAINING_ONLY - SKLEARN_STACK) | {"onnxruntime"}
-    elif not training:
-        # A full image serves with scikit-learn, exactly; onnxruntime would add 31 MB that
-        # never runs there. Training keeps it: saving a bundle verifies its ONNX export.
+    elif not training and not any(_serves_onnx(m) for m in bundles):
+        # Every bundle records scikit-learn: onnxruntime would add 31 MB that never runs.
+        # A bundle that records its ONNX export is served with it, by the onnxruntime that
+        # verified it. Training keeps it: saving a bundle verifies its ONNX export.
         wanted.discard("onnxruntime")
         recorded.pop("onnxruntime", None)
     pins: dict[str, str] = {

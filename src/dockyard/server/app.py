@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.errors import DockyardError, UsageError
 from dockyard.predictor import Predictor
+from dockyard.predictor.golden import check_golden
 from dockyard.server.endpoints import JSON_HEADERS, Endpoints, ServerState, send_json
 from dockyard.server.fastpath import FastPath
 from dockyard.server.lifecycle import chain_sigterm, closing_connection
@@ -39,6 +40,7 @@ from dockyard.server.responses import (
     log_unhandled,
     server_error,
 )
+from dockyard.server.runtimes import runtime_headers, with_runtime
 from dockyard.server.security import (
     APIKey,
     APIKeyMiddleware,
@@ -108,6 +110,8 @@ class DockyardApp(Starlette):
     :mod:`dockyard.server.fastpath`)."""
 
     fast_path: FastPath | None = None
+    runtimes: dict[str, tuple[bytes, bytes]] = {}  # noqa: RUF012 - replaced, never mutated
+    """The ``X-Dockyard-Runtime`` header of each prediction route (see server/runtimes.py)."""
     draining = False
     """Set on SIGTERM: every answer from then on closes its connection."""
 
@@ -118,6 +122,7 @@ class DockyardApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.draining and scope["type"] == "http":
             send = closing_connection(send)
+        send = with_runtime(scope, send, self.runtimes)
         fast = self.fast_path
         if fast is not None:
             predictor = fast.match(scope)
@@ -132,7 +137,7 @@ def load_predictors(settings: Settings) -> list[Predictor]:
         raise UsageError(
             "No bundles to serve.", hint="Pass bundle directories: dockyard serve models/iris."
         )
-    return [
+    predictors = [
         Predictor.from_path(
             path,
             allow_version_mismatch=settings.allow_version_mismatch,
@@ -141,6 +146,11 @@ def load_predictors(settings: Settings) -> list[Predictor]:
         )
         for path in settings.bundles
     ]
+    # Before anything listens, so /readyz never says ready for a model that answers
+    # differently from the one that was trained.
+    for predictor in predictors:
+        check_golden(predictor)
+    return predictors
 
 
 def create_app(
@@ -243,6 +253,7 @@ def create_app(
         cors=bool(settings.cors_origins),
         deadlines=deadlines,
     )
+    app.runtimes = runtime_headers(repository)
     app.state.settings = settings
     app.state.repository = repository
     app.state.batchers = v1.batchers

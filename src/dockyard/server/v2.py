@@ -160,6 +160,7 @@ class V2Endpoints:
             "model_name": predictor.name,
             "model_version": predictor.version,
             "outputs": outputs,
+            "parameters": {"runtime": predictor.runtime},
         }
         if isinstance(document.get("id"), str):
             response["id"] = document["id"]

@@ -37,6 +37,7 @@ from dockyard.bundle.store import (
     write_metadata,
 )
 from dockyard.errors import DockyardError, TrainingError, UntrustedTypes
+from dockyard.predictor.golden import record_golden
 from dockyard.runtime.export import export_onnx
 from dockyard.training import unsupervised
 from dockyard.training.columns import column_roles
@@ -333,6 +334,7 @@ def save_bundle(
             training=training,
         )
         write_metadata(workdir, metadata)
+        metadata = record_golden(workdir, metadata, trusted_types=trusted_types)
         _check_round_trip(workdir, model, frame, input_kind, trusted_types)
         if destination.exists():
             shutil.rmtree(destination)

@@ -68,10 +68,14 @@ def predict(
     spark: str | None = typer.Option(
         None, "--spark", metavar="MASTER_URL", help="Score Parquet paths on this Spark cluster."
     ),
+    runtime_column: bool = typer.Option(
+        False, "--runtime-column", help="Add a 'runtime' column: onnx or sklearn, what scored."
+    ),
 ) -> None:
     """Score a CSV or Parquet file: every row comes out with prediction columns appended."""
     from dockyard.batch import score_csv
     from dockyard.batch.formats import file_format
+    from dockyard.batch.runtime_column import RuntimeColumn
     from dockyard.predictor import Predictor
 
     if spark is not None or file_format(format_, input_csv, output) == "parquet":
@@ -123,6 +127,8 @@ def predict(
                 progress.update(task, rows=rows_done[0])
 
             def score(sink: IO[str]) -> int:
+                if runtime_column:
+                    sink = RuntimeColumn(sink, predictor.runtime).as_sink()
                 return score_csv(
                     predictor,
                     counted,

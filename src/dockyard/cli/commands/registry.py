@@ -19,6 +19,8 @@ def _verify(client: Any, image: str) -> None:
             f"Verified {check.name} {check.version}: bundle sha256 {check.sha256} and its "
             f"{check.files} files match the image's labels"
         )
+        if check.golden:
+            out.print(f"  golden answers: {check.golden}")
 
 
 def push(
