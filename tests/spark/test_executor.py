@@ -55,3 +55,28 @@ def test_rows_are_counted_across_a_partitions_batches(iris_bundle: Path, shipped
     assert structs[0].type.names[0] == "predicted_species"
     with pytest.raises(InvalidInput, match=r"row 22: petal_length: must be a finite number"):
         list(scorer(iter(batches)))
+
+
+def test_an_executor_whose_answers_differ_is_refused(
+    iris_bundle: Path, shipped: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The executor's arithmetic, perturbed: the scikit-learn model's intercept moved by a
+    # hair, as another BLAS or compiler could. Its answers to the bundle's probe rows no
+    # longer match the recorded ones, and the executor refuses before scoring a row.
+    from dockyard.predictor import Predictor
+
+    loaded = Predictor.from_path
+
+    def perturbed(*args: object, **kwargs: object) -> Predictor:
+        predictor = loaded(*args, **kwargs)  # type: ignore[arg-type]
+        classifier = (
+            predictor.model.steps[-1][1] if hasattr(predictor.model, "steps") else predictor.model
+        )
+        classifier.intercept_ = classifier.intercept_ + 1e-6
+        return predictor
+
+    monkeypatch.setattr(Predictor, "from_path", perturbed)
+    with pytest.raises(executor.ExecutorRefused) as refused:
+        executor.load(shipped.name, bundle_digest(iris_bundle), "sklearn", ())
+    assert f"Spark executor on host {socket.gethostname()} " in str(refused.value)
+    assert "probe row" in str(refused.value) or "golden" in str(refused.value).lower()

@@ -23,6 +23,7 @@ from dockyard.batch.arrow import ArrowScorer
 from dockyard.bundle.store import bundle_digest
 from dockyard.errors import BundleIntegrityError, DockyardError, InvalidInput
 from dockyard.predictor import Predictor
+from dockyard.predictor.golden import check_golden
 from dockyard.runtime.loading import RuntimeChoice
 
 
@@ -56,6 +57,9 @@ def load(archive: str, digest: str, runtime: RuntimeChoice, trusted: Sequence[st
                 f"its bundle.json has sha256 {bundle_digest(root)[:12]}…, the driver's {digest[:12]}…"
             )
         predictor = Predictor.from_path(root, runtime=runtime, trusted_types=trusted)
+        # The bundle's own answers to its probe rows, recomputed here: an executor whose
+        # arithmetic differs is refused before it scores a row.
+        check_golden(predictor)
     except DockyardError as exc:
         raise ExecutorRefused(
             f"Spark executor on {where()} refused bundle {archive}: {exc.message}",
