@@ -136,9 +136,11 @@ def test_every_entry_point_answers_the_same_from_both_runtimes(
             chances = [np.array([row[-len(keys) :] for row in t[1:]], dtype=float) for t in table]
             np.testing.assert_allclose(chances[0], chances[1], rtol=0, atol=1e-9)
         else:
-            assert orjson.dumps(rounded(orjson.loads(onnx[entry]))) == orjson.dumps(
-                rounded(orjson.loads(sklearn[entry]))
-            ), entry
+            answers = [orjson.loads(a[entry]) for a in (onnx, sklearn)]
+            if entry == "v2":
+                # Each answer names the runtime that produced it; everything else is alike.
+                assert [a.pop("parameters") for a in answers] == [{"runtime": r} for r in RUNTIMES]
+            assert orjson.dumps(rounded(answers[0])) == orjson.dumps(rounded(answers[1])), entry
     for entry in ("json", "batch", "get"):
         for row in orjson.loads(onnx[entry])["predictions"]:
             assert type(row["label"]) is kind
