@@ -51,12 +51,17 @@ def test_serving_beyond_loopback_without_a_key_warns(
 
     import uvicorn
 
-    served: list[dict[str, object]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(options))
+    served: list[str] = []
+
+    def run(server: uvicorn.Server, sockets: object = None) -> None:
+        served.append(server.config.host)
+        server.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.delenv("DOCKYARD_API_KEY", raising=False)
     monkeypatch.setattr(gc, "disable", lambda: None)  # the mock server's lifespan never runs
     assert main(["serve", str(iris_bundle), "--host", "0.0.0.0", "--port", "0"]) == 0
-    assert served[0]["host"] == "0.0.0.0"
+    assert served[0] == "0.0.0.0"
     assert "Warning: no API key" in capsys.readouterr().err
     assert main(["serve", str(iris_bundle), "--port", "0"]) == 0
     assert "Warning" not in capsys.readouterr().err
