@@ -29,7 +29,7 @@ def test_iris_bundle_records_everything(iris_bundle: Path) -> None:
     assert doc["model"]["input"] == "array"
     assert len(doc["data"]["sha256"]) == 64
     assert set(doc["input_example"][0]) == {f["name"] for f in doc["features"]}
-    assert set(doc["files"]) == {"model.skops", "model.onnx"} | {
+    assert set(doc["files"]) == {"model.skops", "model.onnx", "golden.json"} | {
         f for f in doc["files"] if f.startswith("report/")
     }
 
