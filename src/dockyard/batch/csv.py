@@ -19,9 +19,9 @@ import os
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from dockyard.batch import processes as _processes
 from dockyard.batch.exact import score_exact
 from dockyard.batch.fast import FastScorer
+from dockyard.batch.processes import write as write_to
 from dockyard.batch.reading import MAX_FIELD_BYTES, Joined, read_header
 from dockyard.batch.writing import csv_line
 from dockyard.errors import BadRequest
@@ -114,7 +114,7 @@ def score_csv(
     fd = _descriptor(sink) if processes > 1 and hasattr(os, "fork") else None
     buffer = getattr(sink, "buffer", None)
     if fd is not None:
-        write: Callable[[bytes], Any] = functools.partial(_processes.write, fd)
+        write: Callable[[bytes], Any] = functools.partial(write_to, fd)
     elif buffer is not None:
         # A text file over bytes: write the UTF-8 we already have straight through.
         sink.flush()

@@ -11,9 +11,9 @@ from typing import IO
 
 import numpy as np
 
-from dockyard.batch import processes as _processes
 from dockyard.batch.exact import score_exact
 from dockyard.batch.numeric import parse_lines
+from dockyard.batch.processes import Job, score_in_processes
 from dockyard.batch.reading import CHUNK_BYTES, MAX_FIELD_BYTES, Joined
 from dockyard.batch.writing import float_rows, label_cell
 from dockyard.predictor import Prediction, Predictor
@@ -73,20 +73,20 @@ class FastScorer:
         :mod:`dockyard.batch.processes`); from a switch to the csv module on, serially."""
         switch: list[_Switch] = []
 
-        def jobs() -> Iterator[_processes.Job]:
+        def jobs() -> Iterator[Job]:
             for job in self._jobs():
                 if isinstance(job, _Switch):
                     switch.append(job)
                     return
                 yield job
 
-        scored = _processes.score_in_processes(self.score, jobs(), processes=processes, fd=fd)
+        scored = score_in_processes(self.score, jobs(), processes=processes, fd=fd)
         for rows, prediction in scored:
             yield b"", rows, prediction
         if switch:
             yield from self._switch(switch[0])
 
-    def score(self, job: _processes.Job) -> tuple[bytes, Prediction]:
+    def score(self, job: Job) -> tuple[bytes, Prediction]:
         """One chunk from :meth:`_jobs`, scored and formatted."""
         return self._format(self._compute(*job))
 

@@ -39,9 +39,15 @@ from dockyard.bundle.store import (
 from dockyard.errors import DockyardError, TrainingError, UntrustedTypes
 from dockyard.predictor.golden import record_golden
 from dockyard.runtime.export import export_onnx
-from dockyard.training import unsupervised
 from dockyard.training.columns import column_roles
 from dockyard.training.contract import output_path, record_training
+from dockyard.training.unsupervised import (
+    Scores,
+    check_servable,
+    check_supervised,
+    infer_task,
+)
+from dockyard.training.unsupervised import evaluate as evaluate_unsupervised
 
 CV_FOLDS = 5
 # The target's name in bundles saved without one: the prediction is the model's own.
@@ -104,11 +110,11 @@ def _infer_task(model: Any, task: Task | None, y: Any, y_test: Any) -> Task:
         elif is_regressor(model):
             task = "regression"
         else:
-            task = unsupervised.infer_task(model)
+            task = infer_task(model)
     if task in UNSUPERVISED_TASKS:
-        unsupervised.check_servable(model, task, y, y_test)
+        check_servable(model, task, y, y_test)
         return task
-    unsupervised.check_supervised(model, task)
+    check_supervised(model, task)
     if y is None:
         raise TrainingError(
             f"{type(model).__name__} is saved as a {task} model, which needs its target: pass y."
@@ -195,11 +201,11 @@ def _summarise(
     input_kind: str,
     X_test: Any,
     y_test: Any,
-) -> tuple[list[Any] | None, unsupervised.Scores | None, Evaluation, EvaluationData]:
+) -> tuple[list[Any] | None, Scores | None, Evaluation, EvaluationData]:
     """Classes, what a clustering or outlier bundle serves beside its label, the
     evaluation and the data the report draws."""
     if task in UNSUPERVISED_TASKS:
-        found = unsupervised.evaluate(
+        found = evaluate_unsupervised(
             model, task, frame, X_test, lambda f: model_input(f, input_kind)
         )
         evaluation = found.evaluation
