@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.__about__ import __version__
-from dockyard.errors import FieldError, InvalidInput, NotReady
+from dockyard.errors import NotReady
 from dockyard.predictor import Prediction, Predictor
 from dockyard.server.bodies import media_type, read_body, require_json
 from dockyard.server.endpoints import Endpoints
@@ -144,16 +144,8 @@ class V2Endpoints:
             }
         requested = document.get("outputs")
         if isinstance(requested, list) and requested:
-            wanted = [o.get("name") if isinstance(o, dict) else None for o in requested]
-            unknown = [str(w)[:100] for w in wanted if w not in available]
-            if unknown:
-                raise InvalidInput(
-                    [
-                        FieldError(w, f"unknown output; available: {', '.join(available)}")
-                        for w in unknown
-                    ]
-                )
-            outputs = [available[w] for w in dict.fromkeys(wanted) if w is not None]
+            # check_request has refused any name this model does not answer.
+            outputs = [available[w] for w in dict.fromkeys(o["name"] for o in requested)]
         else:
             outputs = list(available.values())
         response: dict[str, Any] = {
