@@ -1,0 +1,49 @@
+"""What the data plane tells its observers about each request it served.
+
+The data plane (:mod:`dockyard.server.dataplane`) builds one :class:`PredictionEvent` per
+request, or per chunk of a CSV upload, after the answer is known, and hands it to every
+observer (the prediction log is one). Building it costs a few attribute stores: turning it
+into rows, JSON or database records is the observer's work, off the request path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.predictor.predictor import Prediction, Predictor
+
+ENTRY_POINTS = ("json", "query", "csv", "v2", "form")
+"""How a prediction arrived: v1 JSON, v1 query string, CSV upload, the Open Inference
+Protocol, or the web form (which calls the JSON API and says so)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionEvent:
+    """One request's predictions, or its refusal.
+
+    ``columns`` are the validated input columns, one list per feature in
+    ``predictor.feature_names`` order (``None`` when the request was refused before its
+    rows were validated); ``prediction`` is ``None`` when it was refused. ``first_row`` is
+    the 0-based number of the first row within the request (CSV chunks after the first).
+    ``status`` is the HTTP status of the answer (200, or the error's status).
+    """
+
+    request_id: str
+    entry: str
+    predictor: Predictor
+    time: float
+    """Seconds since the epoch when the request arrived."""
+    latency: float
+    """Seconds from arrival to the answer."""
+    status: int
+    columns: Sequence[Sequence[Any]] | None
+    prediction: Prediction | None
+    first_row: int = 0
+
+
+Observer = Callable[[PredictionEvent], None]
+"""Called on the event loop once per event; must not block (queue and return)."""
+
+__all__ = ["ENTRY_POINTS", "Observer", "PredictionEvent"]
