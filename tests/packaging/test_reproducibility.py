@@ -26,7 +26,7 @@ from dockyard.packaging.images import build_image
 from dockyard.packaging.verification import verify_image
 from dockyard.predictor import Predictor, label_text
 from dockyard.predictor.golden import GOLDEN_FILE
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.settings import Settings
 from tests.packaging import served
 from tests.processes import free_port

@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from dockyard.predictor import Predictor, label_text
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.settings import Settings
 
 # name -> (the labels' Python type, probability keys, the V2 datatype)

@@ -21,7 +21,7 @@ from dockyard.predictor import Predictor
 from dockyard.runtime import export
 from dockyard.runtime.export import ONNX_FILE
 from dockyard.runtime.onnx import OnnxModel
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.server.batching import Batcher
 from dockyard.settings import Settings
 from tests.conftest import churn_frame

@@ -22,7 +22,7 @@ from dockyard.bundle.store import LIBRARY_TRUSTED_TYPES, REVIEWED_TRUSTED_TYPES,
 from dockyard.errors import BundleIntegrityError, EnvironmentMismatch, UntrustedTypes
 from dockyard.predictor import Predictor
 from dockyard.runtime.export import PROBABILITY_TOLERANCE
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.settings import Settings
 from tests.conftest import churn_frame
 

@@ -11,7 +11,7 @@ import pytest
 
 from dockyard.errors import InvalidInput
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.server.batching import Batcher
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA
@@ -116,7 +116,7 @@ def test_the_server_batches_concurrent_requests(iris: Predictor, batch_rows: int
     assert all(r.status_code == 200 for r in responses)
     labels = [r.json()["predictions"][0]["label"] for r in responses]
     assert labels == [iris.predict_records([r]).outputs[0] for r in records]
-    batcher = app.state.batchers.get("iris")
+    batcher = app.plane.batchers.get("iris")
     if batch_rows == 1:
         assert batcher is None
     else:

@@ -12,8 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
-from dockyard.server import endpoints as endpoints_module
+from dockyard.server.app import create_app
+from dockyard.server import v1 as v1_module
 from dockyard.settings import Settings
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
@@ -43,7 +43,7 @@ def test_a_large_result_streams_and_matches_the_whole_one(
     whole = client.post(PATH, content=body, headers=CSV)
     assert whole.status_code == 200
     assert whole.headers["content-length"] == str(len(whole.content))
-    monkeypatch.setattr(endpoints_module, "_WHOLE_OUT", 1000)
+    monkeypatch.setattr(v1_module, "WHOLE_CSV_BYTES", 1000)
     streamed = client.post(PATH, content=body, headers=CSV)
     assert streamed.status_code == 200
     assert "content-length" not in streamed.headers
@@ -55,7 +55,7 @@ def test_a_large_result_streams_and_matches_the_whole_one(
 def test_a_late_error_in_a_large_file_is_still_a_clean_422(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(endpoints_module, "_WHOLE_OUT", 1000)
+    monkeypatch.setattr(v1_module, "WHOLE_CSV_BYTES", 1000)
     body = f"{HEADER}\n" + "5.1,3.5,1.4,0.2\n" * 500 + "5.1,x,1.4,0.2\n"
     response = client.post(PATH, content=body, headers=CSV)
     assert response.status_code == 422

@@ -19,7 +19,8 @@ from starlette.testclient import TestClient
 from starlette.types import Message
 
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
+from dockyard.server.app import create_app
+from dockyard.server import v1 as v1_module
 from dockyard.server.app import DockyardApp
 from dockyard.settings import Settings
 from tests.processes import free_port
@@ -29,10 +30,10 @@ from tests.server.conftest import post_scope
 def _failing_app(iris: Predictor, monkeypatch: pytest.MonkeyPatch) -> DockyardApp:
     app = create_app(Settings(), predictors=[iris])
 
-    def broken(predictor: Predictor) -> dict[str, object]:
+    def broken(predictor: Predictor, versions_shown: bool) -> dict[str, object]:
         raise RuntimeError("a bug, not the caller's doing")
 
-    monkeypatch.setattr(app.state.repository, "detail", broken)
+    monkeypatch.setattr(v1_module, "detail", broken)
     return app
 
 
@@ -121,4 +122,4 @@ def test_a_client_that_leaves_mid_body_is_not_a_500(
     asyncio.run(app(post_scope(path, [(b"content-type", content_type)]), receive, send))
     assert sent == []
     assert not caplog.records
-    assert 'status="499"' in app.state.metrics.exposition().decode()
+    assert 'status="499"' in app.plane.metrics.exposition().decode()

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA
 from tests.server.conftest import post_scope
@@ -41,6 +41,8 @@ CASES: dict[str, tuple[dict[str, str], bytes]] = {
 
 def _exchange(app: Any, headers: dict[str, str], body: bytes) -> tuple[int, list, bytes, str]:
     with TestClient(app, raise_server_exceptions=False) as client:
+        # The caller's request id, so that both answers carry the same one.
+        headers = {"x-request-id": "same-for-both", **headers}
         response = client.post("/v1/models/iris/predict", headers=headers, content=body)
         metrics = client.get("/metrics").text
     counted = [
@@ -98,7 +100,7 @@ def test_a_client_that_leaves_is_counted_and_not_answered(iris: Predictor, fast:
 
     asyncio.run(app(scope, receive, send))
     assert sent == []
-    text = app.state.metrics.exposition().decode()
+    text = app.plane.metrics.exposition().decode()
     assert 'model="iris",status="499"' in text
 
 

@@ -12,9 +12,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.server.app import DockyardApp
-from dockyard.server.endpoints import EXTRA_PARAMETERS
+from dockyard.server.v1 import EXTRA_PARAMETERS
 from dockyard.server.tensors import EXTRA_INPUTS
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from dockyard.cli.main import main
 from dockyard.errors import ExitCode
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.settings import Settings
 
 TEXT_CSV = {"content-type": "text/csv"}

@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from dockyard.errors import UsageError
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA
 from tests.server.conftest import post_scope

@@ -14,9 +14,9 @@ from starlette.testclient import TestClient
 
 from dockyard.errors import UsageError
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
-from dockyard.server.attempts import FailedAttempts, client_address
-from dockyard.server.sessions import RevokedSessions, Sessions
+from dockyard.server.app import create_app
+from dockyard.auth.attempts import FailedAttempts, client_address
+from dockyard.auth.sessions import RevokedSessions, Sessions
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA
 

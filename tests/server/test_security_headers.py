@@ -12,7 +12,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.testclient import TestClient
 
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.server.security import TrustedHosts
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA

@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.settings import Settings
 
 SENTENCE = "wonderful friendly staff, would come back"

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from starlette.testclient import TestClient
 
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.server.app import DockyardApp
 from dockyard.server.tensors import DATATYPES, NUMPY_TYPES
 from dockyard.settings import Settings

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 import dockyard
 from dockyard.bundle.store import sha256_file, write_metadata
 from dockyard.predictor import Predictor
-from dockyard.server import create_app
+from dockyard.server.app import create_app
 from dockyard.settings import Settings
 from dockyard.web.views import SELECT_LIMIT
 
@@ -261,7 +261,7 @@ def test_pages_import_no_plotting_library(iris_bundle: Path) -> None:
     code = (
         "import sys\n"
         "from starlette.testclient import TestClient\n"
-        "from dockyard.server import create_app\n"
+        "from dockyard.server.app import create_app\n"
         "from dockyard.settings import Settings\n"
         f"app = create_app(Settings(bundles=[{str(iris_bundle)!r}]))\n"
         "assert 'jinja2' not in sys.modules\n"

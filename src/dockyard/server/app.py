@@ -5,104 +5,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib.util
 import logging
-import re
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.requests import ClientDisconnect
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dockyard.auth.keys import server_access
 from dockyard.errors import DockyardError, UsageError
 from dockyard.predictor import Predictor
+from dockyard.predictor.events import Observer
 from dockyard.predictor.golden import check_golden
-from dockyard.server.endpoints import JSON_HEADERS, Endpoints, ServerState, send_json
+from dockyard.predictor.repository import ModelRepository
+from dockyard.server.dataplane import DataPlane
+from dockyard.server.docs import docs_routes
 from dockyard.server.fastpath import FastPath
 from dockyard.server.lifecycle import chain_sigterm, closing_connection
-from dockyard.server.metrics import Metrics, MetricsMiddleware
+from dockyard.server.metrics import Metrics
 from dockyard.server.openapi import build_openapi
-from dockyard.server.repository import ModelRepository
+from dockyard.server.operations import Operations
 from dockyard.server.responses import (
-    INTERNAL_ERROR,
-    JSONResponse,
     client_left,
     dockyard_error,
     http_error,
-    log_unhandled,
     server_error,
 )
 from dockyard.server.runtimes import runtime_headers, with_runtime
-from dockyard.server.security import (
-    APIKey,
-    APIKeyMiddleware,
-    BodyDeadlines,
-    BodyTimeoutMiddleware,
-    SecurityHeadersMiddleware,
-    TrustedHosts,
-    server_access,
-)
+from dockyard.server.security import BodyDeadlines, TrustedHosts
+from dockyard.server.steps import Step, cross_cutting
+from dockyard.server.v1 import V1
 from dockyard.server.v2 import V2Endpoints
 from dockyard.settings import Settings
-from dockyard.web import routes as web_routes
+from dockyard.web.pages import routes as web_routes
 
 logger = logging.getLogger("dockyard.server")
-
-_SWAGGER_HTML = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Dockyard API</title>
-<link rel="icon" href="/static/web/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="/static/swagger/swagger-ui.css">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="/static/swagger/swagger-ui-bundle.js"></script>
-<script src="/static/docs/swagger-init.js"></script>
-</body>
-</html>
-"""
-
-
-class OneLogPerError:
-    """The one place an unexpected error is logged. Starlette's error middleware answers
-    it (with :func:`~dockyard.server.responses.server_error`'s 500) and then raises it
-    again "so that servers can log it": uvicorn did, and every traceback was logged
-    twice. It stops here, logged once; the 500 is sent here if nothing was sent yet
-    (when the handler itself failed)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked)
-        except Exception as exc:
-            log_unhandled(scope["method"], scope["path"], exc)
-            # Once the response has started, the connection is closed unfinished (uvicorn
-            # says so in one line): a truncated body must not pass for a complete one.
-            if not started:
-                await send_json(send, 500, orjson.dumps(INTERNAL_ERROR), JSON_HEADERS)
 
 
 class DockyardApp(Starlette):
@@ -110,14 +49,22 @@ class DockyardApp(Starlette):
     :mod:`dockyard.server.fastpath`)."""
 
     fast_path: FastPath | None = None
+    plane: DataPlane
+    steps: Sequence[Step] = ()
+    """The cross-cutting steps (server/steps.py), outermost first."""
     runtimes: dict[str, tuple[bytes, bytes]] = {}  # noqa: RUF012 - replaced, never mutated
     """The ``X-Dockyard-Runtime`` header of each prediction route (see server/runtimes.py)."""
     draining = False
     """Set on SIGTERM: every answer from then on closes its connection."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        # Outermost, around Starlette's own error middleware: its 500s get the headers too.
-        return SecurityHeadersMiddleware(OneLogPerError(super().build_middleware_stack()))
+        # The inner steps are Starlette's user middleware; the outer ones wrap its own
+        # error middleware, so that its 500s get them too.
+        app = super().build_middleware_stack()
+        for step in reversed([s for s in self.steps if s.outer]):
+            cls, args, kwargs = step.middleware
+            app = cls(app, *args, **kwargs)
+        return app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.draining and scope["type"] == "http":
@@ -154,9 +101,13 @@ def load_predictors(settings: Settings) -> list[Predictor]:
 
 
 def create_app(
-    settings: Settings | None = None, *, predictors: Sequence[Predictor] | None = None
+    settings: Settings | None = None,
+    *,
+    predictors: Sequence[Predictor] | None = None,
+    observers: Sequence[Observer] = (),
 ) -> DockyardApp:
-    """Build the server for ``settings.bundles`` (or already loaded ``predictors``)."""
+    """Build the server for ``settings.bundles`` (or already loaded ``predictors``);
+    ``observers`` hear of every prediction (see :mod:`dockyard.server.dataplane`)."""
     settings = settings or Settings()
     repository = ModelRepository(
         predictors if predictors is not None else load_predictors(settings)
@@ -164,30 +115,28 @@ def create_app(
     metrics = Metrics()
     for predictor in repository:
         metrics.watch_unknown_categories(predictor.name, predictor.validator.unseen.drain)
-    state = ServerState()
-    v1 = Endpoints(repository, settings, metrics, state)
-    v2 = V2Endpoints(v1)
-    openapi = build_openapi(repository, settings)
+    plane = DataPlane(repository, settings, metrics, observers)
+    v1 = V1(plane, settings)
+    v2 = V2Endpoints(plane, settings.max_body_bytes)
+    operations = Operations(plane, metrics)
     # The key is read once: the pages and the middleware must agree on it.
     api_key = server_access(settings, settings.resolved_api_key())
-    hosts = TrustedHosts(settings.trusted_hosts())
-    deadlines = BodyDeadlines(settings.request_timeout)
-
-    async def openapi_json(request: Request) -> Response:
-        return JSONResponse(openapi)
-
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(_SWAGGER_HTML)
-
+    steps = cross_cutting(
+        settings,
+        metrics,
+        repository.names,
+        api_key,
+        TrustedHosts(settings.trusted_hosts()),
+        BodyDeadlines(settings.request_timeout),
+    )
     routes: list[BaseRoute] = [
         # Usually answered by the fast path; here for what it hands over (and first:
         # Starlette matches routes in order).
         Route("/v1/models/{name}/predict", v1.predict_json, methods=["POST"]),
-        Route("/healthz", v1.healthz, methods=["GET"]),
-        Route("/readyz", v1.readyz, methods=["GET"]),
-        Route("/metrics", v1.metrics_text, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
+        Route("/healthz", operations.healthz, methods=["GET"]),
+        Route("/readyz", operations.readyz, methods=["GET"]),
+        Route("/metrics", operations.metrics_text, methods=["GET"]),
+        *docs_routes(build_openapi(repository, settings)),
         Route("/v1/models", v1.list_models, methods=["GET"]),
         Route("/v1/models/{name}", v1.model, methods=["GET"]),
         Route("/v1/models/{name}/predict", v1.predict_query, methods=["GET"]),
@@ -202,14 +151,12 @@ def create_app(
         Route("/v2/models/{name}/versions/{version}/ready", v2.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/infer", v2.infer, methods=["POST"]),
         *web_routes(repository, settings, api_key),
-        Mount("/static/swagger", StaticFiles(directory=_swagger_dir()), name="swagger"),
-        Mount("/static/docs", StaticFiles(directory=Path(__file__).parent / "static"), name="docs"),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: DockyardApp) -> AsyncIterator[None]:
         def not_ready() -> None:
-            state.ready = False
+            plane.ready = False
             app.draining = True
 
         restore = chain_sigterm(not_ready, settings.drain_seconds)
@@ -222,12 +169,12 @@ def create_app(
         gc.freeze()
         gc.enable()
         flushing = asyncio.create_task(metrics.flush_periodically())
-        state.ready = True
+        plane.ready = True
         logger.info("serving %s", ", ".join(f"{p.name} {p.version}" for p in repository))
         try:
             yield
         finally:
-            state.ready = False
+            plane.ready = False
             restore()
             flushing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -235,7 +182,7 @@ def create_app(
 
     app = DockyardApp(
         routes=routes,
-        middleware=_middleware(settings, metrics, repository, api_key, deadlines, hosts),
+        middleware=[s.middleware for s in steps if not s.outer],
         exception_handlers={
             DockyardError: dockyard_error,
             HTTPException: http_error,
@@ -244,81 +191,11 @@ def create_app(
         },
         lifespan=lifespan,
     )
-    app.fast_path = FastPath(
-        v1.predict_json,
-        repository,
-        metrics,
-        key=api_key,
-        hosts=hosts,
-        cors=bool(settings.cors_origins),
-        deadlines=deadlines,
-    )
+    app.steps = steps
+    app.fast_path = FastPath(v1.predict_json, plane, steps)
     app.runtimes = runtime_headers(repository)
-    app.state.settings = settings
-    app.state.repository = repository
-    app.state.batchers = v1.batchers
-    app.state.metrics = metrics
-    app.state.server = state
+    app.plane = plane
     return app
-
-
-def _middleware(
-    settings: Settings,
-    metrics: Metrics,
-    repository: ModelRepository,
-    api_key: APIKey | None,
-    deadlines: BodyDeadlines,
-    hosts: TrustedHosts,
-) -> list[Middleware]:
-    # Outermost first (security headers wrap them all, see DockyardApp): every response
-    # is counted, 401s included; CORS answers preflights before authentication, as
-    # browsers require.
-    stack = [Middleware(MetricsMiddleware, metrics=metrics, models=repository.names)]
-    if hosts.patterns != ["*"]:
-        stack.append(hosts.middleware())
-    if settings.cors_origins:
-        stack.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=[
-                    "Authorization",
-                    "Content-Type",
-                    "X-API-Key",
-                    "Inference-Header-Content-Length",
-                ],
-            )
-        )
-    if api_key is not None:
-        stack.append(Middleware(APIKeyMiddleware, key=api_key))
-    stack.append(Middleware(BodyTimeoutMiddleware, deadlines=deadlines))
-    return stack
-
-
-def _swagger_dir() -> str:
-    # Found without importing the package (~5 ms of start-up: its __init__ imports
-    # importlib.resources machinery); a vendored Swagger UI version is a directory. Both
-    # swagger-ui-bundle (4.x) and its successor swagger-ui-bundle-v2 install this package,
-    # so an upgraded environment can hold both: the newest wins, compared by number.
-    spec = importlib.util.find_spec("swagger_ui_bundle")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    found = [p for loc in locations for p in Path(loc, "vendor").glob("swagger-ui-*")]
-    if not found:
-        raise UsageError("swagger-ui-bundle-v2 is missing its assets.", hint="Reinstall Dockyard.")
-    newest = max(found, key=_swagger_version)
-    if _swagger_version(newest) < (5,):
-        # Swagger UI 4 shows "Unable to render this definition" for OpenAPI 3.1.
-        raise UsageError(
-            f"Swagger UI {newest.name.removeprefix('swagger-ui-')} cannot show this "
-            "server's OpenAPI 3.1 document.",
-            hint="pip install 'swagger-ui-bundle-v2>=5.31'.",
-        )
-    return str(newest)
-
-
-def _swagger_version(path: Path) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", path.name))
 
 
 def app_factory() -> DockyardApp:

@@ -1,63 +1,87 @@
 """JSON predictions in front of the framework.
 
-``POST /v1/models/{name}/predict`` (single rows, mostly) is most of a busy server's traffic, and at a few
-thousand requests a second per core the framework's layers (routing, five middleware,
-exception handling) cost several times the prediction. :class:`FastPath` answers that
-route before Starlette sees it and does what those layers do, inline: the API key, the
-body deadline, security headers, error responses and metrics. Anything it does not
-handle the same way goes to the framework unchanged: a Host name it does not plainly
-trust (the 400 is the middleware's), a missing or wrong API key (the 401, the 429, or
-the sign-in redirect, is the middleware's), a cross-origin request when CORS is
-configured, an app mounted under a root path, an unknown model.
+``POST /v1/models/{name}/predict`` (single rows, mostly) is most of a busy server's
+traffic, and at a few thousand requests a second per core the framework's layers
+(routing, the middleware, exception handling) cost several times the prediction.
+:class:`FastPath` answers that route before Starlette sees it, applying each
+cross-cutting step inline as its :class:`~dockyard.server.steps.Step` says: the same list
+the middleware stack is built from. What a step's rule leaves to the middleware goes to
+the framework unchanged: a Host name it does not plainly trust, a missing or wrong API
+key, a cross-origin request when CORS is configured; so do an app mounted under a root
+path and an unknown model.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 
-import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from dockyard.errors import DockyardError
 from dockyard.predictor import Predictor
-from dockyard.server.endpoints import JSON_HEADERS, PredictEndpoint, send_json
+from dockyard.server.dataplane import DataPlane
 from dockyard.server.metrics import CLIENT_CLOSED, Metrics
-from dockyard.server.repository import ModelRepository
-from dockyard.server.responses import INTERNAL_ERROR, log_unhandled
-from dockyard.server.security import (
-    COMMON_HEADERS,
-    NO_STORE,
-    APIKey,
-    BodyDeadlines,
-    TrustedHosts,
+from dockyard.server.responses import (
+    INTERNAL_BODY,
+    JSON_HEADERS,
+    log_unhandled,
+    render_error,
+    send_json,
 )
+from dockyard.server.security import BodyDeadlines
+from dockyard.server.steps import (
+    REQUEST_ID,
+    AddHeaders,
+    BoundBodies,
+    CountRequests,
+    HandOver,
+    RenderErrors,
+    RequestIds,
+    Step,
+    TagRequests,
+)
+from dockyard.server.v1 import PredictEndpoint
 
 ROUTE = "/v1/models/{name}/predict"
 _PREFIX = "/v1/models/"
 _SUFFIX = "/predict"
-_HEADERS = [*JSON_HEADERS, *COMMON_HEADERS, NO_STORE]
-_INTERNAL = orjson.dumps(INTERNAL_ERROR)
 
 
 class FastPath:
-    def __init__(
-        self,
-        endpoint: PredictEndpoint,
-        repository: ModelRepository,
-        metrics: Metrics,
-        *,
-        key: APIKey | None,
-        hosts: TrustedHosts,
-        cors: bool,
-        deadlines: BodyDeadlines,
-    ) -> None:
+    def __init__(self, endpoint: PredictEndpoint, plane: DataPlane, steps: Sequence[Step]) -> None:
         self._endpoint = endpoint
-        self._find = repository.find
+        self._find = plane.find
+        headers = list(JSON_HEADERS)
+        admits: list[Callable[[Scope], bool]] = []
+        ids: RequestIds | None = None
+        metrics: Metrics | None = None
+        deadlines: BodyDeadlines | None = None
+        renders = False
+        for step in steps:
+            rule = step.fast
+            if isinstance(rule, AddHeaders):
+                headers.extend(rule.headers)
+            elif isinstance(rule, TagRequests):
+                ids = rule.ids
+            elif isinstance(rule, RenderErrors):
+                renders = True
+            elif isinstance(rule, CountRequests):
+                metrics = rule.metrics
+            elif isinstance(rule, HandOver):
+                admits.append(rule.admits)
+            elif isinstance(rule, BoundBodies):
+                deadlines = rule.deadlines
+            else:  # pragma: no cover - a new kind of rule must be taught here first
+                raise TypeError(f"The fast path cannot apply the step {step.name!r}.")
+        if ids is None or metrics is None or deadlines is None or not renders:
+            # Without these the fast path would answer differently from the framework.
+            raise ValueError("The fast path needs the request id, metrics, errors and body steps.")
+        self._headers = headers
+        self._admits = tuple(admits)
+        self._ids = ids
         self._metrics = metrics
-        self._key = key
-        self._hosts = hosts
-        self._cors = cors
         self._deadlines = deadlines
 
     def match(self, scope: Scope) -> Predictor | None:
@@ -70,31 +94,33 @@ class FastPath:
         predictor = self._find(path[len(_PREFIX) : -len(_SUFFIX)])
         if predictor is None:
             return None
-        if not self._hosts.admits(scope) or (
-            self._cors and any(name == b"origin" for name, _ in scope["headers"])
-        ):
-            return None
-        if self._key is not None and not self._key.authorized(scope):
-            return None
+        for admits in self._admits:
+            if not admits(scope):
+                return None
         return predictor
 
     async def __call__(
         self, predictor: Predictor, scope: Scope, receive: Receive, send: Send
     ) -> None:
         start = time.perf_counter()
+        request_id = self._ids.of(scope)
         try:
-            content = await self._endpoint.answer(predictor, scope, receive, self._deadlines)
+            content = await self._endpoint.answer(
+                predictor, scope, receive, request_id, self._deadlines
+            )
             status = 200
         except DockyardError as exc:
-            status, content = exc.status_code, orjson.dumps(exc.as_dict())
+            status, content = exc.status_code, render_error(exc)
         except ClientDisconnect:
             self._count(predictor, CLIENT_CLOSED, start)
             return
         except Exception as exc:
             log_unhandled("POST", scope["path"], exc)
-            status, content = 500, _INTERNAL
+            status, content = 500, INTERNAL_BODY
         try:
-            await send_json(send, status, content, _HEADERS)
+            await send_json(
+                send, status, content, [*self._headers, (REQUEST_ID, request_id.encode("ascii"))]
+            )
         finally:
             self._count(predictor, status, start)
 

@@ -10,7 +10,7 @@ from dockyard.__about__ import __version__
 from dockyard.bundle.metadata import Feature, Task
 from dockyard.predictor import Predictor
 from dockyard.predictor.validation import MAX_MAGNITUDE
-from dockyard.server.repository import ModelRepository
+from dockyard.predictor.repository import ModelRepository
 from dockyard.server.tensors import NUMPY_TYPES
 from dockyard.server.v2 import FEATURE_TYPES, label_datatype
 from dockyard.settings import Settings

@@ -1,4 +1,5 @@
-"""JSON responses via orjson, and the one error shape."""
+"""JSON responses via orjson, and the one place errors are rendered: every error answer,
+from a route, a middleware or the fast path, is ``render_error``'s body."""
 
 from __future__ import annotations
 
@@ -16,6 +17,34 @@ from dockyard.errors import DockyardError
 logger = logging.getLogger("dockyard.server")
 
 INTERNAL_ERROR = {"error": "Internal server error; see the server log.", "code": "internal"}
+INTERNAL_BODY = orjson.dumps(INTERNAL_ERROR)
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def render_error(exc: DockyardError) -> bytes:
+    """The body of every error answer: ``{"error", "code", "hint"?, "details"?}``."""
+    return orjson.dumps(exc.as_dict())
+
+
+async def send_json(
+    send: Send, status: int, content: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """One complete response: ``headers`` plus its Content-Length."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", str(len(content)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
+async def send_error(
+    send: Send, error: DockyardError, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """An error answered by an ASGI middleware, before any route."""
+    await send_json(send, error.status_code, render_error(error), [*JSON_HEADERS, *(headers or [])])
 
 
 class JSONResponse(Response):
@@ -27,7 +56,7 @@ class JSONResponse(Response):
 
 async def dockyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DockyardError)
-    return JSONResponse(exc.as_dict(), status_code=exc.status_code)
+    return Response(render_error(exc), exc.status_code, media_type="application/json")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

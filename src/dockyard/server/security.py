@@ -1,26 +1,23 @@
-"""Access control and hardening, cheap on the hot path: API keys, sign-in sessions,
-failed attempts, trusted Host names, security headers and deadlines for request bodies
-(as pure ASGI middleware, and as parts the fast path uses). CORS is Starlette's
-middleware, closed unless origins are configured."""
+"""Hardening, cheap on the hot path: the API-key check, trusted Host names, security
+headers and deadlines for request bodies, as pure ASGI middleware and as parts the fast
+path uses (the steps themselves are listed once, in :mod:`dockyard.server.steps`). CORS is
+Starlette's middleware, closed unless origins are configured."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import orjson
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.errors import DockyardError, RequestTimeout, TooManyAttempts, Unauthorized
-from dockyard.server.attempts import FailedAttempts
-from dockyard.server.sessions import RevokedSessions, Sessions, revocation_directory
-from dockyard.settings import Settings
+from dockyard.auth.keys import APIKey, retry_after_header
+from dockyard.errors import RequestTimeout, TooManyAttempts, Unauthorized
+from dockyard.server.responses import send_error
 
 T = TypeVar("T")
 
@@ -29,8 +26,6 @@ OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/login", "/logout"}
 )
 OPEN_PREFIXES = ("/static/web/",)
-SESSION_COOKIE = "dockyard_session"
-_SESSION_COOKIE = SESSION_COOKIE.encode()
 
 COMMON_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -132,94 +127,6 @@ class TrustedHosts:
         )
 
 
-def cross_site(scope: Scope) -> bool:
-    """Whether a form was posted from another site (login CSRF). Browsers say where a
-    request comes from in ``Sec-Fetch-Site``; older ones only in ``Origin``, which must
-    then name the host the request was sent to. (Under ``Referrer-Policy: no-referrer``
-    a browser sends ``Origin: null`` even from the page's own site: that is left to
-    ``Sec-Fetch-Site``.)"""
-    origin = host = fetch_site = None
-    for name, value in scope["headers"]:
-        if name == b"origin":
-            origin = bytes(value).lower()
-        elif name == b"host" and host is None:
-            host = bytes(value).lower()
-        elif name == b"sec-fetch-site":
-            fetch_site = bytes(value)
-    if fetch_site is not None:
-        return fetch_site not in (b"same-origin", b"none")
-    if origin is not None:
-        # The scheme is not compared: behind a proxy that ends TLS the server sees http.
-        return origin.partition(b"://")[2] != host
-    return False
-
-
-class APIKey:
-    """Who may call the server: the key, checked in constant time, in the ``X-API-Key``
-    header or an ``Authorization: Bearer`` token, or the session cookie of someone signed
-    in. A client address with too many wrong keys is refused even the right one for a
-    while (else the refusal would still tell a guess right from wrong)."""
-
-    def __init__(self, key: str, sessions: Sessions, attempts: FailedAttempts) -> None:
-        self.key = key.encode()
-        self.sessions = sessions
-        self.attempts = attempts
-
-    def authorized(self, scope: Scope) -> bool:
-        for name, value in scope["headers"]:
-            if name == b"x-api-key":
-                return self._key_matches(scope, bytes(value))
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
-                return self._key_matches(scope, bytes(value[7:].strip()))
-            if name == b"cookie":
-                token = _session_cookie(value)
-                if token is not None and self.sessions.valid(token):
-                    return True
-        return False
-
-    def presented(self, scope: Scope) -> bool:
-        """Whether the request carries a key (a cookie is no guess at the key)."""
-        return any(
-            name == b"x-api-key" or (name == b"authorization" and value[:7].lower() == b"bearer ")
-            for name, value in scope["headers"]
-        )
-
-    def matches(self, presented: str) -> bool:
-        return hmac.compare_digest(presented.encode(), self.key)
-
-    def _key_matches(self, scope: Scope, presented: bytes) -> bool:
-        return not self.attempts.retry_after(scope) and hmac.compare_digest(presented, self.key)
-
-
-def session_cookie(scope: Scope) -> bytes | None:
-    """The session token in a request's cookies, if any."""
-    for name, value in scope["headers"]:
-        if name == b"cookie":
-            token = _session_cookie(value)
-            if token is not None:
-                return token
-    return None
-
-
-def _session_cookie(header: bytes) -> bytes | None:
-    for part in bytes(header).split(b";"):
-        name, _, token = part.strip().partition(b"=")
-        if name == _SESSION_COOKIE:
-            return token
-    return None
-
-
-def server_access(settings: Settings, key: str | None) -> APIKey | None:
-    """The server's access control for ``key`` (read once, by the caller), or ``None``
-    when there is no key. Worker processes share sign-outs through a private directory."""
-    if key is None:
-        return None
-    secret = settings.session_secret.get_secret_value()
-    directory = revocation_directory(secret) if settings.workers > 1 else None
-    sessions = Sessions(key, secret, settings.session_hours * 3600, RevokedSessions(directory))
-    return APIKey(key, sessions, FailedAttempts(settings.auth_failures_per_minute))
-
-
 class APIKeyMiddleware:
     """Require the key on every path but the probes and the sign-in page."""
 
@@ -239,7 +146,7 @@ class APIKeyMiddleware:
         if key.presented(scope):
             wait = key.attempts.retry_after(scope)
             if wait:
-                await _send_error(send, TooManyAttempts(wait), [retry_after_header(wait)])
+                await send_error(send, TooManyAttempts(wait), [retry_after_header(wait)])
                 return
             key.attempts.fail(scope)
         elif scope["method"] == "GET" and (path == "/" or path.startswith("/models/")):
@@ -255,22 +162,7 @@ class APIKeyMiddleware:
             "Missing or wrong API key.",
             hint="Send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
         )
-        await _send_error(send, error, [(b"www-authenticate", b'Bearer realm="dockyard"')])
-
-
-def retry_after_header(seconds: int) -> tuple[bytes, bytes]:
-    return (b"retry-after", str(seconds).encode())
-
-
-async def _send_error(send: Send, error: DockyardError, headers: list[tuple[bytes, bytes]]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status_code,
-            "headers": [(b"content-type", b"application/json"), *headers],
-        }
-    )
-    await send({"type": "http.response.body", "body": orjson.dumps(error.as_dict())})
+        await send_error(send, error, [(b"www-authenticate", b'Bearer realm="dockyard"')])
 
 
 def body_timeout(seconds: float) -> RequestTimeout:

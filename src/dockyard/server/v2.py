@@ -1,4 +1,4 @@
-"""Open Inference Protocol (KServe V2) REST endpoints.
+"""Open Inference Protocol (KServe V2) REST endpoints, a thin adapter over the data plane.
 
 Two input layouts are accepted: one tensor per feature (named after it, shape ``[N]`` or
 ``[N, 1]``), or a single ``[N, F]`` tensor with the features in model order. Tensor data
@@ -18,9 +18,10 @@ from dockyard.__about__ import __version__
 from dockyard.errors import NotReady
 from dockyard.predictor import Prediction, Predictor
 from dockyard.server.bodies import media_type, read_body, require_json
-from dockyard.server.endpoints import Endpoints
+from dockyard.server.dataplane import DataPlane
 from dockyard.server.responses import JSONResponse
 from dockyard.server.tensors import HEADER_LENGTH, check_request, decode_inputs, split_body
+from dockyard.server.v1 import call_of
 
 FEATURE_TYPES = {
     "number": "FP64",
@@ -70,13 +71,12 @@ def model_metadata(predictor: Predictor) -> dict[str, Any]:
 
 
 class V2Endpoints:
-    def __init__(self, base: Endpoints) -> None:
-        self.base = base
-        self.repository = base.repository
-        self.settings = base.settings
+    def __init__(self, plane: DataPlane, max_body_bytes: int) -> None:
+        self.plane = plane
+        self.max_body_bytes = max_body_bytes
         # Fixed for a model's lifetime: worked out once, not on every request.
-        self._metadata = {p.name: model_metadata(p) for p in self.repository}
-        self._label_type = {p.name: label_datatype(p) for p in self.repository}
+        self._metadata = {p.name: model_metadata(p) for p in plane.repository}
+        self._label_type = {p.name: label_datatype(p) for p in plane.repository}
         self._outputs = {
             name: tuple(o["name"] for o in meta["outputs"]) for name, meta in self._metadata.items()
         }
@@ -90,36 +90,35 @@ class V2Endpoints:
         return JSONResponse({"live": True})
 
     async def ready(self, request: Request) -> Response:
-        if not self.base.state.ready:
+        if not self.plane.ready:
             raise NotReady("Not ready.")
         return JSONResponse({"ready": True})
 
     def _predictor(self, request: Request) -> Predictor:
-        return self.repository.get(request.path_params["name"], request.path_params.get("version"))
+        return self.plane.model(request.path_params["name"], request.path_params.get("version"))
 
     async def model_metadata(self, request: Request) -> Response:
         return JSONResponse(self._metadata[self._predictor(request).name])
 
     async def model_ready(self, request: Request) -> Response:
         predictor = self._predictor(request)
-        if not self.base.state.ready:
+        if not self.plane.ready:
             raise NotReady(f"Model '{predictor.name}' is not ready.")
         return JSONResponse({"name": predictor.name, "ready": True})
 
     async def infer(self, request: Request) -> Response:
         predictor = self._predictor(request)
-        body = await read_body(request, self.settings.max_body_bytes)
+        call = call_of(request.scope, "v2")
+        body = await read_body(request, self.max_body_bytes)
         header_length = request.headers.get(HEADER_LENGTH)
         if header_length is None and media_type(request) != "application/octet-stream":
             require_json(request)
         document, binary = split_body(body, header_length)
         check_request(document, self._outputs[predictor.name])
         columns, rows = decode_inputs(
-            document, binary, predictor.feature_names, self.settings.max_batch_rows
+            document, binary, predictor.feature_names, self.plane.max_rows
         )
-        validated = predictor.validator.json_columns(columns)
-        prediction = await self.base.predict(predictor, validated, rows)
-        self.base._count(predictor, prediction)
+        prediction = await self.plane.predict_columns(predictor, columns, rows, call)
         return JSONResponse(self._response(predictor, prediction, document))
 
     def _response(

@@ -17,21 +17,21 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dockyard.__about__ import __version__
-from dockyard.errors import ModelNotFound
-from dockyard.server.security import (
+from dockyard.auth.keys import (
     SESSION_COOKIE,
     APIKey,
     cross_site,
     retry_after_header,
     session_cookie,
 )
+from dockyard.errors import ModelNotFound
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
     import jinja2
 
     # Only a type here: the server imports this module while building its route list.
-    from dockyard.server.repository import ModelRepository
+    from dockyard.predictor.repository import ModelRepository
     from dockyard.web.views import ModelView
 
 _HERE = Path(__file__).parent

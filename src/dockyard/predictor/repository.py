@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from dockyard.errors import ModelNotFound, UsageError
-from dockyard.predictor import Predictor
+from dockyard.predictor.predictor import Predictor
 
 
 class ModelRepository:
@@ -43,25 +42,3 @@ class ModelRepository:
     @property
     def names(self) -> frozenset[str]:
         return frozenset(self._models)
-
-    def summary(self, predictor: Predictor) -> dict[str, Any]:
-        meta = predictor.metadata
-        metric, value = meta.headline_metric()
-        return {
-            "name": meta.name,
-            "version": meta.version,
-            "task": meta.task,
-            "description": meta.description,
-            "estimator": meta.model.estimator,
-            "features": len(meta.features),
-            "metric": {"name": metric, "value": value},
-            "links": {
-                "self": f"/v1/models/{meta.name}",
-                "predict": f"/v1/models/{meta.name}/predict",
-                "csv": f"/v1/models/{meta.name}/predict/csv",
-            },
-        }
-
-    def detail(self, predictor: Predictor) -> dict[str, Any]:
-        meta = predictor.metadata.model_dump(mode="json", exclude={"files"})
-        return {**self.summary(predictor), "bundle_sha256": predictor.digest, "metadata": meta}
