@@ -304,7 +304,9 @@ def test_web_can_be_imported_before_the_server() -> None:
     import subprocess
     import sys
 
-    code = "import dockyard.web, dockyard.server.app; print(dockyard.server.app.create_app.__name__)"
+    code = (
+        "import dockyard.web, dockyard.server.app; print(dockyard.server.app.create_app.__name__)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "create_app"

@@ -12,8 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from dockyard.predictor import Predictor
-from dockyard.server.app import create_app
 from dockyard.server import v1 as v1_module
+from dockyard.server.app import create_app
 from dockyard.settings import Settings
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"

@@ -19,9 +19,8 @@ from starlette.testclient import TestClient
 from starlette.types import Message
 
 from dockyard.predictor import Predictor
-from dockyard.server.app import create_app
 from dockyard.server import v1 as v1_module
-from dockyard.server.app import DockyardApp
+from dockyard.server.app import DockyardApp, create_app
 from dockyard.settings import Settings
 from tests.processes import free_port
 from tests.server.conftest import post_scope

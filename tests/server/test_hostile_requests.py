@@ -12,10 +12,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from dockyard.predictor import Predictor
-from dockyard.server.app import create_app
-from dockyard.server.app import DockyardApp
-from dockyard.server.v1 import EXTRA_PARAMETERS
+from dockyard.server.app import DockyardApp, create_app
 from dockyard.server.tensors import EXTRA_INPUTS
+from dockyard.server.v1 import EXTRA_PARAMETERS
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA
 from tests.server.conftest import post_scope

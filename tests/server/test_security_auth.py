@@ -12,11 +12,11 @@ import pytest
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
+from dockyard.auth.attempts import FailedAttempts, client_address
+from dockyard.auth.sessions import RevokedSessions, Sessions
 from dockyard.errors import UsageError
 from dockyard.predictor import Predictor
 from dockyard.server.app import create_app
-from dockyard.auth.attempts import FailedAttempts, client_address
-from dockyard.auth.sessions import RevokedSessions, Sessions
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA
 

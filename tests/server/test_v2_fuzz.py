@@ -30,8 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from starlette.testclient import TestClient
 
 from dockyard.predictor import Predictor
-from dockyard.server.app import create_app
-from dockyard.server.app import DockyardApp
+from dockyard.server.app import DockyardApp, create_app
 from dockyard.server.tensors import DATATYPES, NUMPY_TYPES
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA

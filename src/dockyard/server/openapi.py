@@ -9,8 +9,8 @@ from typing import Any, get_args
 from dockyard.__about__ import __version__
 from dockyard.bundle.metadata import Feature, Task
 from dockyard.predictor import Predictor
-from dockyard.predictor.validation import MAX_MAGNITUDE
 from dockyard.predictor.repository import ModelRepository
+from dockyard.predictor.validation import MAX_MAGNITUDE
 from dockyard.server.tensors import NUMPY_TYPES
 from dockyard.server.v2 import FEATURE_TYPES, label_datatype
 from dockyard.settings import Settings
