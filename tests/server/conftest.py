@@ -52,3 +52,26 @@ def post_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 80),
     }
+
+
+def exchange(
+    app: Any, headers: dict[str, str], body: bytes, path: str = "/v1/models/iris/predict"
+) -> tuple[int, list[tuple[str, str]], bytes, list[str]]:
+    """POST ``body`` to ``app``: the status, sorted headers and body of the answer, and how
+    ``/metrics`` counted it (to compare the fast path with the framework)."""
+    with TestClient(app, raise_server_exceptions=False) as client:
+        # The caller's request id, so that both answers carry the same one.
+        headers = {"x-request-id": "same-for-both", **headers}
+        response = client.post(path, headers=headers, content=body)
+        metrics = client.get(
+            "/metrics", headers={k: v for k, v in headers.items() if k in KEY_HEADERS}
+        ).text
+    counted = [
+        line.split("{")[1].split("}")[0]
+        for line in metrics.splitlines()
+        if line.startswith("dockyard_requests_total{") and "predict" in line
+    ]
+    return response.status_code, sorted(response.headers.items()), response.content, counted
+
+
+KEY_HEADERS = ("x-api-key", "authorization", "host")

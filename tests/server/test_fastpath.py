@@ -12,7 +12,7 @@ from dockyard.predictor import Predictor
 from dockyard.server.app import create_app
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA
-from tests.server.conftest import post_scope
+from tests.server.conftest import exchange, post_scope
 
 JSON = {"content-type": "application/json"}
 CASES: dict[str, tuple[dict[str, str], bytes]] = {
@@ -39,20 +39,6 @@ CASES: dict[str, tuple[dict[str, str], bytes]] = {
 }
 
 
-def _exchange(app: Any, headers: dict[str, str], body: bytes) -> tuple[int, list, bytes, str]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        # The caller's request id, so that both answers carry the same one.
-        headers = {"x-request-id": "same-for-both", **headers}
-        response = client.post("/v1/models/iris/predict", headers=headers, content=body)
-        metrics = client.get("/metrics").text
-    counted = [
-        line.split("{")[1].split("}")[0]
-        for line in metrics.splitlines()
-        if line.startswith("dockyard_requests_total{") and "predict" in line
-    ]
-    return response.status_code, sorted(response.headers.items()), response.content, counted
-
-
 def _apps(predictor: Predictor, **settings: Any) -> tuple[Any, Any]:
     fast = create_app(Settings(max_body_bytes=64 * 1024, **settings), predictors=[predictor])
     framework = create_app(Settings(max_body_bytes=64 * 1024, **settings), predictors=[predictor])
@@ -64,7 +50,7 @@ def _apps(predictor: Predictor, **settings: Any) -> tuple[Any, Any]:
 def test_same_answer_as_the_framework(iris: Predictor, case: str) -> None:
     headers, body = CASES[case]
     fast, framework = _apps(iris)
-    assert _exchange(fast, headers, body) == _exchange(framework, headers, body)
+    assert exchange(fast, headers, body) == exchange(framework, headers, body)
 
 
 def test_an_unexpected_error_is_the_same_500(
@@ -76,8 +62,8 @@ def test_an_unexpected_error_is_the_same_500(
     monkeypatch.setattr(iris, "compute", broken)
     fast, framework = _apps(iris, batch_rows=1)
     headers, body = CASES["one record"]
-    got = _exchange(fast, headers, body)
-    assert got == _exchange(framework, headers, body)
+    got = exchange(fast, headers, body)
+    assert got == exchange(framework, headers, body)
     status, response_headers, content, _ = got
     assert status == 500
     assert b"a bug" not in content

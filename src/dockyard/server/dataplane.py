@@ -93,7 +93,7 @@ class DataPlane:
     async def predict_records(
         self, predictor: Predictor, records: Sequence[Any], call: Call
     ) -> Prediction:
-        """JSON records (objects, or arrays in feature order) → prediction."""
+        """JSON records (objects of feature values) → prediction."""
         self.check_rows(len(records))
         try:
             columns = predictor.validator.records(records)

@@ -59,8 +59,7 @@ class FastPath:
         metrics: Metrics | None = None
         deadlines: BodyDeadlines | None = None
         renders = False
-        for step in steps:
-            rule = step.fast
+        for step, rule in ((step, rule) for step in steps for rule in step.fast):
             if isinstance(rule, AddHeaders):
                 headers.extend(rule.headers)
             elif isinstance(rule, TagRequests):

@@ -190,7 +190,8 @@ FastRule: TypeAlias = (
 class Step:
     name: str
     middleware: Middleware
-    fast: FastRule
+    fast: tuple[FastRule, ...]
+    """What the fast path does for this step (one or more rules)."""
     outer: bool = False
     """Wraps Starlette's own error middleware (so its 500s get the step too)."""
 
@@ -210,19 +211,21 @@ def cross_cutting(
         Step(
             "security headers",
             Middleware(SecurityHeadersMiddleware),
-            AddHeaders([*COMMON_HEADERS, NO_STORE]),
+            (AddHeaders([*COMMON_HEADERS, NO_STORE]),),
             outer=True,
         ),
-        Step("request id", Middleware(RequestIdMiddleware, ids=ids), TagRequests(ids), outer=True),
-        Step("errors", Middleware(OneLogPerError), RenderErrors(), outer=True),
+        Step(
+            "request id", Middleware(RequestIdMiddleware, ids=ids), (TagRequests(ids),), outer=True
+        ),
+        Step("errors", Middleware(OneLogPerError), (RenderErrors(),), outer=True),
         Step(
             "metrics",
             Middleware(MetricsMiddleware, metrics=metrics, models=models),
-            CountRequests(metrics),
+            (CountRequests(metrics),),
         ),
     ]
     if hosts.patterns != ["*"]:
-        steps.append(Step("trusted host", hosts.middleware(), HandOver(hosts.admits)))
+        steps.append(Step("trusted host", hosts.middleware(), (HandOver(hosts.admits),)))
     if settings.cors_origins:
         cors = Middleware(
             CORSMiddleware,
@@ -237,16 +240,17 @@ def cross_cutting(
             ],
             expose_headers=["X-Request-ID", "X-Dockyard-Runtime"],
         )
-        steps.append(Step("cors", cors, HandOver(_no_origin)))
+        # Starlette's CORS middleware marks every answer as varying by Origin.
+        steps.append(Step("cors", cors, (HandOver(_no_origin), AddHeaders([(b"vary", b"Origin")]))))
     if key is not None:
         steps.append(
-            Step("api key", Middleware(APIKeyMiddleware, key=key), HandOver(key.authorized))
+            Step("api key", Middleware(APIKeyMiddleware, key=key), (HandOver(key.authorized),))
         )
     steps.append(
         Step(
             "body deadline",
             Middleware(BodyTimeoutMiddleware, deadlines=deadlines),
-            BoundBodies(deadlines),
+            (BoundBodies(deadlines),),
         )
     )
     return steps

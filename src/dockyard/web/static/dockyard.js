@@ -332,7 +332,12 @@
     try {
       const response = await request(form.dataset.url, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "application/json",
+          // The server logs these predictions as the form's (see server/v1.py).
+          "X-Dockyard-Entry": "form",
+        },
         body: JSON.stringify(record),
       });
       if (response.ok) {
