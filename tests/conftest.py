@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -235,6 +236,15 @@ def missing_prerequisite(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def require(module: str) -> Any:
+    """``module`` imported, or :func:`missing_prerequisite` (a failure with CI=true, unlike
+    ``pytest.importorskip``)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing_prerequisite(f"{module} is not installed ({exc}); pip install -e '.[dev]'")
 
 
 @pytest.fixture

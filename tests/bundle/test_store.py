@@ -137,8 +137,7 @@ def test_checksum_paths_cannot_escape_the_bundle(iris_copy: Path) -> None:
 
 def _onnx_bundle(iris_bundle: Path) -> Path:
     meta = read_metadata(iris_bundle)
-    if meta.runtime.kind != "onnx":
-        pytest.skip(f"the iris bundle has no ONNX export here: {meta.runtime.reason}")
+    assert meta.runtime.kind == "onnx", meta.runtime.reason
     return iris_bundle
 
 

@@ -10,11 +10,11 @@ import pytest
 
 import dockyard
 from dockyard.bundle.environment import installed_version
-from tests.conftest import churn_frame
+from tests.conftest import churn_frame, require
 from tests.packaging import served
 
-lightgbm = pytest.importorskip("lightgbm")
-xgboost = pytest.importorskip("xgboost")
+lightgbm = require("lightgbm")
+xgboost = require("xgboost")
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

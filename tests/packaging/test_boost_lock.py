@@ -13,10 +13,10 @@ import dockyard
 from dockyard.bundle.environment import installed_version
 from dockyard.bundle.store import read_metadata
 from dockyard.packaging.lock import Target, requirements_for, resolve
-from tests.conftest import churn_frame
+from tests.conftest import churn_frame, require
 
-xgboost = pytest.importorskip("xgboost")
-lightgbm = pytest.importorskip("lightgbm")
+xgboost = require("xgboost")
+lightgbm = require("lightgbm")
 
 
 def _names(requirements: list[str]) -> dict[str, str]:

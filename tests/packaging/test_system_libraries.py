@@ -15,9 +15,10 @@ from dockyard.packaging.system_libraries import (
     needed,
     wheel_links,
 )
+from tests.conftest import require
 
-lightgbm = pytest.importorskip("lightgbm")
-xgboost = pytest.importorskip("xgboost")
+lightgbm = require("lightgbm")
+xgboost = require("xgboost")
 
 SITE = "/opt/venv/lib/python3.11/site-packages"
 

@@ -24,10 +24,10 @@ from dockyard.predictor import Predictor
 from dockyard.runtime.export import PROBABILITY_TOLERANCE
 from dockyard.server.app import create_app
 from dockyard.settings import Settings
-from tests.conftest import churn_frame
+from tests.conftest import churn_frame, require
 
-lightgbm = pytest.importorskip("lightgbm")
-xgboost = pytest.importorskip("xgboost")
+lightgbm = require("lightgbm")
+xgboost = require("xgboost")
 
 NUMBERS = ["tenure_months", "monthly_spend"]
 CATEGORIES = ["plan", "region"]

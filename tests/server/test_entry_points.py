@@ -65,7 +65,7 @@ def test_a_refused_request_is_heard_with_its_status(iris: Predictor) -> None:
             headers={"content-type": "text/csv"},
         )
     assert (answer.status_code, bad_csv.status_code) == (422, 422)
-    assert [(e.entry, e.status, e.request_id) for e in heard][0] == (
+    assert (heard[0].entry, heard[0].status, heard[0].request_id) == (
         "json",
         422,
         answer.headers["x-request-id"],

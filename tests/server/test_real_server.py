@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dockyard.server.metrics import FLUSH_SECONDS
-from tests.conftest import IRIS_SETOSA
+from tests.conftest import IRIS_SETOSA, require
 from tests.processes import Server, free_port, tcp_sockets, worker_pids
 
 
@@ -50,7 +50,7 @@ def test_bad_input_does_not_hurt_the_server(server: Server) -> None:
 
 
 def test_off_the_shelf_v2_client(server: Server) -> None:
-    tritonclient = pytest.importorskip("tritonclient.http")
+    tritonclient = require("tritonclient.http")
     client = tritonclient.InferenceServerClient(url=f"127.0.0.1:{server.url.rsplit(':', 1)[1]}")
     try:
         assert client.is_server_live()

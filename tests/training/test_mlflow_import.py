@@ -16,9 +16,9 @@ from dockyard.cli.main import main
 from dockyard.errors import EnvironmentMismatch, TrainingError, UntrustedTypes, UsageError
 from dockyard.predictor import Predictor
 from dockyard.training.imports import import_model
-from tests.conftest import churn_frame
+from tests.conftest import churn_frame, require
 
-mlflow_sklearn = pytest.importorskip("mlflow.sklearn")
+mlflow_sklearn = require("mlflow.sklearn")
 
 # MLflow's own warnings while it saves: it compares DataFrame columns with a range, and
 # infers a schema from its type hints.

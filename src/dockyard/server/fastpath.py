@@ -59,7 +59,7 @@ class FastPath:
         metrics: Metrics | None = None
         deadlines: BodyDeadlines | None = None
         renders = False
-        for step, rule in ((step, rule) for step in steps for rule in step.fast):
+        for name, rule in ((s.name, r) for s in steps for r in s.fast):
             if isinstance(rule, AddHeaders):
                 headers.extend(rule.headers)
             elif isinstance(rule, TagRequests):
@@ -73,7 +73,7 @@ class FastPath:
             elif isinstance(rule, BoundBodies):
                 deadlines = rule.deadlines
             else:  # pragma: no cover - a new kind of rule must be taught here first
-                raise TypeError(f"The fast path cannot apply the step {step.name!r}.")
+                raise TypeError(f"The fast path cannot apply the step {name!r}.")
         if ids is None or metrics is None or deadlines is None or not renders:
             # Without these the fast path would answer differently from the framework.
             raise ValueError("The fast path needs the request id, metrics, errors and body steps.")
