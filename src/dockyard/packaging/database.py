@@ -1,0 +1,129 @@
+"""A PostgreSQL service beside the models, which their prediction log writes to.
+
+The password never appears in a compose file. It lives in an env file written next to it
+(mode 0600) that both sides read through ``env_file:``: the database takes
+``POSTGRES_PASSWORD`` (the official image's variable, used when it first initialises its
+volume), each model server takes ``DOCKYARD_PREDICTION_LOG``, the URL with the password in
+it. An env file rather than a compose secret: compose (outside Swarm) bind-mounts a secret
+file with the host's owner and mode, so a 0600 file is unreadable to the servers' UID 10001.
+
+The database initialises its data only once, with the password it is first given; so an
+existing env file is kept as it is, and the data stays reachable after ``dockyard compose``
+runs again.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from dockyard.errors import UsageError
+
+DEFAULT_IMAGE = "postgres:17-bookworm"
+"""The official image, pinned to a major version and Debian release."""
+SERVICE = "db"
+"""The database's service name, which is also its host name on the compose network."""
+PORT = 5432
+USER = "dockyard"
+DATABASE = "dockyard"
+DATA = "/var/lib/postgresql/data"
+"""Where the data lives in the container (``PGDATA``), on the named volume."""
+VOLUME = "dockyard-postgres"
+
+PASSWORD_VARIABLE = "POSTGRES_PASSWORD"  # noqa: S105 - a variable name
+LOG_VARIABLE = "DOCKYARD_PREDICTION_LOG"
+
+
+def url(*, user: str, password: str, host: str, port: int, database: str) -> str:
+    """A ``postgresql://`` URL; user, password and database are percent-encoded."""
+    return (
+        f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+        f"@{host}:{port}/{quote(database, safe='')}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    path: Path
+    """The env file that holds them."""
+    password: str
+    created: bool
+    """Whether this run wrote the file (else an existing one was kept)."""
+
+
+def env_file_for(compose_file: Path) -> Path:
+    """The env file beside ``compose_file``: ``compose.yaml`` → ``compose.postgres.env``."""
+    return compose_file.with_name(f"{compose_file.stem}.postgres.env")
+
+
+def _read(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip()] = value
+    return values
+
+
+def _contents(password: str) -> str:
+    log = url(user=USER, password=password, host=SERVICE, port=PORT, database=DATABASE)
+    return (
+        "# Written by 'dockyard compose --database postgres'. Keep this file: the database was\n"
+        "# initialised with this password, and a new one would lock the servers out of it.\n"
+        f"{PASSWORD_VARIABLE}={password}\n"
+        f"{LOG_VARIABLE}={log}\n"
+    )
+
+
+def credentials(path: Path) -> Credentials:
+    """Read the env file at ``path``, or write a new one with a random password (mode 0600)."""
+    if path.exists():
+        values = _read(path)
+        missing = [k for k in (PASSWORD_VARIABLE, LOG_VARIABLE) if not values.get(k)]
+        if missing:
+            raise UsageError(
+                f"The database env file {path} has no {' or '.join(missing)}. Restore it, or "
+                "delete it to have a new password generated (the database's volume must then "
+                "be removed too: docker-compose down -v)."
+            )
+        return Credentials(path, values[PASSWORD_VARIABLE], created=False)
+    # URL-safe characters: the password goes into the URL and an env file unquoted.
+    password = secrets.token_urlsafe(32)
+    # O_EXCL: never follow a file (or link) someone put there since the check above.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(_contents(password))
+    return Credentials(path, password, created=True)
+
+
+def healthcheck() -> dict[str, object]:
+    # Over TCP: the official image's set-up runs a socket-only server on first start, which
+    # a socket check would take for the real one.
+    return {
+        "test": [
+            "CMD",
+            "pg_isready",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(PORT),
+            "-U",
+            USER,
+            "-d",
+            DATABASE,
+        ],
+        "interval": "5s",
+        "timeout": "3s",
+        "retries": 5,
+        "start_period": "30s",
+    }
+
+
+def environment() -> dict[str, str]:
+    """The database's settings that are not secret (the password comes from the env file)."""
+    return {"POSTGRES_USER": USER, "POSTGRES_DB": DATABASE, "PGDATA": DATA}
