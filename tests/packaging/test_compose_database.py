@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import stat
+import subprocess
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -10,9 +15,16 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
+import dockyard
 from dockyard.cli.main import main
 from dockyard.errors import ExitCode, UsageError
-from dockyard.packaging import compose, database
+from dockyard.packaging import compose, database, engine
+from dockyard.packaging.images import build_image
+from tests.packaging import served
+from tests.processes import free_port
+
+STAND_IN = Path(__file__).with_name("postgres")
+"""The stand-in for the official image: Debian's PostgreSQL, same entrypoint contract."""
 
 
 def _env(path: Path) -> dict[str, str]:
@@ -138,3 +150,151 @@ def test_cli_refuses_a_postgres_image_without_a_database(
     assert code == ExitCode.USAGE
     assert "--database postgres" in capsys.readouterr().err
     assert not output.exists()
+
+
+# --- A real docker-compose up, down and up again ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_image(docker_client: Any, base_image: str) -> str:
+    """The stand-in image, built once and tagged by a hash of its sources and base image."""
+    digest = hashlib.sha256(docker_client.images.get(base_image).id.encode())
+    for source in sorted(STAND_IN.iterdir()):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    tag = f"dockyard-test/postgres:{digest.hexdigest()[:12]}"
+    if engine.image_size(docker_client, tag) is None:
+        docker_client.images.build(
+            path=str(STAND_IN), tag=tag, buildargs={"BASE_IMAGE": base_image}, rm=True
+        )
+    return tag
+
+
+class Compose:
+    """docker-compose on one file and project; everything it started is removed at the end."""
+
+    def __init__(self, binary: str, file: Path, project: str) -> None:
+        self.command = [binary, "-f", str(file), "-p", project]
+        self.project = project
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(
+            [*self.command, *args], capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, f"docker-compose {' '.join(args)}:\n{done.stderr[-3000:]}"
+        return done.stdout
+
+    def psql(self, sql: str) -> list[str]:
+        """Run ``sql`` in the database container, over TCP with the URL the models log to
+        (so the env file's password is checked), and return the rows, one line each."""
+        url = f'"${database.LOG_VARIABLE}"'
+        out = self(
+            "exec",
+            "-T",
+            database.SERVICE,
+            "sh",
+            "-c",
+            f"psql {url} -AtX -v ON_ERROR_STOP=1 -c '{sql}'",
+        )
+        return out.splitlines()
+
+
+@pytest.fixture
+def compose_project(tmp_path: Path, docker_client: Any) -> Iterator[tuple[Path, str]]:
+    """A compose file's path and a unique project name; ``down -v`` removes what it started."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.fail("docker-compose is not installed (scripts/ci-system installs it)")
+    file = tmp_path / "compose.yaml"
+    project = f"dockyarddb{free_port()}"
+    yield file, project
+    if file.exists():
+        subprocess.run(
+            [binary, "-f", str(file), "-p", project, "down", "-v", "--timeout", "20"],
+            capture_output=True, timeout=300, check=True,
+        )  # fmt: skip
+
+
+def _stored_rows(db: Compose) -> list[str]:
+    """What the database holds for the test: a row written by hand (the prediction log's
+    rows join it once the servers log; see MONITORING.md)."""
+    return db.psql("SELECT note FROM dockyard_probe ORDER BY note")
+
+
+def _started(container: Any) -> datetime:
+    return datetime.fromisoformat(container.attrs["State"]["StartedAt"][:26].rstrip("Z") + "+00:00")
+
+
+def _ready_at(container: Any) -> datetime:
+    """When the database last said it accepts connections (the real server, after set-up)."""
+    lines = container.logs(timestamps=True).decode(errors="replace").splitlines()
+    ready = [line for line in lines if "ready to accept connections" in line]
+    assert ready, lines[-20:]
+    return datetime.fromisoformat(ready[-1].split()[0][:26].rstrip("Z") + "+00:00")
+
+
+def _up_and_answering(
+    db: Compose, docker_client: Any, services: list[compose.Service], bundles: list[Path]
+) -> None:
+    db("up", "-d")
+    containers = {
+        c.labels["com.docker.compose.service"]: c
+        for c in docker_client.containers.list(
+            filters={"label": f"com.docker.compose.project={db.project}"}
+        )
+    }
+    assert containers["db"].attrs["State"]["Health"]["Status"] == "healthy"
+    ready = _ready_at(containers["db"])
+    for service, bundle in zip(services, bundles, strict=True):
+        # depends_on: the model started once the database was healthy, not with it.
+        assert _started(containers[service.name]) > ready
+        url = f"http://127.0.0.1:{service.host_port}"
+        engine.wait_ready(url, timeout=90)
+        records = served.records(bundle)
+        served.assert_same(
+            served.predict(url, service.name, records), served.local(bundle, records)
+        )
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_two_models_and_postgres_keep_their_rows_across_down_and_up(
+    docker_client: Any,
+    base_image: str,
+    postgres_image: str,
+    iris_bundle: Path,
+    wine_bundle: Path,
+    compose_project: tuple[Path, str],
+) -> None:
+    file, project = compose_project
+    bundles = [iris_bundle, wine_bundle]
+    services = []
+    for bundle in bundles:
+        meta = dockyard.read_metadata(bundle)
+        tag = f"dockyard-test/{meta.name}:compose"
+        build_image(
+            [bundle], console=served.console(), tag=tag, base_image=base_image, offline=True,
+            client=docker_client,
+        )  # fmt: skip
+        services.append(compose.Service(meta.name, tag, free_port(), "3.11"))
+    credentials = database.credentials(database.env_file_for(file))
+    file.write_text(
+        compose.render(services, db=compose.Database(credentials.path.name, postgres_image))
+    )
+    assert credentials.password not in file.read_text()
+    db = Compose(shutil.which("docker-compose") or "docker-compose", file, project)
+
+    _up_and_answering(db, docker_client, services, bundles)
+    db.psql(
+        "CREATE TABLE dockyard_probe (note TEXT); INSERT INTO dockyard_probe VALUES ($$before$$)"
+    )
+    assert _stored_rows(db) == ["before"]
+
+    db("down", "--timeout", "20")
+    assert not docker_client.containers.list(
+        all=True, filters={"label": f"com.docker.compose.project={project}"}
+    )
+    volume = f"{project}_{database.VOLUME}"
+    assert docker_client.volumes.get(volume).name == volume
+
+    _up_and_answering(db, docker_client, services, bundles)
+    assert _stored_rows(db) == ["before"]
