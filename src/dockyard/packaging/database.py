@@ -7,9 +7,14 @@ volume), each model server takes ``DOCKYARD_PREDICTION_LOG``, the URL with the p
 it. An env file rather than a compose secret: compose (outside Swarm) bind-mounts a secret
 file with the host's owner and mode, so a 0600 file is unreadable to the servers' UID 10001.
 
+In a Swarm stack the password is a secret instead (:func:`password_file`, a ``file:``
+secret), which Swarm mounts with a per-service owner: root for the database
+(``POSTGRES_PASSWORD_FILE``), the servers' UID for the models, which read it through
+``DOCKYARD_PREDICTION_LOG_PASSWORD_FILE`` and log to :func:`log_url`, a URL without it.
+
 The database initialises its data only once, with the password it is first given; so an
-existing env file is kept as it is, and the data stays reachable after ``dockyard compose``
-runs again.
+existing credentials file is kept as it is, and the data stays reachable when the file is
+written again.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ VOLUME = "dockyard-postgres"
 
 PASSWORD_VARIABLE = "POSTGRES_PASSWORD"  # noqa: S105 - a variable name
 LOG_VARIABLE = "DOCKYARD_PREDICTION_LOG"
+LOG_PASSWORD_FILE_VARIABLE = "DOCKYARD_PREDICTION_LOG_PASSWORD_FILE"  # noqa: S105
 
 
 def url(*, user: str, password: str, host: str, port: int, database: str) -> str:
@@ -43,6 +49,13 @@ def url(*, user: str, password: str, host: str, port: int, database: str) -> str
         f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
         f"@{host}:{port}/{quote(database, safe='')}"
     )
+
+
+def log_url(password: str | None = None) -> str:
+    """The URL the models log to, on the stack's network; without a password if none given."""
+    if password is None:
+        return f"postgresql://{USER}@{SERVICE}:{PORT}/{DATABASE}"
+    return url(user=USER, password=password, host=SERVICE, port=PORT, database=DATABASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,11 @@ def env_file_for(compose_file: Path) -> Path:
     return compose_file.with_name(f"{compose_file.stem}.postgres.env")
 
 
+def password_file_for(stack_file: Path) -> Path:
+    """The password file beside ``stack_file``: ``stack.yaml`` → ``stack.postgres.password``."""
+    return stack_file.with_name(f"{stack_file.stem}.postgres.password")
+
+
 def _read(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for raw in path.read_text(encoding="utf-8").splitlines():
@@ -71,12 +89,11 @@ def _read(path: Path) -> dict[str, str]:
 
 
 def _contents(password: str) -> str:
-    log = url(user=USER, password=password, host=SERVICE, port=PORT, database=DATABASE)
     return (
         "# Written by 'dockyard compose --database postgres'. Keep this file: the database was\n"
         "# initialised with this password, and a new one would lock the servers out of it.\n"
         f"{PASSWORD_VARIABLE}={password}\n"
-        f"{LOG_VARIABLE}={log}\n"
+        f"{LOG_VARIABLE}={log_url(password)}\n"
     )
 
 
@@ -92,13 +109,38 @@ def credentials(path: Path) -> Credentials:
                 "be removed too: docker-compose down -v)."
             )
         return Credentials(path, values[PASSWORD_VARIABLE], created=False)
-    # URL-safe characters: the password goes into the URL and an env file unquoted.
-    password = secrets.token_urlsafe(32)
-    # O_EXCL: never follow a file (or link) someone put there since the check above.
+    password = _new_password()
+    _write_private(path, _contents(password))
+    return Credentials(path, password, created=True)
+
+
+def password_file(path: Path) -> Credentials:
+    """Read the password file at ``path`` (a Swarm ``file:`` secret: the password and nothing
+    else), or write a new one with a random password (mode 0600)."""
+    if path.exists():
+        password = path.read_text(encoding="utf-8").strip()
+        if not password:
+            raise UsageError(
+                f"The database password file {path} is empty. Restore it, or delete it to "
+                "have a new password generated (the database's volume must then be removed "
+                "too: docker volume rm STACK_dockyard-postgres)."
+            )
+        return Credentials(path, password, created=False)
+    password = _new_password()
+    _write_private(path, password)
+    return Credentials(path, password, created=True)
+
+
+def _new_password() -> str:
+    # URL-safe characters: the password goes into a URL and an env file unquoted.
+    return secrets.token_urlsafe(32)
+
+
+def _write_private(path: Path, text: str) -> None:
+    # O_EXCL: never follow a file (or link) someone put there since the caller's check.
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(_contents(password))
-    return Credentials(path, password, created=True)
+        handle.write(text)
 
 
 def healthcheck() -> dict[str, object]:
@@ -125,5 +167,5 @@ def healthcheck() -> dict[str, object]:
 
 
 def environment() -> dict[str, str]:
-    """The database's settings that are not secret (the password comes from the env file)."""
+    """The database's settings that are not secret."""
     return {"POSTGRES_USER": USER, "POSTGRES_DB": DATABASE, "PGDATA": DATA}

@@ -1,0 +1,149 @@
+"""``dockyard stack --database postgres``: a Swarm stack with PostgreSQL, its password a secret."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dockyard.cli.main import main
+from dockyard.errors import ExitCode, UsageError
+from dockyard.packaging import database, swarm
+from dockyard.packaging.swarm import ModelService, StackDatabase
+from tests.conftest import missing_prerequisite
+
+SECRET = "/run/secrets/dockyard-postgres-password"
+
+
+def _stack(**options: Any) -> dict[str, Any]:
+    services = [
+        ModelService("iris", "iris:1.0.0", "1.0.0", api_key_secret="iris-key"),
+        ModelService("wine", "wine:1.0.0", "1.0.0"),
+    ]
+    return swarm.stack(services, **options)
+
+
+def test_the_database_is_one_pinned_task_its_password_a_secret() -> None:
+    document = _stack(db=StackDatabase("stack.postgres.password", "example/pg:17"))
+    db = document["services"]["db"]
+    assert db["image"] == "example/pg:17"
+    assert db["environment"]["POSTGRES_PASSWORD_FILE"] == SECRET
+    assert "POSTGRES_PASSWORD" not in db["environment"]
+    # The image's entrypoint reads the secret as root, before it drops privileges.
+    assert db["secrets"] == [
+        {
+            "source": "dockyard-postgres-password",
+            "target": "dockyard-postgres-password",
+            "uid": "0",
+            "gid": "0",
+            "mode": 0o400,
+        }
+    ]
+    assert db["volumes"] == ["dockyard-postgres:/var/lib/postgresql/data"]
+    assert db["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    deploy = db["deploy"]
+    assert deploy["replicas"] == 1
+    assert deploy["placement"]["constraints"] == ["node.labels.io.dockyard.postgres == true"]
+    assert deploy["update_config"]["order"] == "stop-first"
+    assert document["volumes"] == {"dockyard-postgres": {}}
+    assert document["secrets"] == {
+        "iris-key": {"external": True},
+        "dockyard-postgres-password": {"file": "stack.postgres.password"},
+    }
+    for name in ("iris", "wine"):
+        model = document["services"][name]
+        environment = model["environment"]
+        assert environment["DOCKYARD_PREDICTION_LOG"] == "postgresql://dockyard@db:5432/dockyard"
+        assert environment["DOCKYARD_PREDICTION_LOG_PASSWORD_FILE"] == SECRET
+        log_secret = next(
+            s for s in model["secrets"] if s["source"] == "dockyard-postgres-password"
+        )
+        assert (log_secret["uid"], log_secret["mode"]) == ("10001", 0o400)
+    # The API key secret is still there beside it.
+    assert [s["source"] for s in document["services"]["iris"]["secrets"]] == [
+        "iris-key",
+        "dockyard-postgres-password",
+    ]
+
+
+def test_without_a_database_the_stack_is_as_before() -> None:
+    document = _stack()
+    assert set(document["services"]) == {"iris", "wine"}
+    assert "volumes" not in document
+    assert document["secrets"] == {"iris-key": {"external": True}}
+    assert "DOCKYARD_PREDICTION_LOG" not in document["services"]["wine"]["environment"]
+    assert "secrets" not in document["services"]["wine"]
+
+
+def test_a_model_named_like_the_database_is_refused() -> None:
+    with pytest.raises(UsageError, match="named 'db'"):
+        swarm.stack([ModelService("db", "db:1", "1")], db=StackDatabase("x"))
+
+
+def test_the_password_file_is_private_random_and_kept(tmp_path: Path) -> None:
+    path = database.password_file_for(tmp_path / "stack.yaml")
+    assert path == tmp_path / "stack.postgres.password"
+    first = database.password_file(path)
+    assert first.created
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # The secret is the password and nothing else: no newline, no variable name.
+    assert path.read_text(encoding="utf-8") == first.password
+    again = database.password_file(path)
+    assert (again.created, again.password) == (False, first.password)
+    path.write_text("\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="is empty"):
+        database.password_file(path)
+
+
+def test_cli_refuses_an_unknown_database(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "stack.yaml"
+    args = ["stack", str(iris_bundle), "--no-build", "-o", str(output)]
+    assert main([*args, "--database", "mysql"]) == ExitCode.USAGE
+    assert main([*args, "--postgres-image", "pg:17"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "Unknown database 'mysql'" in err
+    assert "--postgres-image goes with --database postgres" in err
+    assert not output.exists()
+
+
+@pytest.mark.docker
+def test_the_docker_cli_accepts_the_stack_with_its_database(
+    iris_bundle: Path,
+    wine_bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        missing_prerequisite("no docker command-line client")
+    monkeypatch.chdir(tmp_path)
+    args = ["stack", str(iris_bundle), str(wine_bundle), "--no-build", "-o", "stack.yaml"]
+    assert main([*args, "--database", "postgres", "--endpoint-mode", "dnsrr"]) == 0
+    assert "Wrote stack.postgres.password (mode 0600)" in capsys.readouterr().out
+    password = Path("stack.postgres.password").read_text(encoding="utf-8")
+    assert password not in Path("stack.yaml").read_text(encoding="utf-8")
+    done = subprocess.run(
+        [docker, "stack", "config", "--compose-file", "stack.yaml"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout)
+    assert config["services"]["db"]["deploy"]["update_config"]["order"] == "stop-first"
+    assert config["secrets"]["dockyard-postgres-password"]["file"].endswith(
+        "stack.postgres.password"
+    )
+    # Again: the password, and so the database's data, stays.
+    assert main([*args, "--database", "postgres"]) == 0
+    assert "Kept stack.postgres.password" in capsys.readouterr().out
+    assert Path("stack.postgres.password").read_text(encoding="utf-8") == password
