@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import stat
 import subprocess
@@ -21,10 +20,8 @@ from dockyard.errors import ExitCode, UsageError
 from dockyard.packaging import compose, database, engine
 from dockyard.packaging.images import build_image
 from tests.packaging import served
+from tests.packaging.postgres import stand_in_image
 from tests.processes import free_port
-
-STAND_IN = Path(__file__).with_name("postgres")
-"""The stand-in for the official image: Debian's PostgreSQL, same entrypoint contract."""
 
 
 def _env(path: Path) -> dict[str, str]:
@@ -157,16 +154,7 @@ def test_cli_refuses_a_postgres_image_without_a_database(
 
 @pytest.fixture(scope="session")
 def postgres_image(docker_client: Any, base_image: str) -> str:
-    """The stand-in image, built once and tagged by a hash of its sources and base image."""
-    digest = hashlib.sha256(docker_client.images.get(base_image).id.encode())
-    for source in sorted(STAND_IN.iterdir()):
-        digest.update(source.name.encode() + b"\0" + source.read_bytes())
-    tag = f"dockyard-test/postgres:{digest.hexdigest()[:12]}"
-    if engine.image_size(docker_client, tag) is None:
-        docker_client.images.build(
-            path=str(STAND_IN), tag=tag, buildargs={"BASE_IMAGE": base_image}, rm=True
-        )
-    return tag
+    return stand_in_image(docker_client, base_image)
 
 
 class Compose:

@@ -5,17 +5,24 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+import dockyard
 from dockyard.cli.main import main
 from dockyard.errors import ExitCode, UsageError
-from dockyard.packaging import database, swarm
-from dockyard.packaging.swarm import ModelService, StackDatabase
+from dockyard.packaging import database, engine, swarm
+from dockyard.packaging.images import build_image
+from dockyard.packaging.swarm import Health, ModelService, StackDatabase
 from tests.conftest import missing_prerequisite
+from tests.packaging import served
+from tests.packaging.postgres import stand_in_image
+from tests.processes import free_port
 
 SECRET = "/run/secrets/dockyard-postgres-password"
 
@@ -147,3 +154,126 @@ def test_the_docker_cli_accepts_the_stack_with_its_database(
     assert main([*args, "--database", "postgres"]) == 0
     assert "Kept stack.postgres.password" in capsys.readouterr().out
     assert Path("stack.postgres.password").read_text(encoding="utf-8") == password
+
+
+# --- a real swarm ----------------------------------------------------------------------
+
+STACK = "dydbtest"
+
+
+@pytest.fixture(scope="module")
+def database_node(docker_client: Any) -> Iterator[Any]:
+    """This engine as a one-node swarm, labelled for the database; the stack, the label and
+    the swarm (if the test made one) are removed at the end."""
+    docker = shutil.which("docker")
+    if docker is None:
+        missing_prerequisite("no docker command-line client")
+    joined = docker_client.info().get("Swarm", {}).get("LocalNodeState") != "active"
+    if joined:
+        docker_client.swarm.init(advertise_addr="127.0.0.1")
+    node = docker_client.nodes.get(docker_client.info()["Swarm"]["NodeID"])
+    spec = node.attrs["Spec"]
+    node.update({**spec, "Labels": {**spec.get("Labels", {}), swarm.DATABASE_NODE_LABEL: "true"}})
+    try:
+        yield docker_client
+    finally:
+        subprocess.run([docker, "stack", "rm", STACK], capture_output=True, timeout=120, check=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and docker_client.containers.list(
+            all=True, filters={"label": f"com.docker.stack.namespace={STACK}"}
+        ):
+            time.sleep(1)
+        for volume in docker_client.volumes.list(
+            filters={"label": f"com.docker.stack.namespace={STACK}"}
+        ):
+            volume.remove(force=True)
+        if joined:
+            docker_client.swarm.leave(force=True)
+        else:
+            node.reload()
+            node.update(node.attrs["Spec"] | {"Labels": spec.get("Labels", {})})
+
+
+@pytest.fixture(scope="module")
+def postgres_image(docker_client: Any, base_image: str) -> str:
+    return stand_in_image(docker_client, base_image)
+
+
+def _healthy(client: Any, service: str, *, other_than: str | None = None) -> Any:
+    """The service's running, healthy container (not ``other_than``), waiting for it."""
+    deadline = time.monotonic() + 180
+    while True:
+        for container in client.containers.list(
+            filters={"label": f"com.docker.swarm.service.name={STACK}_{service}"}
+        ):
+            health = container.attrs["State"].get("Health", {}).get("Status")
+            if health == "healthy" and container.id != other_than:
+                return container
+        if time.monotonic() > deadline:
+            tasks = client.api.tasks(filters={"service": f"{STACK}_{service}"})
+            pytest.fail(f"{service} never got healthy: {[t['Status'] for t in tasks]}")
+        time.sleep(1)
+
+
+def _sql(container: Any, sql: str) -> list[str]:
+    """``sql`` over TCP as the stack's user, with the password from the database's secret."""
+    script = f'PGPASSWORD="$(cat {SECRET})" psql -h 127.0.0.1 -U dockyard -d dockyard -AtX -c "$0"'
+    code, output = container.exec_run(["sh", "-c", script, sql])
+    assert code == 0, output.decode(errors="replace")
+    return output.decode().splitlines()
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_swarm_stack_runs_its_database_and_keeps_the_data_when_the_task_is_replaced(
+    database_node: Any,
+    base_image: str,
+    postgres_image: str,
+    iris_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    client = database_node
+    meta = dockyard.read_metadata(iris_bundle)
+    tag = "dockyard-test/iris:compose"
+    build_image(
+        [iris_bundle], console=served.console(), tag=tag, base_image=base_image, offline=True,
+        client=client,
+    )  # fmt: skip
+    port = free_port()
+    stack_file = tmp_path / "stack.yaml"
+    password = database.password_file(database.password_file_for(stack_file))
+    service = ModelService(
+        "iris", tag, meta.version, replicas=1, publish=port,
+        health=Health(interval=2, start_period=15),
+    )  # fmt: skip
+    stack_file.write_text(
+        swarm.render(
+            [service],
+            endpoint_mode="dnsrr",
+            db=StackDatabase(password.path.name, postgres_image),
+        )
+    )
+    docker = shutil.which("docker") or "docker"
+    subprocess.run(
+        [docker, "stack", "deploy", "--resolve-image", "never", "-c", str(stack_file), STACK],
+        capture_output=True, timeout=300, check=True,
+    )  # fmt: skip
+
+    db = _healthy(client, "db")
+    _sql(db, "CREATE TABLE dockyard_probe (note TEXT); INSERT INTO dockyard_probe VALUES ('kept')")
+    model = _healthy(client, "iris")
+    # The server's user reads the same password from its own copy of the secret.
+    code, said = model.exec_run(["python", "-c", f"print(open({SECRET!r}).read())"])
+    assert (code, said.decode().strip()) == (0, password.password)
+    url = f"http://127.0.0.1:{port}"
+    engine.wait_ready(url, timeout=60)
+    records = served.records(iris_bundle)
+    served.assert_same(served.predict(url, "iris", records), served.local(iris_bundle, records))
+
+    # A new task for the database (as after a node restart or an image update): same data.
+    subprocess.run(
+        [docker, "service", "update", "--force", "--detach", f"{STACK}_db"],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    replaced = _healthy(client, "db", other_than=db.id)
+    assert _sql(replaced, "SELECT note FROM dockyard_probe") == ["kept"]
