@@ -158,7 +158,7 @@ def postgres_image(docker_client: Any, base_image: str) -> str:
 
 
 class Compose:
-    """docker-compose on one file and project; everything it started is removed at the end."""
+    """docker-compose on one file and project (the ``compose_project`` fixture cleans up)."""
 
     def __init__(self, binary: str, file: Path, project: str) -> None:
         self.command = [binary, "-f", str(file), "-p", project]
@@ -174,16 +174,8 @@ class Compose:
     def psql(self, sql: str) -> list[str]:
         """Run ``sql`` in the database container, over TCP with the URL the models log to
         (so the env file's password is checked), and return the rows, one line each."""
-        url = f'"${database.LOG_VARIABLE}"'
-        out = self(
-            "exec",
-            "-T",
-            database.SERVICE,
-            "sh",
-            "-c",
-            f"psql {url} -AtX -v ON_ERROR_STOP=1 -c '{sql}'",
-        )
-        return out.splitlines()
+        script = f'psql "${database.LOG_VARIABLE}" -AtX -v ON_ERROR_STOP=1 -c "$0"'
+        return self("exec", "-T", database.SERVICE, "sh", "-c", script, sql).splitlines()
 
 
 @pytest.fixture
@@ -203,8 +195,7 @@ def compose_project(tmp_path: Path, docker_client: Any) -> Iterator[tuple[Path, 
 
 
 def _stored_rows(db: Compose) -> list[str]:
-    """What the database holds for the test: a row written by hand (the prediction log's
-    rows join it once the servers log; see MONITORING.md)."""
+    """The rows the test checks survive ``down`` and ``up``: one written by hand."""
     return db.psql("SELECT note FROM dockyard_probe ORDER BY note")
 
 
@@ -272,9 +263,7 @@ def test_two_models_and_postgres_keep_their_rows_across_down_and_up(
     db = Compose(shutil.which("docker-compose") or "docker-compose", file, project)
 
     _up_and_answering(db, docker_client, services, bundles)
-    db.psql(
-        "CREATE TABLE dockyard_probe (note TEXT); INSERT INTO dockyard_probe VALUES ($$before$$)"
-    )
+    db.psql("CREATE TABLE dockyard_probe (note TEXT); INSERT INTO dockyard_probe VALUES ('before')")
     assert _stored_rows(db) == ["before"]
 
     db("down", "--timeout", "20")
