@@ -25,6 +25,7 @@ from tests.packaging.postgres import stand_in_image
 from tests.processes import free_port
 
 SECRET = "/run/secrets/dockyard-postgres-password"
+PGPASS = "/run/secrets/dockyard-postgres-pgpass"
 
 
 def _stack(**options: Any) -> dict[str, Any]:
@@ -36,7 +37,9 @@ def _stack(**options: Any) -> dict[str, Any]:
 
 
 def test_the_database_is_one_pinned_task_its_password_a_secret() -> None:
-    document = _stack(db=StackDatabase("stack.postgres.password", "example/pg:17"))
+    document = _stack(
+        db=StackDatabase("stack.postgres.password", "stack.postgres.pgpass", "example/pg:17")
+    )
     db = document["services"]["db"]
     assert db["image"] == "example/pg:17"
     assert db["environment"]["POSTGRES_PASSWORD_FILE"] == SECRET
@@ -61,20 +64,21 @@ def test_the_database_is_one_pinned_task_its_password_a_secret() -> None:
     assert document["secrets"] == {
         "iris-key": {"external": True},
         "dockyard-postgres-password": {"file": "stack.postgres.password"},
+        "dockyard-postgres-pgpass": {"file": "stack.postgres.pgpass"},
     }
     for name in ("iris", "wine"):
         model = document["services"][name]
         environment = model["environment"]
+        # No password in the URL: libpq finds it in PGPASSFILE.
         assert environment["DOCKYARD_PREDICTION_LOG"] == "postgresql://dockyard@db:5432/dockyard"
-        assert environment["DOCKYARD_PREDICTION_LOG_PASSWORD_FILE"] == SECRET
-        log_secret = next(
-            s for s in model["secrets"] if s["source"] == "dockyard-postgres-password"
-        )
-        assert (log_secret["uid"], log_secret["mode"]) == ("10001", 0o400)
-    # The API key secret is still there beside it.
+        assert environment["PGPASSFILE"] == PGPASS
+        pgpass = next(s for s in model["secrets"] if s["source"] == "dockyard-postgres-pgpass")
+        # libpq ignores a password file that group or others may read.
+        assert (pgpass["uid"], pgpass["mode"]) == ("10001", 0o400)
+    # The API key secret is still there beside it; the bare password is the database's only.
     assert [s["source"] for s in document["services"]["iris"]["secrets"]] == [
         "iris-key",
-        "dockyard-postgres-password",
+        "dockyard-postgres-pgpass",
     ]
 
 
@@ -89,22 +93,32 @@ def test_without_a_database_the_stack_is_as_before() -> None:
 
 def test_a_model_named_like_the_database_is_refused() -> None:
     with pytest.raises(UsageError, match="named 'db'"):
-        swarm.stack([ModelService("db", "db:1", "1")], db=StackDatabase("x"))
+        swarm.stack([ModelService("db", "db:1", "1")], db=StackDatabase("x", "y"))
 
 
 def test_the_password_file_is_private_random_and_kept(tmp_path: Path) -> None:
     path = database.password_file_for(tmp_path / "stack.yaml")
     assert path == tmp_path / "stack.postgres.password"
+    twin = database.pgpass_file_for(path)
+    assert twin == tmp_path / "stack.postgres.pgpass"
     first = database.password_file(path)
     assert first.created
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for written in (path, twin):
+        assert stat.S_IMODE(written.stat().st_mode) == 0o600
     # The secret is the password and nothing else: no newline, no variable name.
     assert path.read_text(encoding="utf-8") == first.password
+    assert twin.read_text(encoding="utf-8") == f"db:5432:dockyard:dockyard:{first.password}\n"
+    twin.unlink()
     again = database.password_file(path)
     assert (again.created, again.password) == (False, first.password)
+    assert twin.read_text(encoding="utf-8") == f"db:5432:dockyard:dockyard:{first.password}\n"
     path.write_text("\n", encoding="utf-8")
     with pytest.raises(UsageError, match="is empty"):
         database.password_file(path)
+
+
+def test_the_pgpass_file_escapes_its_separator() -> None:
+    assert database.pgpass("a:b\\c") == "db:5432:dockyard:dockyard:a\\:b\\\\c\n"
 
 
 def test_cli_refuses_an_unknown_database(
@@ -150,6 +164,7 @@ def test_the_docker_cli_accepts_the_stack_with_its_database(
     assert config["secrets"]["dockyard-postgres-password"]["file"].endswith(
         "stack.postgres.password"
     )
+    assert config["secrets"]["dockyard-postgres-pgpass"]["file"].endswith("stack.postgres.pgpass")
     # Again: the password, and so the database's data, stays.
     assert main([*args, "--database", "postgres"]) == 0
     assert "Kept stack.postgres.password" in capsys.readouterr().out
@@ -242,6 +257,7 @@ def test_a_swarm_stack_runs_its_database_and_keeps_the_data_when_the_task_is_rep
     port = free_port()
     stack_file = tmp_path / "stack.yaml"
     password = database.password_file(database.password_file_for(stack_file))
+    pgpass = database.pgpass_file_for(password.path)
     service = ModelService(
         "iris", tag, meta.version, replicas=1, publish=port,
         health=Health(interval=2, start_period=15),
@@ -250,7 +266,7 @@ def test_a_swarm_stack_runs_its_database_and_keeps_the_data_when_the_task_is_rep
         swarm.render(
             [service],
             endpoint_mode="dnsrr",
-            db=StackDatabase(password.path.name, postgres_image),
+            db=StackDatabase(password.path.name, pgpass.name, postgres_image),
         )
     )
     docker = shutil.which("docker") or "docker"
@@ -262,9 +278,18 @@ def test_a_swarm_stack_runs_its_database_and_keeps_the_data_when_the_task_is_rep
     db = _healthy(client, "db")
     _sql(db, "CREATE TABLE dockyard_probe (note TEXT); INSERT INTO dockyard_probe VALUES ('kept')")
     model = _healthy(client, "iris")
-    # The server's user reads the same password from its own copy of the secret.
-    code, said = model.exec_run(["python", "-c", f"print(open({SECRET!r}).read())"])
-    assert (code, said.decode().strip()) == (0, password.password)
+    # The server's user can read its libpq password file, which holds the same password.
+    code, said = model.exec_run(["python", "-c", f"print(open({PGPASS!r}).read())"])
+    assert (code, said.decode().strip()) == (0, f"db:5432:dockyard:dockyard:{password.password}")
+    # And libpq, given that file and the URL the models log to, gets in: over the overlay
+    # network, by the service's name, from a one-off client container.
+    client_output = client.containers.run(
+        postgres_image,
+        ["psql", "postgresql://dockyard@db:5432/dockyard", "-AtX", "-c", "SELECT current_user"],
+        entrypoint=[], environment={"PGPASSFILE": "/pgpass"}, network=swarm.NETWORK,
+        volumes={str(pgpass): {"bind": "/pgpass", "mode": "ro"}}, remove=True,
+    )  # fmt: skip
+    assert client_output.decode().strip() == "dockyard"
     url = f"http://127.0.0.1:{port}"
     engine.wait_ready(url, timeout=60)
     records = served.records(iris_bundle)

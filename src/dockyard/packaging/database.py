@@ -7,10 +7,11 @@ volume), each model server takes ``DOCKYARD_PREDICTION_LOG``, the URL with the p
 it. An env file rather than a compose secret: compose (outside Swarm) bind-mounts a secret
 file with the host's owner and mode, so a 0600 file is unreadable to the servers' UID 10001.
 
-In a Swarm stack the password is a secret instead (:func:`password_file`, a ``file:``
-secret), which Swarm mounts with a per-service owner: root for the database
-(``POSTGRES_PASSWORD_FILE``), the servers' UID for the models, which read it through
-``DOCKYARD_PREDICTION_LOG_PASSWORD_FILE`` and log to :func:`log_url`, a URL without it.
+In a Swarm stack the password is in two secrets instead (``file:`` secrets, made from the
+files :func:`password_file` writes), which Swarm mounts with a per-service owner: the bare
+password, root's, for the database (``POSTGRES_PASSWORD_FILE``), and a libpq password file
+(:func:`pgpass`), UID 10001's, for the models, whose driver (psycopg, on libpq) finds it
+through ``PGPASSFILE`` and so logs to :func:`log_url`, a URL without the password.
 
 The database initialises its data only once, with the password it is first given; so an
 existing credentials file is kept as it is, and the data stays reachable when the file is
@@ -40,7 +41,6 @@ VOLUME = "dockyard-postgres"
 
 PASSWORD_VARIABLE = "POSTGRES_PASSWORD"  # noqa: S105 - a variable name
 LOG_VARIABLE = "DOCKYARD_PREDICTION_LOG"
-LOG_PASSWORD_FILE_VARIABLE = "DOCKYARD_PREDICTION_LOG_PASSWORD_FILE"  # noqa: S105
 
 
 def url(*, user: str, password: str, host: str, port: int, database: str) -> str:
@@ -75,6 +75,18 @@ def env_file_for(compose_file: Path) -> Path:
 def password_file_for(stack_file: Path) -> Path:
     """The password file beside ``stack_file``: ``stack.yaml`` → ``stack.postgres.password``."""
     return stack_file.with_name(f"{stack_file.stem}.postgres.password")
+
+
+def pgpass_file_for(password_file: Path) -> Path:
+    """The libpq password file beside ``password_file``: ``….postgres.pgpass``."""
+    return password_file.with_suffix(".pgpass")
+
+
+def pgpass(password: str) -> str:
+    """A libpq password file (``PGPASSFILE``) that gives ``password`` to :func:`log_url` only."""
+    # Its format escapes ':' and '\\' in a field with a backslash.
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    return f"{SERVICE}:{PORT}:{DATABASE}:{USER}:{escaped}\n"
 
 
 def _read(path: Path) -> dict[str, str]:
@@ -116,8 +128,13 @@ def credentials(path: Path) -> Credentials:
 
 def password_file(path: Path) -> Credentials:
     """Read the password file at ``path`` (a Swarm ``file:`` secret: the password and nothing
-    else), or write a new one with a random password (mode 0600)."""
-    if path.exists():
+    else), or write a new one with a random password; either way (re)write its libpq twin,
+    :func:`pgpass_file_for`, from it. Both mode 0600."""
+    created = not path.exists()
+    if created:
+        password = _new_password()
+        _write_private(path, password)
+    else:
         password = path.read_text(encoding="utf-8").strip()
         if not password:
             raise UsageError(
@@ -125,10 +142,13 @@ def password_file(path: Path) -> Credentials:
                 "have a new password generated (the database's volume must then be removed "
                 "too: docker volume rm STACK_dockyard-postgres)."
             )
-        return Credentials(path, password, created=False)
-    password = _new_password()
-    _write_private(path, password)
-    return Credentials(path, password, created=True)
+    twin = pgpass_file_for(path)
+    if not twin.exists() or twin.read_text(encoding="utf-8") != pgpass(password):
+        partial = twin.with_name(f".{twin.name}.partial")
+        partial.unlink(missing_ok=True)
+        _write_private(partial, pgpass(password))
+        partial.replace(twin)
+    return Credentials(path, password, created=created)
 
 
 def _new_password() -> str:

@@ -99,6 +99,7 @@ class ModelService:
 
 
 DATABASE_SECRET = "dockyard-postgres-password"  # noqa: S105 - a secret's name
+PGPASS_SECRET = "dockyard-postgres-pgpass"  # noqa: S105 - a secret's name
 DATABASE_NODE_LABEL = "io.dockyard.postgres"
 """The node label that pins the database (and so its volume) to one node."""
 
@@ -109,6 +110,8 @@ class StackDatabase:
 
     password_file: str
     """The password's file, relative to the stack file (:func:`database.password_file`)."""
+    pgpass_file: str
+    """Its libpq twin, relative to the stack file (:func:`database.pgpass_file_for`)."""
     image: str = database.DEFAULT_IMAGE
 
 
@@ -130,8 +133,9 @@ def _service(
         secrets.append(_secret(service.api_key_secret, dockerfile.UID))
     if db is not None:
         environment[database.LOG_VARIABLE] = database.log_url()
-        environment[database.LOG_PASSWORD_FILE_VARIABLE] = f"/run/secrets/{DATABASE_SECRET}"
-        secrets.append(_secret(DATABASE_SECRET, dockerfile.UID))
+        # libpq (under psycopg) reads the password from here: it is not in the URL.
+        environment["PGPASSFILE"] = f"/run/secrets/{PGPASS_SECRET}"
+        secrets.append(_secret(PGPASS_SECRET, dockerfile.UID))
     rollout = {
         "parallelism": 1,
         "order": "start-first",
@@ -252,6 +256,7 @@ def stack(
     if db is not None:
         # Created from the file by 'docker stack deploy' (relative to the stack file).
         secrets[DATABASE_SECRET] = {"file": db.password_file}
+        secrets[PGPASS_SECRET] = {"file": db.pgpass_file}
         document["volumes"] = {database.VOLUME: {}}
     if secrets:
         document["secrets"] = secrets
@@ -272,7 +277,8 @@ def render(
         header += (
             f"# The database runs on the node labelled {DATABASE_NODE_LABEL}=true, where its "
             f"volume lives:\n#   docker node update --label-add {DATABASE_NODE_LABEL}=true NODE\n"
-            f"# Its password is in {db.password_file} (keep it with the volume).\n"
+            f"# Its password is in {db.password_file} and {db.pgpass_file} (keep them with "
+            "the volume).\n"
         )
     return header + _yaml.dump(stack(services, endpoint_mode=endpoint_mode, db=db))
 
@@ -281,6 +287,7 @@ __all__ = [
     "DATABASE_NODE_LABEL",
     "DATABASE_SECRET",
     "NETWORK",
+    "PGPASS_SECRET",
     "Health",
     "ModelService",
     "Resources",

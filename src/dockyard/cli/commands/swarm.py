@@ -131,7 +131,9 @@ def stack(
         # Before the builds: a damaged password file should stop the command at once.
         credentials = db.password_file(db.password_file_for(output))
         stack_database = StackDatabase(
-            credentials.path.name, postgres_image or DEFAULT_POSTGRES_IMAGE
+            credentials.path.name,
+            db.pgpass_file_for(credentials.path).name,
+            postgres_image or DEFAULT_POSTGRES_IMAGE,
         )
     models = _built(
         bundles, build=build, base_image=base_image, offline=offline, wheelhouse=wheelhouse
@@ -151,8 +153,9 @@ def stack(
     if credentials is not None:
         action = "Wrote" if credentials.created else "Kept"
         out.print(
-            f"{action} {credentials.path} (mode 0600): the database password; keep it with "
-            f"its volume. Pin the database to a node first:\n"
+            f"{action} {credentials.path} (mode 0600): the database password, and its libpq "
+            f"twin {db.pgpass_file_for(credentials.path).name}; keep them with the database's "
+            "volume. Pin the database to a node first:\n"
             f"  docker node update --label-add {DATABASE_NODE_LABEL}=true NODE"
         )
     out.print(f"  deploy: docker stack deploy -c {output} dockyard")
