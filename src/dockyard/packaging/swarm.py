@@ -22,6 +22,10 @@ a port on every node through the ingress mesh: what real clusters use. ``dnsrr``
 clients on the overlay network every task's address from DNS instead, for environments
 where the mesh and VIPs do not route (some sandboxes and nested setups); publish then
 uses ``mode: host``, one port on each node that runs a task.
+
+With a :class:`StackDatabase`, a PostgreSQL service joins them (one task, stopped before its
+replacement starts, on the node labelled ``io.dockyard.postgres=true``, where its volume
+lives); its password is a Swarm secret made from a file beside the stack file.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dockyard.packaging import _yaml, dockerfile
+from dockyard.errors import UsageError
+from dockyard.packaging import _yaml, database, dockerfile
 
 STACK_FORMAT = "3.8"
 NETWORK = "dockyard-models"
@@ -93,14 +98,44 @@ class ModelService:
         return self.health.give_up_after + 5
 
 
-def _service(service: ModelService, endpoint_mode: str) -> dict[str, object]:
+DATABASE_SECRET = "dockyard-postgres-password"  # noqa: S105 - a secret's name
+PGPASS_SECRET = "dockyard-postgres-pgpass"  # noqa: S105 - a secret's name
+DATABASE_NODE_LABEL = "io.dockyard.postgres"
+"""The node label that pins the database (and so its volume) to one node."""
+
+
+@dataclass(frozen=True, slots=True)
+class StackDatabase:
+    """A PostgreSQL service for the models' prediction log."""
+
+    password_file: str
+    """The password's file, relative to the stack file (:func:`database.password_file`)."""
+    pgpass_file: str
+    """Its libpq twin, relative to the stack file (:func:`database.pgpass_file_for`)."""
+    image: str = database.DEFAULT_IMAGE
+
+
+def _secret(name: str, uid: int) -> dict[str, object]:
+    return {"source": name, "target": name, "uid": str(uid), "gid": str(uid), "mode": 0o400}
+
+
+def _service(
+    service: ModelService, endpoint_mode: str, db: StackDatabase | None
+) -> dict[str, object]:
     health = service.health
     environment = {
         "DOCKYARD_DRAIN_SECONDS": f"{service.drain_seconds:g}",
         "DOCKYARD_GRACEFUL_TIMEOUT": f"{GRACEFUL_SECONDS:g}",
     }
+    secrets = []
     if service.api_key_secret:
         environment["DOCKYARD_API_KEY_FILE"] = f"/run/secrets/{service.api_key_secret}"
+        secrets.append(_secret(service.api_key_secret, dockerfile.UID))
+    if db is not None:
+        environment[database.LOG_VARIABLE] = database.log_url()
+        # libpq (under psycopg) reads the password from here: it is not in the URL.
+        environment["PGPASSFILE"] = f"/run/secrets/{PGPASS_SECRET}"
+        secrets.append(_secret(PGPASS_SECRET, dockerfile.UID))
     rollout = {
         "parallelism": 1,
         "order": "start-first",
@@ -152,48 +187,111 @@ def _service(service: ModelService, endpoint_mode: str) -> dict[str, object]:
         document["ports"] = [
             {"target": dockerfile.PORT, "published": service.publish, "mode": mode}
         ]
-    if service.api_key_secret:
-        document["secrets"] = [
-            {
-                "source": service.api_key_secret,
-                "target": service.api_key_secret,
-                "uid": str(dockerfile.UID),
-                "gid": str(dockerfile.UID),
-                "mode": 0o400,
-            }
-        ]
+    if secrets:
+        document["secrets"] = secrets
     return document
 
 
+def _database(db: StackDatabase, endpoint_mode: str) -> dict[str, object]:
+    return {
+        "image": db.image,
+        "environment": {
+            **database.environment(),
+            "POSTGRES_PASSWORD_FILE": f"/run/secrets/{DATABASE_SECRET}",
+        },
+        # Root's: the image's entrypoint reads it before it drops to its own user.
+        "secrets": [_secret(DATABASE_SECRET, 0)],
+        "volumes": [f"{database.VOLUME}:{database.DATA}"],
+        "healthcheck": database.healthcheck(),
+        "stop_grace_period": "30s",
+        "networks": ["models"],
+        "labels": {"io.dockyard.database": "postgres"},
+        "deploy": {
+            "mode": "replicated",
+            "replicas": 1,
+            "endpoint_mode": endpoint_mode,
+            # A local volume lives on one node: the task must always land there.
+            "placement": {"constraints": [f"node.labels.{DATABASE_NODE_LABEL} == true"]},
+            # Never two servers on one data directory: the old task stops first.
+            "update_config": {
+                "parallelism": 1,
+                "order": "stop-first",
+                "failure_action": "rollback",
+            },
+            "restart_policy": {"condition": "any", "delay": "5s"},
+        },
+    }
+
+
 def stack(
-    services: Sequence[ModelService], *, endpoint_mode: Literal["vip", "dnsrr"] = "vip"
+    services: Sequence[ModelService],
+    *,
+    endpoint_mode: Literal["vip", "dnsrr"] = "vip",
+    db: StackDatabase | None = None,
 ) -> dict[str, object]:
     """The stack document (compose format 3.8, as ``docker stack deploy`` reads it)."""
     names = [s.name for s in services]
     if len(set(names)) != len(names):
         raise ValueError("two services have the same name")
+    if db is not None and database.SERVICE in names:
+        raise UsageError(
+            f"A model is named {database.SERVICE!r}, the name of the database service: "
+            "save the model under another name (name=...) or leave out --database."
+        )
     published = [s.publish for s in services if s.publish is not None]
     if len(set(published)) != len(published):
         raise ValueError("two services publish the same port")
+    models = {s.name: _service(s, endpoint_mode, db) for s in services}
     document: dict[str, object] = {
         "version": STACK_FORMAT,
-        "services": {s.name: _service(s, endpoint_mode) for s in services},
+        "services": models
+        if db is None
+        else {database.SERVICE: _database(db, endpoint_mode), **models},
         "networks": {"models": {"driver": "overlay", "attachable": True, "name": NETWORK}},
     }
-    secrets = sorted({s.api_key_secret for s in services if s.api_key_secret})
+    secrets: dict[str, object] = {
+        name: {"external": True}
+        for name in sorted({s.api_key_secret for s in services if s.api_key_secret})
+    }
+    if db is not None:
+        # Created from the file by 'docker stack deploy' (relative to the stack file).
+        secrets[DATABASE_SECRET] = {"file": db.password_file}
+        secrets[PGPASS_SECRET] = {"file": db.pgpass_file}
+        document["volumes"] = {database.VOLUME: {}}
     if secrets:
-        document["secrets"] = {name: {"external": True} for name in secrets}
+        document["secrets"] = secrets
     return document
 
 
 def render(
-    services: Sequence[ModelService], *, endpoint_mode: Literal["vip", "dnsrr"] = "vip"
+    services: Sequence[ModelService],
+    *,
+    endpoint_mode: Literal["vip", "dnsrr"] = "vip",
+    db: StackDatabase | None = None,
 ) -> str:
     header = (
         "# Written by 'dockyard stack'. Deploy: docker stack deploy -c THIS_FILE dockyard\n"
         '# API keys are Swarm secrets: printf %s "$KEY" | docker secret create NAME -\n'
     )
-    return header + _yaml.dump(stack(services, endpoint_mode=endpoint_mode))
+    if db is not None:
+        header += (
+            f"# The database runs on the node labelled {DATABASE_NODE_LABEL}=true, where its "
+            f"volume lives:\n#   docker node update --label-add {DATABASE_NODE_LABEL}=true NODE\n"
+            f"# Its password is in {db.password_file} and {db.pgpass_file} (keep them with "
+            "the volume).\n"
+        )
+    return header + _yaml.dump(stack(services, endpoint_mode=endpoint_mode, db=db))
 
 
-__all__ = ["NETWORK", "Health", "ModelService", "Resources", "render", "stack"]
+__all__ = [
+    "DATABASE_NODE_LABEL",
+    "DATABASE_SECRET",
+    "NETWORK",
+    "PGPASS_SECRET",
+    "Health",
+    "ModelService",
+    "Resources",
+    "StackDatabase",
+    "render",
+    "stack",
+]

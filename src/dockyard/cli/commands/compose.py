@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from dockyard.cli.console import err, out
+from dockyard.errors import UsageError
+from dockyard.packaging.database import DEFAULT_IMAGE as DEFAULT_POSTGRES_IMAGE
+
+
+class Database(StrEnum):
+    postgres = "postgres"
 
 
 def compose(
@@ -28,12 +35,36 @@ def compose(
         None, help="Wheelhouse for offline builds; implies --offline."
     ),
     offline: bool = typer.Option(False, "--offline", help="Builds need no network."),
+    database: Database | None = typer.Option(
+        None,
+        "--database",
+        help="Add a database the models log their predictions to (a named volume keeps "
+        "its data; the password goes to an env file beside the compose file).",
+        show_default=False,
+    ),
+    postgres_image: str | None = typer.Option(
+        None,
+        help=f"PostgreSQL image for --database postgres [default: {DEFAULT_POSTGRES_IMAGE}].",
+        show_default=False,
+    ),
 ) -> None:
     """Write a compose file with one health-checked, restarting service per model."""
+    from dockyard.packaging import database as db
+    from dockyard.packaging.compose import Database as ComposeDatabase
     from dockyard.packaging.compose import Service, render
     from dockyard.packaging.images import image_per_bundle
     from dockyard.packaging.lock import Target
 
+    if postgres_image is not None and database is not Database.postgres:
+        raise UsageError("--postgres-image goes with --database postgres.")
+    database_service = None
+    credentials = None
+    if database is Database.postgres:
+        # Before the builds: a damaged env file should stop the command at once.
+        credentials = db.credentials(db.env_file_for(output))
+        database_service = ComposeDatabase(
+            credentials.path.name, postgres_image or DEFAULT_POSTGRES_IMAGE
+        )
     services = []
     for index, (meta, tag, built) in enumerate(
         image_per_bundle(
@@ -49,8 +80,14 @@ def compose(
             err.print(f"Built {built.describe()}")
         python = Target.for_python(meta.environment.python).python
         services.append(Service(meta.name, tag, port + index, python))
-    output.write_text(render(services, host_ip=host), encoding="utf-8")
+    output.write_text(render(services, host_ip=host, db=database_service), encoding="utf-8")
     out.print(f"Wrote {output}: {', '.join(f'{s.name} on {host}:{s.host_port}' for s in services)}")
+    if credentials is not None:
+        action = "Wrote" if credentials.created else "Kept"
+        out.print(
+            f"{action} {credentials.path} (mode 0600): the database password; keep it with "
+            f"the volume {db.VOLUME!r}."
+        )
     out.print(f"  start: docker-compose -f {output} up -d")
 
 

@@ -11,6 +11,7 @@ import typer
 
 from dockyard.cli.console import err, out
 from dockyard.errors import DockerError, UsageError
+from dockyard.packaging.database import DEFAULT_IMAGE as DEFAULT_POSTGRES_IMAGE
 
 EndpointMode = Literal["vip", "dnsrr"]
 
@@ -102,11 +103,38 @@ def stack(
     base_image: str | None = _BASE_IMAGE,
     wheelhouse: Path | None = _WHEELHOUSE,
     offline: bool = _OFFLINE,
+    database: str | None = typer.Option(
+        None,
+        "--database",
+        help="postgres: add a database the models log their predictions to (its password "
+        "is a secret made from a file beside the stack file).",
+        show_default=False,
+    ),
+    postgres_image: str | None = typer.Option(
+        None,
+        help=f"PostgreSQL image for --database postgres [default: {DEFAULT_POSTGRES_IMAGE}].",
+        show_default=False,
+    ),
 ) -> None:
     """Write a Swarm stack: replicated, hardened services with rolling updates and rollback."""
-    from dockyard.packaging.swarm import render
+    from dockyard.packaging import database as db
+    from dockyard.packaging.swarm import DATABASE_NODE_LABEL, StackDatabase, render
 
     mode = _endpoint_mode(endpoint_mode)
+    if database not in (None, "postgres"):
+        raise UsageError(f"Unknown database {database!r}.", hint="Use --database postgres.")
+    if postgres_image is not None and database is None:
+        raise UsageError("--postgres-image goes with --database postgres.")
+    credentials = None
+    stack_database = None
+    if database is not None:
+        # Before the builds: a damaged password file should stop the command at once.
+        credentials = db.password_file(db.password_file_for(output))
+        stack_database = StackDatabase(
+            credentials.path.name,
+            db.pgpass_file_for(credentials.path).name,
+            postgres_image or DEFAULT_POSTGRES_IMAGE,
+        )
     models = _built(
         bundles, build=build, base_image=base_image, offline=offline, wheelhouse=wheelhouse
     )
@@ -120,8 +148,16 @@ def stack(
         memory_limit,
     )
     services = shape.services(models)
-    output.write_text(render(services, endpoint_mode=mode), encoding="utf-8")
+    output.write_text(render(services, endpoint_mode=mode, db=stack_database), encoding="utf-8")
     out.print(f"Wrote {output}: {', '.join(f'{s.name} x{s.replicas}' for s in services)}")
+    if credentials is not None:
+        action = "Wrote" if credentials.created else "Kept"
+        out.print(
+            f"{action} {credentials.path} (mode 0600): the database password, and its libpq "
+            f"twin {db.pgpass_file_for(credentials.path).name}; keep them with the database's "
+            "volume. Pin the database to a node first:\n"
+            f"  docker node update --label-add {DATABASE_NODE_LABEL}=true NODE"
+        )
     out.print(f"  deploy: docker stack deploy -c {output} dockyard")
 
 

@@ -1,0 +1,304 @@
+"""``dockyard stack --database postgres``: a Swarm stack with PostgreSQL, its password a secret."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import dockyard
+from dockyard.cli.main import main
+from dockyard.errors import ExitCode, UsageError
+from dockyard.packaging import database, engine, swarm
+from dockyard.packaging.images import build_image
+from dockyard.packaging.swarm import Health, ModelService, StackDatabase
+from tests.conftest import missing_prerequisite
+from tests.packaging import served
+from tests.packaging.postgres import stand_in_image
+from tests.processes import free_port
+
+SECRET = "/run/secrets/dockyard-postgres-password"
+PGPASS = "/run/secrets/dockyard-postgres-pgpass"
+
+
+def _stack(**options: Any) -> dict[str, Any]:
+    services = [
+        ModelService("iris", "iris:1.0.0", "1.0.0", api_key_secret="iris-key"),
+        ModelService("wine", "wine:1.0.0", "1.0.0"),
+    ]
+    return swarm.stack(services, **options)
+
+
+def test_the_database_is_one_pinned_task_its_password_a_secret() -> None:
+    document = _stack(
+        db=StackDatabase("stack.postgres.password", "stack.postgres.pgpass", "example/pg:17")
+    )
+    db = document["services"]["db"]
+    assert db["image"] == "example/pg:17"
+    assert db["environment"]["POSTGRES_PASSWORD_FILE"] == SECRET
+    assert "POSTGRES_PASSWORD" not in db["environment"]
+    # The image's entrypoint reads the secret as root, before it drops privileges.
+    assert db["secrets"] == [
+        {
+            "source": "dockyard-postgres-password",
+            "target": "dockyard-postgres-password",
+            "uid": "0",
+            "gid": "0",
+            "mode": 0o400,
+        }
+    ]
+    assert db["volumes"] == ["dockyard-postgres:/var/lib/postgresql/data"]
+    assert db["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    deploy = db["deploy"]
+    assert deploy["replicas"] == 1
+    assert deploy["placement"]["constraints"] == ["node.labels.io.dockyard.postgres == true"]
+    assert deploy["update_config"]["order"] == "stop-first"
+    assert document["volumes"] == {"dockyard-postgres": {}}
+    assert document["secrets"] == {
+        "iris-key": {"external": True},
+        "dockyard-postgres-password": {"file": "stack.postgres.password"},
+        "dockyard-postgres-pgpass": {"file": "stack.postgres.pgpass"},
+    }
+    for name in ("iris", "wine"):
+        model = document["services"][name]
+        environment = model["environment"]
+        # No password in the URL: libpq finds it in PGPASSFILE.
+        assert environment["DOCKYARD_PREDICTION_LOG"] == "postgresql://dockyard@db:5432/dockyard"
+        assert environment["PGPASSFILE"] == PGPASS
+        pgpass = next(s for s in model["secrets"] if s["source"] == "dockyard-postgres-pgpass")
+        # libpq ignores a password file that group or others may read.
+        assert (pgpass["uid"], pgpass["mode"]) == ("10001", 0o400)
+    # The API key secret is still there beside it; the bare password is the database's only.
+    assert [s["source"] for s in document["services"]["iris"]["secrets"]] == [
+        "iris-key",
+        "dockyard-postgres-pgpass",
+    ]
+
+
+def test_without_a_database_the_stack_is_as_before() -> None:
+    document = _stack()
+    assert set(document["services"]) == {"iris", "wine"}
+    assert "volumes" not in document
+    assert document["secrets"] == {"iris-key": {"external": True}}
+    assert "DOCKYARD_PREDICTION_LOG" not in document["services"]["wine"]["environment"]
+    assert "secrets" not in document["services"]["wine"]
+
+
+def test_a_model_named_like_the_database_is_refused() -> None:
+    with pytest.raises(UsageError, match="named 'db'"):
+        swarm.stack([ModelService("db", "db:1", "1")], db=StackDatabase("x", "y"))
+
+
+def test_the_password_file_is_private_random_and_kept(tmp_path: Path) -> None:
+    path = database.password_file_for(tmp_path / "stack.yaml")
+    assert path == tmp_path / "stack.postgres.password"
+    twin = database.pgpass_file_for(path)
+    assert twin == tmp_path / "stack.postgres.pgpass"
+    first = database.password_file(path)
+    assert first.created
+    for written in (path, twin):
+        assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    # The secret is the password and nothing else: no newline, no variable name.
+    assert path.read_text(encoding="utf-8") == first.password
+    assert twin.read_text(encoding="utf-8") == f"db:5432:dockyard:dockyard:{first.password}\n"
+    twin.unlink()
+    again = database.password_file(path)
+    assert (again.created, again.password) == (False, first.password)
+    assert twin.read_text(encoding="utf-8") == f"db:5432:dockyard:dockyard:{first.password}\n"
+    path.write_text("\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="is empty"):
+        database.password_file(path)
+
+
+def test_the_pgpass_file_escapes_its_separator() -> None:
+    assert database.pgpass("a:b\\c") == "db:5432:dockyard:dockyard:a\\:b\\\\c\n"
+
+
+def test_cli_refuses_an_unknown_database(
+    iris_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "stack.yaml"
+    args = ["stack", str(iris_bundle), "--no-build", "-o", str(output)]
+    assert main([*args, "--database", "mysql"]) == ExitCode.USAGE
+    assert main([*args, "--postgres-image", "pg:17"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "Unknown database 'mysql'" in err
+    assert "--postgres-image goes with --database postgres" in err
+    assert not output.exists()
+
+
+@pytest.mark.docker
+def test_the_docker_cli_accepts_the_stack_with_its_database(
+    iris_bundle: Path,
+    wine_bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        missing_prerequisite("no docker command-line client")
+    monkeypatch.chdir(tmp_path)
+    args = ["stack", str(iris_bundle), str(wine_bundle), "--no-build", "-o", "stack.yaml"]
+    assert main([*args, "--database", "postgres", "--endpoint-mode", "dnsrr"]) == 0
+    assert "Wrote stack.postgres.password (mode 0600)" in capsys.readouterr().out
+    password = Path("stack.postgres.password").read_text(encoding="utf-8")
+    assert password not in Path("stack.yaml").read_text(encoding="utf-8")
+    done = subprocess.run(
+        [docker, "stack", "config", "--compose-file", "stack.yaml"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout)
+    assert config["services"]["db"]["deploy"]["update_config"]["order"] == "stop-first"
+    assert config["secrets"]["dockyard-postgres-password"]["file"].endswith(
+        "stack.postgres.password"
+    )
+    assert config["secrets"]["dockyard-postgres-pgpass"]["file"].endswith("stack.postgres.pgpass")
+    # Again: the password, and so the database's data, stays.
+    assert main([*args, "--database", "postgres"]) == 0
+    assert "Kept stack.postgres.password" in capsys.readouterr().out
+    assert Path("stack.postgres.password").read_text(encoding="utf-8") == password
+
+
+# --- a real swarm ----------------------------------------------------------------------
+
+STACK = "dydbtest"
+
+
+@pytest.fixture(scope="module")
+def database_node(docker_client: Any) -> Iterator[Any]:
+    """This engine as a one-node swarm, labelled for the database; the stack, the label and
+    the swarm (if the test made one) are removed at the end."""
+    docker = shutil.which("docker")
+    if docker is None:
+        missing_prerequisite("no docker command-line client")
+    joined = docker_client.info().get("Swarm", {}).get("LocalNodeState") != "active"
+    if joined:
+        docker_client.swarm.init(advertise_addr="127.0.0.1")
+    node = docker_client.nodes.get(docker_client.info()["Swarm"]["NodeID"])
+    spec = node.attrs["Spec"]
+    node.update({**spec, "Labels": {**spec.get("Labels", {}), swarm.DATABASE_NODE_LABEL: "true"}})
+    try:
+        yield docker_client
+    finally:
+        subprocess.run([docker, "stack", "rm", STACK], capture_output=True, timeout=120, check=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and docker_client.containers.list(
+            all=True, filters={"label": f"com.docker.stack.namespace={STACK}"}
+        ):
+            time.sleep(1)
+        for volume in docker_client.volumes.list(
+            filters={"label": f"com.docker.stack.namespace={STACK}"}
+        ):
+            volume.remove(force=True)
+        if joined:
+            docker_client.swarm.leave(force=True)
+        else:
+            node.reload()
+            node.update(node.attrs["Spec"] | {"Labels": spec.get("Labels", {})})
+
+
+@pytest.fixture(scope="module")
+def postgres_image(docker_client: Any, base_image: str) -> str:
+    return stand_in_image(docker_client, base_image)
+
+
+def _healthy(client: Any, service: str, *, other_than: str | None = None) -> Any:
+    """The service's running, healthy container (not ``other_than``), waiting for it."""
+    deadline = time.monotonic() + 180
+    while True:
+        for container in client.containers.list(
+            filters={"label": f"com.docker.swarm.service.name={STACK}_{service}"}
+        ):
+            health = container.attrs["State"].get("Health", {}).get("Status")
+            if health == "healthy" and container.id != other_than:
+                return container
+        if time.monotonic() > deadline:
+            tasks = client.api.tasks(filters={"service": f"{STACK}_{service}"})
+            pytest.fail(f"{service} never got healthy: {[t['Status'] for t in tasks]}")
+        time.sleep(1)
+
+
+def _sql(container: Any, sql: str) -> list[str]:
+    """``sql`` over TCP as the stack's user, with the password from the database's secret."""
+    script = f'PGPASSWORD="$(cat {SECRET})" psql -h 127.0.0.1 -U dockyard -d dockyard -AtX -c "$0"'
+    code, output = container.exec_run(["sh", "-c", script, sql])
+    assert code == 0, output.decode(errors="replace")
+    return output.decode().splitlines()
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_swarm_stack_runs_its_database_and_keeps_the_data_when_the_task_is_replaced(
+    database_node: Any,
+    base_image: str,
+    postgres_image: str,
+    iris_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    client = database_node
+    meta = dockyard.read_metadata(iris_bundle)
+    tag = "dockyard-test/iris:compose"
+    build_image(
+        [iris_bundle], console=served.console(), tag=tag, base_image=base_image, offline=True,
+        client=client,
+    )  # fmt: skip
+    port = free_port()
+    stack_file = tmp_path / "stack.yaml"
+    password = database.password_file(database.password_file_for(stack_file))
+    pgpass = database.pgpass_file_for(password.path)
+    service = ModelService(
+        "iris", tag, meta.version, replicas=1, publish=port,
+        health=Health(interval=2, start_period=15),
+    )  # fmt: skip
+    stack_file.write_text(
+        swarm.render(
+            [service],
+            endpoint_mode="dnsrr",
+            db=StackDatabase(password.path.name, pgpass.name, postgres_image),
+        )
+    )
+    docker = shutil.which("docker") or "docker"
+    subprocess.run(
+        [docker, "stack", "deploy", "--resolve-image", "never", "-c", str(stack_file), STACK],
+        capture_output=True, timeout=300, check=True,
+    )  # fmt: skip
+
+    db = _healthy(client, "db")
+    _sql(db, "CREATE TABLE dockyard_probe (note TEXT); INSERT INTO dockyard_probe VALUES ('kept')")
+    model = _healthy(client, "iris")
+    # The server's user can read its libpq password file, which holds the same password.
+    code, said = model.exec_run(["python", "-c", f"print(open({PGPASS!r}).read())"])
+    assert (code, said.decode().strip()) == (0, f"db:5432:dockyard:dockyard:{password.password}")
+    # And libpq, given that file and the URL the models log to, gets in: over the overlay
+    # network, by the service's name, from a one-off client container.
+    client_output = client.containers.run(
+        postgres_image,
+        ["psql", "postgresql://dockyard@db:5432/dockyard", "-AtX", "-c", "SELECT current_user"],
+        entrypoint=[], environment={"PGPASSFILE": "/pgpass"}, network=swarm.NETWORK,
+        volumes={str(pgpass): {"bind": "/pgpass", "mode": "ro"}}, remove=True,
+    )  # fmt: skip
+    assert client_output.decode().strip() == "dockyard"
+    url = f"http://127.0.0.1:{port}"
+    engine.wait_ready(url, timeout=60)
+    records = served.records(iris_bundle)
+    served.assert_same(served.predict(url, "iris", records), served.local(iris_bundle, records))
+
+    # A new task for the database (as after a node restart or an image update): same data.
+    subprocess.run(
+        [docker, "service", "update", "--force", "--detach", f"{STACK}_db"],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    replaced = _healthy(client, "db", other_than=db.id)
+    assert _sql(replaced, "SELECT note FROM dockyard_probe") == ["kept"]
