@@ -22,7 +22,7 @@ is not taken for the truth):
   the training distribution gives a p-value that is small only by chance (p < 0.01 in at
   most 1 % of windows), while a shift of the mean moves whole deciles and gives a tiny
   one. A KS test against a CDF interpolated between the deciles would not: its own
-  interpolation error is a gap that a window of a few thousand rows calls significant.
+  interpolation error is a gap that a window of 1000 rows already calls significant.
 * categories (unordered): **chi-squared** homogeneity of the 2 x k table of training and
   live counts (``scipy.stats.chi2_contingency``). Live values the reference never saw are
   pooled into one :data:`UNSEEN` cell (into ``(other)`` when the reference folded rare

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -85,13 +86,11 @@ class MonitorReport:
     def render(self) -> Group:
         """The table and the lines under it that ``dockyard monitor`` prints."""
         window = self.window
-        table = Table(
-            title=(
-                f"{self.model} {self.version}: {window.rows} logged rows, "
-                f"{_iso(window.since)} to {_iso(window.until)}"
-            ),
-            title_justify="left",
+        heading = (
+            f"[bold]{self.model}[/] {escape(self.version)}: {window.rows} logged rows from "
+            f"{_iso(window.since)} to {_iso(window.until)}"
         )
+        table = Table()
         for column in ("feature", "kind", "n", "PSI", "test", "p-value", "verdict"):
             justify = "right" if column in ("n", "PSI", "p-value") else "left"
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -105,7 +104,7 @@ class MonitorReport:
                 _p(c.p_value),
                 Text(c.verdict, style=_STYLES[c.verdict]),
             )
-        lines: list[Any] = [table]
+        lines: list[Any] = [heading, table]
         if window.other_versions:
             others = ", ".join(f"{v} ({n} rows)" for v, n in window.other_versions.items())
             lines.append(f"left out: rows of other versions: {others}")
