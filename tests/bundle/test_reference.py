@@ -193,3 +193,29 @@ def test_a_malformed_reference_is_refused(
     doc["reference"]["prediction"] = reference
     with pytest.raises(BundleSchemaError, match=problem):
         parse_metadata(doc)
+
+
+def test_an_imported_model_records_the_reference_of_its_data(tmp_path: Path) -> None:
+    import hashlib
+
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    from dockyard.training.imports import import_model
+
+    X, y = churn_frame()
+    numeric = X[["tenure_months", "monthly_spend"]]
+    joblib.dump(LogisticRegression(max_iter=500).fit(numeric, y), tmp_path / "model.joblib")
+    numeric.assign(churned=y).to_csv(tmp_path / "train.csv", index=False)
+    meta = import_model(
+        tmp_path / "model.joblib",
+        sha256=hashlib.sha256((tmp_path / "model.joblib").read_bytes()).hexdigest(),
+        data=tmp_path / "train.csv",
+        target="churned",
+        name="imported",
+        out=tmp_path / "bundle",
+    )
+    assert meta.reference is not None
+    assert meta.reference.rows == 200
+    assert list(meta.reference.features) == ["tenure_months", "monthly_spend"]
+    assert _reference(tmp_path / "bundle")["prediction"]["kind"] == "category"
