@@ -107,10 +107,20 @@ def text_lengths(values: Iterable[Any]) -> list[int]:
     return [len(v) if isinstance(v, str) else len(str(v)) for v in values if not _missing(v)]
 
 
-def categories(values: Iterable[Any], known: Sequence[Any] = ()) -> CategoryReference:
+def categories(
+    values: Iterable[Any] | pd.Series | np.ndarray, known: Sequence[Any] = ()
+) -> CategoryReference:
     """How often each value occurs (``known`` values listed even when absent), most
     frequent first; beyond :data:`MAX_CATEGORIES` the rarest are counted as :data:`OTHER`."""
-    counted = Counter(category_key(v) for v in values if not _missing(v))
+    if isinstance(values, pd.Series):
+        series = values
+    elif isinstance(values, np.ndarray):
+        series = pd.Series(values.reshape(-1))
+    else:
+        series = pd.Series(list(values), dtype=object)
+    counted: Counter[str] = Counter()
+    for value, n in series.value_counts(dropna=True, sort=False).items():
+        counted[category_key(value)] += int(n)
     for value in known:
         counted.setdefault(category_key(value), 0)
     ranked = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
@@ -130,11 +140,11 @@ def feature_reference(feature: Feature, column: pd.Series) -> DistributionRefere
     if feature.type in ("number", "integer"):
         return numbers(column.astype("float64"))
     if feature.type == "text":
-        return numbers(text_lengths(column.tolist()), kind="text")
+        return numbers(column.dropna().astype(str).str.len(), kind="text")
     known: list[Any] = list(feature.categories or [])
     if feature.type == "boolean":
         known = [False, True]
-    return categories(column.tolist(), known)
+    return categories(column, known)
 
 
 def prediction_reference(
@@ -142,9 +152,9 @@ def prediction_reference(
 ) -> DistributionReference:
     """The predictions' distribution: values for a regressor, labels (classes, clusters,
     ``inlier``/``outlier``) for the others."""
-    values = np.asarray(predictions).reshape(-1).tolist()
+    values = np.asarray(predictions).reshape(-1)
     if task == "regression":
-        return numbers(values)
+        return numbers(pd.Series(values))
     return categories(values, classes or ())
 
 
