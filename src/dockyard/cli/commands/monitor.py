@@ -59,10 +59,13 @@ def monitor(
         ...,
         "--log",
         envvar="DOCKYARD_PREDICTION_LOG",
+        metavar="URL",
         help="The prediction log: sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB.",
         show_default=False,
     ),
-    since: str = typer.Option("24h", help="The window: the last 30m, 24h, 7d, …"),
+    since: str = typer.Option(
+        "24h", metavar="DURATION", help="The window: the last 30m, 24h, 7d, …"
+    ),
     psi: float = typer.Option(
         0.2, "--psi", envvar="DOCKYARD_DRIFT_PSI", help="Drift when a PSI is above this."
     ),
