@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     TRAINING = 4
     DOCKER = 5
     DATA = 6
+    DRIFT = 7
     INTERRUPTED = 130
 
 
@@ -34,6 +35,7 @@ EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.TRAINING: "training, importing or saving a model failed",
     ExitCode.DOCKER: "Docker: no engine, or it refused; an image cannot be made or verified",
     ExitCode.DATA: "input data refused: a malformed CSV, or a value the schema refuses",
+    ExitCode.DRIFT: "monitor: drift, a feature or the predictions crossed a threshold",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 """What each exit code means: the one table (``dockyard --help`` shows it, the README mirrors it)."""

@@ -72,7 +72,7 @@ def test_schema_2_free_text_becomes_text(reviews_bundle: Path) -> None:
     doc = _as_schema_2(json.loads((reviews_bundle / "bundle.json").read_text()))
     assert [f["type"] for f in doc["features"]] == ["category", "category", "number"]
     meta = parse_metadata(doc)
-    assert meta.schema_version == SCHEMA_VERSION == 3
+    assert meta.schema_version == SCHEMA_VERSION == 4
     assert [(f.name, f.type) for f in meta.features] == [
         ("review", "text"),
         ("channel", "category"),

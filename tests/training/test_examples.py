@@ -11,7 +11,7 @@ from dockyard.training import train_example
 
 def test_iris_bundle_records_everything(iris_bundle: Path) -> None:
     doc = json.loads((iris_bundle / "bundle.json").read_text())
-    assert doc["schema_version"] == 3
+    assert doc["schema_version"] == 4
     assert doc["task"] == "classification"
     assert [f["name"] for f in doc["features"]] == [
         "sepal_length",

@@ -9,11 +9,16 @@ Schema history (``schema_version``):
    runtime serves it; bundles saved before it existed default to scikit-learn). A
    ``category`` feature without ``categories`` meant free text. Upgraded by
    :func:`_upgrade_v2`.
-3. Current: free text is its own feature type, ``text``; a ``category`` always lists its
+3. Free text is its own feature type, ``text``; a ``category`` always lists its
    categories and may accept unseen ones (``accepts_unknown``, when the model's encoder
    ignores them); a model may take one one-dimensional column (``model.input: column``).
    Clustering and outlier-detection bundles (tasks ``clustering`` and
-   ``outlier_detection``) add ``target.scores`` and ``evaluation.counts``.
+   ``outlier_detection``) add ``target.scores`` and ``evaluation.counts``. Upgraded by
+   :func:`_upgrade_v3`.
+4. Current: ``reference``, the training distribution of each feature and of the
+   predictions (see :mod:`dockyard.bundle.reference`), against which ``dockyard monitor``
+   measures drift. An upgraded older bundle has ``reference: null``: it serves as before,
+   and measuring its drift needs it saved again from its training data.
 
 A file with a newer schema than this Dockyard knows is refused with a message to upgrade.
 """
@@ -23,13 +28,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dockyard.errors import BundleSchemaError
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 METADATA_FILE = "bundle.json"
 
 Scalar = str | int | float | bool
@@ -173,10 +178,51 @@ class Training(_Model):
     lock_sha256: str
 
 
+class BinnedReference(_Model):
+    """A number (or a text's length, in characters) in training: how many values fell in
+    each bin. Bin ``i`` holds values from ``edges[i]`` up to, not including, ``edges[i + 1]``;
+    the first and last bins are open-ended (they also hold values beyond the training range)."""
+
+    kind: Literal["number", "text"]
+    edges: list[float] = Field(min_length=2)
+    counts: list[int]
+
+    @model_validator(mode="after")
+    def _check_bins(self) -> BinnedReference:
+        if len(self.counts) != len(self.edges) - 1:
+            raise ValueError(f"{len(self.edges)} bin edges need {len(self.edges) - 1} counts")
+        if any(b < a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            raise ValueError("bin edges must be in ascending order")
+        if any(n < 0 for n in self.counts):
+            raise ValueError("bin counts cannot be negative")
+        return self
+
+
+class CategoryReference(_Model):
+    """A category, boolean or class label in training: how often each value occurred (values
+    spelled as JSON writes them; the rarest beyond a cap are folded into ``(other)``)."""
+
+    kind: Literal["category"]
+    counts: dict[str, int]
+
+
+DistributionReference = Annotated[BinnedReference | CategoryReference, Field(discriminator="kind")]
+
+
+class Reference(_Model):
+    """The training data's distribution, recorded when the bundle was saved."""
+
+    rows: int
+    features: dict[str, DistributionReference]
+    prediction: DistributionReference
+    """The model's predictions on its training rows: labels, clusters or inlier/outlier as
+    a category, regression values as a number."""
+
+
 class BundleMetadata(_Model):
     """Everything a server, an image or a person needs to know about one model."""
 
-    schema_version: Literal[3] = SCHEMA_VERSION
+    schema_version: Literal[4] = SCHEMA_VERSION
     name: str
     version: str = Field(min_length=1, max_length=64)
     description: str = ""
@@ -196,6 +242,9 @@ class BundleMetadata(_Model):
     # Written only when set, as Target.scores: bundles trained outside a container stay
     # readable by Dockyard versions that predate it.
     training: Training | None = Field(default=None, exclude_if=lambda value: value is None)
+    reference: Reference | None = None
+    """The training distribution drift is measured against; ``None`` in a bundle saved
+    before schema 4."""
 
     @field_validator("name")
     @classmethod
@@ -288,7 +337,16 @@ def _upgrade_v2(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "schema_version": 3}
 
 
-_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_v1, 2: _upgrade_v2}
+def _upgrade_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    """Schema 3 → 4: no training reference was recorded (drift needs the bundle saved again)."""
+    return {**doc, "schema_version": 4, "reference": None}
+
+
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _upgrade_v1,
+    2: _upgrade_v2,
+    3: _upgrade_v3,
+}
 
 
 def parse_metadata(doc: Any, *, source: str = METADATA_FILE) -> BundleMetadata:

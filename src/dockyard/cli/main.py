@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "inspect": "inspect",
     "serve": "serve",
     "predict": "predict",
+    "monitor": "monitor",
     "build": "build",
     "run": "run",
     "compose": "compose",

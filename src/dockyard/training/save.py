@@ -27,6 +27,7 @@ from dockyard.bundle.metadata import (
     Task,
     valid_name,
 )
+from dockyard.bundle.reference import training_reference
 from dockyard.bundle.store import (
     MODEL_FILE,
     REVIEWED_TRUSTED_TYPES,
@@ -46,6 +47,7 @@ from dockyard.training.unsupervised import (
     check_servable,
     check_supervised,
     infer_task,
+    outlier_labels,
 )
 from dockyard.training.unsupervised import evaluate as evaluate_unsupervised
 
@@ -338,6 +340,9 @@ def save_bundle(
             files=checksum_files(workdir),
             runtime=runtime,
             training=training,
+            reference=training_reference(
+                frame, features, task, _predicted(model, frame, input_kind, task), classes
+            ),
         )
         write_metadata(workdir, metadata)
         metadata = record_golden(workdir, metadata, trusted_types=trusted_types)
@@ -349,6 +354,13 @@ def save_bundle(
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return metadata
+
+
+def _predicted(model: Any, frame: pd.DataFrame, input_kind: str, task: Task) -> np.ndarray:
+    """The model's predictions on its training rows, as the server answers them."""
+    with np.errstate(all="ignore"):
+        predicted = np.asarray(model.predict(model_input(frame, input_kind))).reshape(-1)
+    return outlier_labels(predicted) if task == "outlier_detection" else predicted
 
 
 def _write_extras(
