@@ -17,6 +17,19 @@ from dockyard.monitoring.migrations import SQLITE, DatabaseUnavailable, Dialect
 BUSY_TIMEOUT_SECONDS = 30.0
 """How long a writer waits for another process's transaction before giving up (the
 prediction log then retries the batch later)."""
+# SQLite's primary result codes that say "not now" rather than "never".
+_TRANSIENT = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
 
 
 class SQLiteBackend:
@@ -56,8 +69,10 @@ class SQLiteBackend:
         """BEGIN IMMEDIATE already holds the file's write lock."""
 
     def unavailable(self, exc: BaseException) -> bool:
-        """Whether ``exc`` means try again later (locked, unreadable, disk full)."""
-        return isinstance(exc, sqlite3.OperationalError)
+        """Whether ``exc`` means try again later (locked, unreadable, disk full), not a
+        statement the database refuses (also an OperationalError in sqlite3)."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _TRANSIENT
 
     def database_error(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.Error)
