@@ -146,7 +146,7 @@ def test_rows_round_trip_for_each_kind_of_model(
     records = records or _diabetes_records()
     event = answered(predictor, records, request_id=f"req-{name}", entry="csv", first_row=10)
     store.migrate()
-    store.insert_predictions(rows_of(event))
+    store.insert_encoded(rows_of(event))
     back = store.window(predictor.name, event.time - 1)
     answers = predictor.to_json(event.prediction)  # type: ignore[arg-type]
     assert [r.row for r in back] == [10 + i for i in range(len(records))]
@@ -173,7 +173,7 @@ def test_refused_requests_are_one_row_without_outputs(
     iris: Predictor, store: Store, store_url: str
 ) -> None:
     store.migrate()
-    store.insert_predictions(rows_of(refused(iris, status=413)))
+    store.insert_encoded(rows_of(refused(iris, status=413)))
     stored = raw(store_url, 'SELECT "row", status, inputs, prediction, output FROM predictions')
     assert stored == [(0, 413, None, None, None)]
     # window() gives answered rows only.

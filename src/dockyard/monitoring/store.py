@@ -32,6 +32,7 @@ from dockyard.settings import check_prediction_log_url
 
 __all__ = [
     "DatabaseUnavailable",
+    "EncodedRow",
     "Feedback",
     "LoggedRow",
     "PredictionLogError",
@@ -111,12 +112,36 @@ _DELETE_PREDICTIONS = 'DELETE FROM predictions WHERE "time" < ?'
 _DELETE_FEEDBACK = 'DELETE FROM feedback WHERE "time" < ?'
 
 
-def _json(value: Any) -> str:
+EncodedRow = tuple[
+    str, int, float, str, str, str, str, str, int, float, str | None, str | None, str | None
+]
+"""A ``predictions`` row as its columns, in :class:`LoggedRow`'s order, with its JSON as
+text: what the log's writer builds straight from an event."""
+
+
+def json_text(value: Any) -> str | None:
+    """``value`` as the log stores it: JSON text, or ``None`` (SQL NULL)."""
+    if value is None:
+        return None
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-def _json_or_null(value: Any) -> str | None:
-    return None if value is None else _json(value)
+def encode(r: LoggedRow) -> EncodedRow:
+    return (
+        r.request_id,
+        r.row,
+        r.time,
+        r.model,
+        r.version,
+        r.bundle_sha256,
+        r.runtime,
+        r.entry,
+        r.status,
+        r.latency_ms,
+        json_text(r.inputs),
+        json_text(r.prediction),
+        json_text(r.output),
+    )
 
 
 def _parsed(text: str | None) -> Any:
@@ -185,28 +210,14 @@ class Store:
 
     def insert_predictions(self, rows: Sequence[LoggedRow]) -> None:
         """Write ``rows`` in one transaction."""
+        self.insert_encoded([encode(r) for r in rows])
+
+    def insert_encoded(self, rows: Sequence[EncodedRow]) -> None:
+        """Write rows already encoded (see :data:`EncodedRow`) in one transaction."""
         if not rows:
             return
-        values = [
-            (
-                r.request_id,
-                r.row,
-                r.time,
-                r.model,
-                r.version,
-                r.bundle_sha256,
-                r.runtime,
-                r.entry,
-                r.status,
-                r.latency_ms,
-                _json_or_null(r.inputs),
-                _json_or_null(r.prediction),
-                _json_or_null(r.output),
-            )
-            for r in rows
-        ]
         with self._transaction() as cursor:
-            cursor.executemany(self.dialect.sql(_INSERT_PREDICTIONS), values)
+            cursor.executemany(self.dialect.sql(_INSERT_PREDICTIONS), rows)
 
     def insert_feedback(self, items: Sequence[Feedback]) -> int:
         """Record true answers; returns how many name a logged row of their model. The
@@ -215,7 +226,7 @@ class Store:
         with self._transaction() as cursor:
             cursor.executemany(
                 self.dialect.sql(_INSERT_FEEDBACK),
-                [(f.request_id, f.row, f.time, f.model, _json(f.truth)) for f in items],
+                [(f.request_id, f.row, f.time, f.model, json_text(f.truth)) for f in items],
             )
             for f in items:
                 cursor.execute(self.dialect.sql(_LOGGED), (f.request_id, f.row, f.model))
