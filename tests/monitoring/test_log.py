@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -249,3 +250,24 @@ def test_from_settings(tmp_path: Path) -> None:
         2,
         7,
     )
+
+
+def test_rows_wait_while_another_process_holds_the_sqlite_file(
+    iris: Predictor, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(url)
+    log.start()
+    other = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker's long write transaction
+    try:
+        for i in range(5):
+            log(answered(iris, [IRIS_SETOSA], request_id=f"r{i}"))
+        time.sleep(0.3)
+        assert (log.state().queued, log.state().written) == (5, 0)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    wait_for(lambda: log.state().written == 5)
+    assert log.close() == 0
+    assert len(stored(url)) == 5

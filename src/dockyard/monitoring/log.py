@@ -222,6 +222,8 @@ class PredictionLog:
         pending: list[EncodedRow] = []
         retry = self._retry_first
         while True:
+            # Here, not only when idle: under steady load the queue is never empty.
+            self._retain()
             if not pending:
                 pending = self._take()
             if pending:
@@ -246,7 +248,6 @@ class PredictionLog:
                 continue
             if self._closing.is_set():
                 return
-            self._retain()
             self._wake.wait(RETENTION_INTERVAL_SECONDS if self.retention_days else None)
             self._wake.clear()
 
