@@ -162,10 +162,13 @@ def test_a_full_queue_drops_and_counts_rows(
     outage.end()
     wait_for(lambda: log.state().written == 5)
     assert sorted(r.request_id for r in stored(store_url)) == [f"r{i}" for i in range(5)]
+    assert log.counts_since_last() == (6, 5)
+    assert log.counts_since_last() == (0, 0)
     # Room again: new events are accepted.
     log(answered(iris, [IRIS_SETOSA], request_id="later"))
     assert log.close() == 0
     assert log.state().dropped == 6
+    assert log.counts_since_last() == (0, 1)
     assert len(stored(store_url)) == 6
 
 

@@ -149,6 +149,8 @@ class PredictionLog:
         self._written = 0
         self._lost = 0
         self._error: str | None = None
+        # Read by counts_since_last only:
+        self._reported = (0, 0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PredictionLog | None:
@@ -215,6 +217,15 @@ class PredictionLog:
             written=self._written,
             error=self._error,
         )
+
+    def counts_since_last(self) -> tuple[int, int]:
+        """(dropped, written) rows since the previous call: what the Prometheus counters
+        ``dockyard_prediction_log_dropped_total`` and ``…_written_total`` add at each of
+        the server's metric flushes. Call it from one thread."""
+        state = self.state()
+        dropped, written = state.dropped - self._reported[0], state.written - self._reported[1]
+        self._reported = (state.dropped, state.written)
+        return dropped, written
 
     # -- the writer thread -----------------------------------------------------------------
 
