@@ -274,3 +274,28 @@ def test_rows_wait_while_another_process_holds_the_sqlite_file(
     wait_for(lambda: log.state().written == 5)
     assert log.close() == 0
     assert len(stored(url)) == 5
+
+
+def test_an_event_that_cannot_be_recorded_is_counted_and_the_log_goes_on(
+    iris: Predictor, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from dockyard.predictor.predictor import Prediction
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(url)
+    log.start()
+    good = answered(iris, [IRIS_SETOSA], request_id="good")
+    # Two probabilities for three classes: to_json cannot pair them.
+    broken = dataclasses.replace(
+        good, request_id="broken", prediction=Prediction(["setosa"], np.array([[0.5, 0.5]]))
+    )
+    log(broken)
+    log(good)
+    assert log.close() == 1
+    assert [r.request_id for r in stored(url)] == ["good"]
+    assert (log.state().written, log.state().dropped) == (1, 1)
+    assert "cannot record request broken" in caplog.text

@@ -205,7 +205,7 @@ class PredictionLog:
             thread.join(timeout + 1.0)
             if thread.is_alive():
                 # Stuck in the driver past the deadline; its rows are reported lost.
-                return self._accepted - self._done
+                return self._lost + self._accepted - self._done
         self._store.close()
         return self._lost + (self._accepted - self._done)
 
@@ -250,6 +250,14 @@ class PredictionLog:
                     # is down is not retried at the request rate.
                     self._closing.wait(min(retry, max(self._deadline - time.monotonic(), 0)))
                     retry = min(retry * 2, _RETRY_MAX_SECONDS)
+                    continue
+                except Exception:
+                    # Not the database: a bug, which retrying would only repeat. The chunk
+                    # is counted lost, and the log goes on with the next.
+                    logger.exception("prediction log: cannot write %d rows", len(chunk))
+                    del pending[: len(chunk)]
+                    self._lost += len(chunk)
+                    self._done += len(chunk)
                     continue
                 del pending[: len(chunk)]
                 self._done += len(chunk)
