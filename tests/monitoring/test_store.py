@@ -264,18 +264,18 @@ def test_sqlite_uses_wal_and_waits_for_other_writers(tmp_path: Path) -> None:
     assert [r.request_id for r in store.window("m", 0)] == ["late"]
 
 
-# -- several processes, one SQLite file ---------------------------------------------------------
+# -- several processes, one database ---------------------------------------------------------
 
 
-def test_several_processes_write_one_sqlite_file(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+def test_several_processes_write_one_database(store_url: str) -> None:
+    # As a server's workers do: each migrates at start (all at once), then writes.
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=write, args=(url, w, 20, 10)) for w in range(4)]
+    workers = [context.Process(target=write, args=(store_url, w, 20, 10)) for w in range(4)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(120)
     assert [w.exitcode for w in workers] == [0, 0, 0, 0]
-    found = raw(url, 'SELECT request_id, "row" FROM predictions')
+    found = raw(store_url, 'SELECT request_id, "row" FROM predictions')
     assert len(found) == len(set(found)) == 4 * 20 * 10
-    assert raw(url, "SELECT version FROM dockyard_schema") == [(1,)]
+    assert raw(store_url, "SELECT version FROM dockyard_schema") == [(1,)]
