@@ -98,6 +98,12 @@ def _version_1(d: Dialect) -> list[str]:
     ]
 
 
+PREDICTION_COLUMNS = (
+    'request_id, "row", "time", model, version, bundle_sha256, runtime, entry, status, '
+    "latency_ms, inputs, prediction, output"
+)
+"""The columns a row is written with, in the order of ``store.LoggedRow``'s fields."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "predictions and feedback, indexed by model and time and by request id", _version_1

@@ -9,14 +9,21 @@ a read lock and deadlock upgrading it.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dockyard.monitoring.migrations import SQLITE, DatabaseUnavailable, Dialect
+from dockyard.monitoring.migrations import (
+    PREDICTION_COLUMNS,
+    SQLITE,
+    DatabaseUnavailable,
+    Dialect,
+)
 
 BUSY_TIMEOUT_SECONDS = 30.0
 """How long a writer waits for another process's transaction before giving up (the
 prediction log then retries the batch later)."""
+_INSERT = f"INSERT INTO predictions ({PREDICTION_COLUMNS}) VALUES ({', '.join('?' * 13)})"  # noqa: S608 - constants only
 # SQLite's primary result codes that say "not now" rather than "never".
 _TRANSIENT = frozenset(
     {
@@ -67,6 +74,9 @@ class SQLiteBackend:
 
     def lock_schema(self, cursor: Any) -> None:
         """BEGIN IMMEDIATE already holds the file's write lock."""
+
+    def insert_predictions(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        cursor.executemany(_INSERT, rows)
 
     def unavailable(self, exc: BaseException) -> bool:
         """Whether ``exc`` means try again later (locked, unreadable, disk full), not a

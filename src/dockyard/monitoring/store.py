@@ -72,24 +72,7 @@ class Feedback:
     time: float
 
 
-class Backend(Protocol):
-    """What :class:`Store` needs from a database driver (:mod:`.sqlite`, :mod:`.postgres`).
-    Connections and cursors are the driver's own (DB-API 2)."""
-
-    dialect: Dialect
-    where: str
-
-    def connect(self) -> Any: ...
-    def begin(self, connection: Any, *, write: bool) -> None: ...
-    def lock_schema(self, cursor: Any) -> None: ...
-    def unavailable(self, exc: BaseException) -> bool: ...
-    def database_error(self, exc: BaseException) -> bool: ...
-
-
 # Written with ? placeholders (see Dialect.sql).
-_INSERT_PREDICTIONS = """INSERT INTO predictions (request_id, "row", "time", model, version,
-    bundle_sha256, runtime, entry, status, latency_ms, inputs, prediction, output)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _WINDOW = """SELECT request_id, "row", "time", model, version, bundle_sha256, runtime, entry,
     status, latency_ms, inputs, prediction, output FROM predictions
     WHERE model = ? AND "time" >= ? AND "time" < ? AND status = 200 ORDER BY "time", id"""
@@ -117,6 +100,21 @@ EncodedRow = tuple[
 ]
 """A ``predictions`` row as its columns, in :class:`LoggedRow`'s order, with its JSON as
 text: what the log's writer builds straight from an event."""
+
+
+class Backend(Protocol):
+    """What :class:`Store` needs from a database driver (:mod:`.sqlite`, :mod:`.postgres`).
+    Connections and cursors are the driver's own (DB-API 2)."""
+
+    dialect: Dialect
+    where: str
+
+    def connect(self) -> Any: ...
+    def begin(self, connection: Any, *, write: bool) -> None: ...
+    def lock_schema(self, cursor: Any) -> None: ...
+    def insert_predictions(self, cursor: Any, rows: Sequence[EncodedRow]) -> None: ...
+    def unavailable(self, exc: BaseException) -> bool: ...
+    def database_error(self, exc: BaseException) -> bool: ...
 
 
 def json_text(value: Any) -> str | None:
@@ -217,7 +215,7 @@ class Store:
         if not rows:
             return
         with self._transaction() as cursor:
-            cursor.executemany(self.dialect.sql(_INSERT_PREDICTIONS), rows)
+            self.backend.insert_predictions(cursor, rows)
 
     def insert_feedback(self, items: Sequence[Feedback]) -> int:
         """Record true answers; returns how many name a logged row of their model. The
