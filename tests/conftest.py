@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -245,6 +246,33 @@ def require(module: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         missing_prerequisite(f"{module} is not installed ({exc}); pip install -e '.[dev]'")
+
+
+POSTGRES_URL = "postgresql://dockyard:dockyard@127.0.0.1:55432/dockyard"
+"""The test PostgreSQL that ``scripts/ci-system postgres`` starts; DOCKYARD_TEST_POSTGRES_URL
+names another."""
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The test PostgreSQL, as a URL whose tables go to a schema of their own (dropped after
+    the test), so that tests running at the same time never meet."""
+    import psycopg
+
+    base = os.environ.get("DOCKYARD_TEST_POSTGRES_URL", POSTGRES_URL)
+    try:
+        admin = psycopg.connect(base, connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as exc:
+        missing_prerequisite(
+            f"no PostgreSQL at {base.split('@')[-1]} (start it: scripts/ci-system postgres): {exc}"
+        )
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture

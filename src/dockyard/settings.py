@@ -17,6 +17,31 @@ from dockyard.errors import UsageError
 MiB = 1024 * 1024
 MIN_KEY_LENGTH = 16
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+PREDICTION_LOG_FORMS = ("sqlite:///PATH", "postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
+"""The prediction log URLs :mod:`dockyard.monitoring.store` opens."""
+_PREDICTION_LOG_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+def check_prediction_log_url(url: str) -> str:
+    """``url`` if it names a database the prediction log can open, else a ``ValueError``
+    naming the accepted forms. ``sqlite:///PATH`` (four slashes for an absolute path, as in
+    SQLAlchemy) or ``postgresql://`` (``postgres://`` too, as libpq accepts)."""
+    scheme, sep, rest = url.partition("://")
+    forms = " or ".join(PREDICTION_LOG_FORMS)
+    if not sep or scheme not in _PREDICTION_LOG_SCHEMES:
+        raise ValueError(f"'{redacted_url(url)}' is not a database URL; use {forms}")
+    if scheme == "sqlite" and (not rest.startswith("/") or not rest[1:]):
+        raise ValueError(f"'{url}' names no file; use {PREDICTION_LOG_FORMS[0]}")
+    return url
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password, if any, as ``***``: for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not (sep and at and ":" in userinfo):
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 class Settings(BaseSettings):
@@ -129,6 +154,34 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(default=10, ge=1)
     """Wrong API keys and failed sign-ins a client address may make at once, and then
     each minute; beyond that it gets 429 with Retry-After."""
+
+    prediction_log: str | None = None
+    """Record every prediction in this database: ``sqlite:///PATH`` (a file; several
+    workers share it) or ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE``. Unset: no log."""
+
+    prediction_log_inputs: bool = True
+    """Record each row's inputs. ``false`` for personal data: the log keeps outputs only
+    (drift of the inputs then cannot be measured)."""
+
+    prediction_log_queue: int = Field(default=10_000, ge=1)
+    """Requests (or CSV chunks) waiting for the database, per worker; beyond it new ones
+    are dropped and counted (``dockyard_prediction_log_dropped_total``), never waited for."""
+
+    prediction_log_batch: int = Field(default=500, ge=1)
+    """Most rows written in one transaction."""
+
+    prediction_log_retention_days: float | None = Field(default=None, gt=0)
+    """Delete logged predictions and feedback older than this many days (checked hourly).
+    Unset: keep everything."""
+
+    prediction_log_required: bool = False
+    """``/readyz`` fails while the prediction log's database is unreachable. Off: it
+    reports the log's state and stays ready (predictions are answered either way)."""
+
+    @field_validator("prediction_log")
+    @classmethod
+    def _check_prediction_log(cls, value: str | None) -> str | None:
+        return None if value is None else check_prediction_log_url(value)
 
     @field_validator("bundles", mode="before")
     @classmethod

@@ -82,6 +82,13 @@ def serve(
         help="After SIGTERM, report not ready and keep serving this long, each answer "
         "closing its connection [default: 3].",
     ),
+    prediction_log: str | None = typer.Option(
+        None,
+        "--prediction-log",
+        metavar="URL",
+        help="Record every prediction in sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB "
+        "(or set DOCKYARD_PREDICTION_LOG).",
+    ),
 ) -> None:
     """Serve bundles: JSON, CSV, Open Inference Protocol, docs, health and metrics."""
     # Start-up makes little garbage and many objects: the collector, walking them again
@@ -106,6 +113,7 @@ def serve(
         cors_origins=cors_origin,
         drain_seconds=drain_seconds,
         runtime=runtime,
+        prediction_log=prediction_log,
     )
     auth = "on" if settings.resolved_api_key() else "off"
     # Before the bundles load (seconds, for big models) and before the banner: a port in

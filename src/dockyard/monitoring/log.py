@@ -1,0 +1,339 @@
+"""The prediction log: every answered (or refused) request, written to a database off the
+request path.
+
+A :class:`PredictionLog` is a data-plane observer. Called on the event loop with each
+:class:`~dockyard.predictor.events.PredictionEvent`, it appends the event to a bounded
+queue and returns: a few attribute reads and a ``deque.append``. Its writer thread turns
+events into rows (:func:`rows_of`) and writes them in transactions of at most ``batch``
+rows. While the database is unreachable, events wait in the queue and the writer retries
+with exponential backoff; when the queue is full, new events are dropped and their rows
+counted (:attr:`LogState.dropped`), so the server never waits for the database and never
+grows without bound. :meth:`PredictionLog.close` flushes the queue (SIGTERM).
+
+Every count is written by one thread only (the observer's by the event loop, the writer's
+by the writer), so none needs a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import orjson
+
+from dockyard.monitoring.store import (
+    DatabaseUnavailable,
+    EncodedRow,
+    PredictionLogError,
+    Store,
+    open_store,
+)
+from dockyard.predictor.events import PredictionEvent
+
+if TYPE_CHECKING:
+    from dockyard.settings import Settings
+
+logger = logging.getLogger("dockyard.monitoring")
+
+RETENTION_INTERVAL_SECONDS = 3600.0
+"""How often old rows are deleted when a retention is set."""
+_RETRY_FIRST_SECONDS = 0.1
+_RETRY_MAX_SECONDS = 10.0
+_DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogState:
+    """What ``/readyz`` and ``/metrics`` report about the log (counts are rows)."""
+
+    status: Literal["ok", "unavailable"]
+    """``unavailable`` from a failed write until the next one succeeds."""
+    queued: int
+    """Rows accepted and not written yet."""
+    dropped: int
+    """Rows never written: the queue was full (or the writer gave up at close)."""
+    written: int
+    error: str | None
+    """Why the database is unavailable."""
+
+
+def rows_of(event: PredictionEvent, *, inputs: bool = True) -> list[EncodedRow]:
+    """The ``predictions`` rows of one event, encoded (JSON as text): one per answered row,
+    numbered from ``event.first_row``, or one row with the status and no inputs or outputs
+    when the request was refused. Built straight from the event (no :class:`LoggedRow` on
+    the way): the writer shares the GIL with the event loop, so each microsecond here is
+    taken from the requests."""
+    p = event.predictor
+    head = (p.name, p.version, p.digest, p.runtime, event.entry, event.status)
+    request_id, at, latency_ms = event.request_id, event.time, event.latency * 1000.0
+    if event.prediction is None or event.status != 200:
+        return [(request_id, event.first_row, at, *head, latency_ms, None, None, None)]
+    answers = p.to_json(event.prediction)
+    key = (
+        p.unsupervised.label_key
+        if p.unsupervised is not None
+        else "value"
+        if p.task == "regression"
+        else "label"
+    )
+    dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
+    records: list[str | None]
+    if inputs and event.columns is not None:
+        names = p.feature_names
+        records = [
+            dumps(dict(zip(names, values, strict=True)), option=option).decode()
+            for values in zip(*event.columns, strict=True)
+        ]
+    else:
+        records = [None] * len(answers)
+    first = event.first_row
+    return [
+        (
+            request_id,
+            first + i,
+            at,
+            *head,
+            latency_ms,
+            record,
+            dumps(answer[key], option=option).decode(),
+            dumps(answer, option=option).decode(),
+        )
+        for i, (record, answer) in enumerate(zip(records, answers, strict=True))
+    ]
+
+
+class PredictionLog:
+    """Records each :class:`PredictionEvent` it is called with in the database at ``url``.
+
+    ``inputs`` false keeps each row's inputs out of the log; ``queue`` bounds the rows
+    waiting (per process); ``batch`` bounds the rows per transaction; ``retention_days``
+    deletes older rows every hour. ``store_factory`` opens the database (tests give one
+    that fails, then works). Call :meth:`start` once, :meth:`close` at shutdown.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        inputs: bool = True,
+        queue: int = 10_000,
+        batch: int = 500,
+        retention_days: float | None = None,
+        store_factory: Callable[[str], Store] = open_store,
+        retry_seconds: float = _RETRY_FIRST_SECONDS,
+    ) -> None:
+        self.url = url
+        self.inputs = inputs
+        self.capacity = queue
+        self.batch = batch
+        self.retention_days = retention_days
+        self._store = store_factory(url)
+        self._retry_first = retry_seconds
+        self._events: deque[PredictionEvent] = deque()
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._deadline = float("inf")
+        self._thread: threading.Thread | None = None
+        self._migrated = False
+        self._next_retention = 0.0
+        # Written by the observer (the event loop) only:
+        self._accepted = 0
+        self._dropped = 0
+        # Written by the writer thread only:
+        self._done = 0
+        self._written = 0
+        self._lost = 0
+        self._error: str | None = None
+        # Read by counts_since_last only:
+        self._reported = (0, 0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PredictionLog | None:
+        """The log ``settings`` ask for; ``None`` when ``prediction_log`` is unset."""
+        if settings.prediction_log is None:
+            return None
+        return cls(
+            settings.prediction_log,
+            inputs=settings.prediction_log_inputs,
+            queue=settings.prediction_log_queue,
+            batch=settings.prediction_log_batch,
+            retention_days=settings.prediction_log_retention_days,
+        )
+
+    # -- the request path ------------------------------------------------------------------
+
+    def __call__(self, event: PredictionEvent) -> None:
+        """Queue ``event`` for the writer; drop it (and count its rows) if the queue is full."""
+        rows = 1 if event.prediction is None else len(event.prediction)
+        queued = self._accepted - self._done
+        if queued and queued + rows > self.capacity:
+            self._dropped += rows
+            return
+        self._accepted += rows
+        self._events.append(event)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    # -- life ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create or upgrade the tables, then start the writer. A database that is down
+        does not stop the start (the writer retries); one a newer Dockyard upgraded does
+        (:class:`SchemaTooNew`), as does one that is not a prediction log."""
+        try:
+            self._migrate()
+        except DatabaseUnavailable as exc:
+            self._failed(exc)
+        self._thread = threading.Thread(
+            target=self._run, name="dockyard-prediction-log", daemon=True
+        )
+        self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Write what is queued, within ``timeout`` seconds (retrying while the database is
+        down), then stop; returns how many rows could not be written (0: all flushed)."""
+        self._deadline = time.monotonic() + timeout
+        self._closing.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout + 1.0)
+            if thread.is_alive():
+                # Stuck in the driver past the deadline; its rows are reported lost.
+                return self._lost + self._accepted - self._done
+        self._store.close()
+        return self._lost + (self._accepted - self._done)
+
+    def state(self) -> LogState:
+        return LogState(
+            status="ok" if self._error is None else "unavailable",
+            queued=max(self._accepted - self._done, 0),
+            dropped=self._dropped + self._lost,
+            written=self._written,
+            error=self._error,
+        )
+
+    def counts_since_last(self) -> tuple[int, int]:
+        """(dropped, written) rows since the previous call: what the Prometheus counters
+        ``dockyard_prediction_log_dropped_total`` and ``…_written_total`` add at each of
+        the server's metric flushes. Call it from one thread."""
+        state = self.state()
+        dropped, written = state.dropped - self._reported[0], state.written - self._reported[1]
+        self._reported = (state.dropped, state.written)
+        return dropped, written
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        pending: list[EncodedRow] = []
+        retry = self._retry_first
+        while True:
+            # Here, not only when idle: under steady load the queue is never empty.
+            self._retain()
+            if not pending:
+                pending = self._take()
+            if pending:
+                chunk = pending[: self.batch]
+                try:
+                    self._write(chunk)
+                except PredictionLogError as exc:
+                    self._failed(exc)
+                    if self._closing.is_set() and time.monotonic() >= self._deadline:
+                        self._give_up(len(pending))
+                        return
+                    # Woken early only by close(), never by new events: a database that
+                    # is down is not retried at the request rate.
+                    self._closing.wait(min(retry, max(self._deadline - time.monotonic(), 0)))
+                    retry = min(retry * 2, _RETRY_MAX_SECONDS)
+                    continue
+                except Exception:
+                    # Not the database: a bug, which retrying would only repeat. The chunk
+                    # is counted lost, and the log goes on with the next.
+                    logger.exception("prediction log: cannot write %d rows", len(chunk))
+                    del pending[: len(chunk)]
+                    self._lost += len(chunk)
+                    self._done += len(chunk)
+                    continue
+                del pending[: len(chunk)]
+                self._done += len(chunk)
+                self._written += len(chunk)
+                self._recovered()
+                retry = self._retry_first
+                continue
+            if self._closing.is_set():
+                return
+            self._wake.wait(RETENTION_INTERVAL_SECONDS if self.retention_days else None)
+            self._wake.clear()
+
+    def _take(self) -> list[EncodedRow]:
+        """Events off the queue, as rows, until there are ``batch`` of them or none is left."""
+        rows: list[EncodedRow] = []
+        events = self._events
+        while events and len(rows) < self.batch:
+            event = events.popleft()
+            try:
+                rows += rows_of(event, inputs=self.inputs)
+            except Exception:
+                # A bug, not the database: the rows are counted lost and the log goes on.
+                logger.exception("prediction log: cannot record request %s", event.request_id)
+                lost = 1 if event.prediction is None else len(event.prediction)
+                self._lost += lost
+                self._done += lost
+        return rows
+
+    def _write(self, rows: list[EncodedRow]) -> None:
+        if not self._migrated:
+            self._migrate()
+        try:
+            self._store.insert_encoded(rows)
+        except PredictionLogError:
+            # The database may come back empty (a new PostgreSQL, a deleted file).
+            self._migrated = False
+            raise
+
+    def _migrate(self) -> None:
+        self._store.migrate()
+        self._migrated = True
+
+    def _retain(self) -> None:
+        if self.retention_days is None or time.monotonic() < self._next_retention:
+            return
+        try:
+            if not self._migrated:
+                self._migrate()
+            deleted = self._store.delete_before(time.time() - self.retention_days * _DAY)
+        except PredictionLogError as exc:
+            self._failed(exc)
+            self._next_retention = time.monotonic() + 60.0
+            return
+        self._recovered()
+        self._next_retention = time.monotonic() + RETENTION_INTERVAL_SECONDS
+        if deleted:
+            logger.info(
+                "prediction log: deleted %d rows older than %g days", deleted, self.retention_days
+            )
+
+    def _failed(self, exc: PredictionLogError) -> None:
+        if self._error is None:
+            logger.warning("prediction log: %s Predictions are queued until it is back.", exc)
+        self._error = exc.message
+
+    def _recovered(self) -> None:
+        if self._error is not None:
+            logger.warning("prediction log: %s is available again.", self._store.where)
+            self._error = None
+
+    def _give_up(self, pending: int) -> None:
+        waiting = sum(1 if e.prediction is None else len(e.prediction) for e in self._events)
+        self._events.clear()
+        lost = pending + waiting
+        logger.error(
+            "prediction log: %d rows not written at shutdown: %s", lost, self._error or "timeout"
+        )
+        self._lost += lost
+        self._done += lost

@@ -1,0 +1,88 @@
+"""The prediction log in a SQLite file (``sqlite:///PATH``), shared by worker processes.
+
+WAL mode lets readers (the monitor, the monitoring page) work while a worker writes, and a
+busy timeout makes a writer wait its turn for the file's one write lock instead of failing;
+writes take that lock up front (``BEGIN IMMEDIATE``), so two processes can never both hold
+a read lock and deadlock upgrading it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dockyard.monitoring.migrations import (
+    PREDICTION_COLUMNS,
+    SQLITE,
+    DatabaseUnavailable,
+    Dialect,
+)
+
+BUSY_TIMEOUT_SECONDS = 30.0
+"""How long a writer waits for another process's transaction before giving up (the
+prediction log then retries the batch later)."""
+_INSERT = f"INSERT INTO predictions ({PREDICTION_COLUMNS}) VALUES ({', '.join('?' * 13)})"  # noqa: S608 - constants only
+# SQLite's primary result codes that say "not now" rather than "never".
+_TRANSIENT = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
+
+
+class SQLiteBackend:
+    """Connections to one SQLite file."""
+
+    dialect: Dialect = SQLITE
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = f"sqlite:///{path}"
+
+    def connect(self) -> Any:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are the explicit BEGIN IMMEDIATE below.
+            connection = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            connection.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL never corrupts the file; a power cut may lose the last
+            # transactions, which a log can afford for a write that costs no fsync.
+            connection.execute("PRAGMA synchronous = NORMAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseUnavailable(
+                f"Cannot open the prediction log {self.where}: {exc}.",
+                hint="Check that its directory exists and is writable.",
+            ) from None
+        return connection
+
+    def begin(self, connection: Any, *, write: bool) -> None:
+        connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def lock_schema(self, cursor: Any) -> None:
+        """BEGIN IMMEDIATE already holds the file's write lock."""
+
+    def insert_predictions(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        cursor.executemany(_INSERT, rows)
+
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means try again later (locked, unreadable, disk full), not a
+        statement the database refuses (also an OperationalError in sqlite3)."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _TRANSIENT
+
+    def database_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.Error)
