@@ -135,13 +135,14 @@ class PredictionLog:
         self._store = store_factory(url)
         self._retry_first = retry_seconds
         self._events: deque[PredictionEvent] = deque()
+        self._accepting = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._deadline = float("inf")
         self._thread: threading.Thread | None = None
         self._migrated = False
         self._next_retention = 0.0
-        # Written by the observer (the event loop) only:
+        # Written by the observer only, under _accepting:
         self._accepted = 0
         self._dropped = 0
         # Written by the writer thread only:
@@ -170,12 +171,14 @@ class PredictionLog:
     def __call__(self, event: PredictionEvent) -> None:
         """Queue ``event`` for the writer; drop it (and count its rows) if the queue is full."""
         rows = 1 if event.prediction is None else len(event.prediction)
-        queued = self._accepted - self._done
-        if queued and queued + rows > self.capacity:
-            self._dropped += rows
-            return
-        self._accepted += rows
-        self._events.append(event)
+        # CSV chunks are observed from worker threads, everything else on the event loop.
+        with self._accepting:
+            queued = self._accepted - self._done
+            if queued and queued + rows > self.capacity:
+                self._dropped += rows
+                return
+            self._accepted += rows
+            self._events.append(event)
         if not self._wake.is_set():
             self._wake.set()
 

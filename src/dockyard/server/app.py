@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 
+from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
@@ -16,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.auth.keys import server_access
 from dockyard.errors import DockyardError, UsageError
+from dockyard.monitoring.log import PredictionLog
 from dockyard.predictor import Predictor
 from dockyard.predictor.events import Observer
 from dockyard.predictor.golden import check_golden
@@ -115,10 +117,14 @@ def create_app(
     metrics = Metrics()
     for predictor in repository:
         metrics.watch_unknown_categories(predictor.name, predictor.validator.unseen.drain)
+    log = PredictionLog.from_settings(settings)
+    if log is not None:
+        observers = [*observers, log]
+        metrics.watch_log(log.counts_since_last)
     plane = DataPlane(repository, settings, metrics, observers)
     v1 = V1(plane, settings)
     v2 = V2Endpoints(plane, settings.max_body_bytes)
-    operations = Operations(plane, metrics)
+    operations = Operations(plane, metrics, log, log_required=settings.prediction_log_required)
     # The key is read once: the pages and the middleware must agree on it.
     api_key = server_access(settings, settings.resolved_api_key())
     steps = cross_cutting(
@@ -168,6 +174,10 @@ def create_app(
             gc.collect()
         gc.freeze()
         gc.enable()
+        if log is not None:
+            # Creates or upgrades the tables; a database that is down is retried by the
+            # writer and never delays serving.
+            await to_thread.run_sync(log.start)
         flushing = asyncio.create_task(metrics.flush_periodically())
         plane.ready = True
         logger.info("serving %s", ", ".join(f"{p.name} {p.version}" for p in repository))
@@ -176,6 +186,12 @@ def create_app(
         finally:
             plane.ready = False
             restore()
+            if log is not None:
+                # Every request answered is finished by now (uvicorn waits for them): what
+                # they queued is written before the process exits.
+                lost = await to_thread.run_sync(log.close, settings.graceful_timeout)
+                if lost:
+                    logger.error("prediction log: %d rows could not be written", lost)
             flushing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flushing

@@ -57,6 +57,16 @@ class _Families:
             ["model", "label"],
             registry=self.registry,
         )
+        self.log_dropped = Counter(
+            "dockyard_prediction_log_dropped",
+            "Prediction-log rows dropped: the queue was full, or the database stayed down.",
+            registry=self.registry,
+        )
+        self.log_written = Counter(
+            "dockyard_prediction_log_written",
+            "Prediction-log rows written to the database.",
+            registry=self.registry,
+        )
         self.unknown_categories = Counter(
             "dockyard_unknown_category",
             "Values never seen in training that a category feature accepted, by model and feature.",
@@ -84,6 +94,11 @@ class Metrics:
         self._latency: dict[tuple[str, str], list[float]] = {}
         self._predictions: dict[tuple[str, str], int] = {}
         self._unknown_categories: list[tuple[str, Callable[[], dict[str, int]]]] = []
+        self._log_counts: Callable[[], tuple[int, int]] | None = None
+
+    def watch_log(self, counts: Callable[[], tuple[int, int]]) -> None:
+        """Add at each flush the (dropped, written) prediction-log rows ``counts`` returns."""
+        self._log_counts = counts
 
     def watch_unknown_categories(self, model: str, drain: Callable[[], dict[str, int]]) -> None:
         """Count at each flush what ``drain`` returns: unseen categories accepted, by feature."""
@@ -145,6 +160,10 @@ class Metrics:
                     bucket.inc(observed)
         for (model, label), count in predictions.items():
             families.predictions.labels(model, label).inc(count)
+        if self._log_counts is not None:
+            dropped, written = self._log_counts()
+            families.log_dropped.inc(dropped)
+            families.log_written.inc(written)
         for model, drain in self._unknown_categories:
             for feature, count in drain().items():
                 families.unknown_categories.labels(model, feature).inc(count)
