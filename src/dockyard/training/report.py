@@ -609,6 +609,7 @@ _HTML = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Training report · {{ estimator }}</title>
+<link rel="icon" href="data:,">
 <style>
 :root { color-scheme: light; }
 body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
