@@ -248,3 +248,52 @@ def test_a_plain_pickle_still_needs_its_data(tmp_path: Path) -> None:
         import_model(
             tmp_path / "model.joblib", sha256=good, data=None, target=None, name="c", out=tmp_path
         )
+
+
+def test_without_data_a_strict_encoders_categories_come_from_the_model(tmp_path: Path) -> None:
+    # The three example rows show two plans; the strict encoder knows three, and the
+    # served model must take all three (and refuse others, as the encoder does).
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    X, y = churn_frame(rows=120)
+    prepare = ColumnTransformer(
+        [("codes", OrdinalEncoder(), ["plan", "region"])], remainder="passthrough"
+    )
+    model = Pipeline([("prepare", prepare), ("classify", LogisticRegression(max_iter=2000))]).fit(
+        X, y
+    )
+    mlflow_sklearn.save_model(
+        model,
+        tmp_path / "mlflow",
+        serialization_format="skops",
+        input_example=X.head(3),
+        pip_requirements=["scikit-learn"],
+    )
+    meta = _import_without_data(tmp_path / "mlflow", tmp_path / "bundle", "skops")
+    plan = next(f for f in meta.features if f.name == "plan")
+    assert plan.categories == ["basic", "plus", "pro"]
+    assert not plan.accepts_unknown
+    served = Predictor.from_path(tmp_path / "bundle")
+    row = X[X["plan"] == "basic"].head(1)
+    assert "basic" not in set(X.head(3)["plan"])
+    assert served.predict_records(row.to_dict("records")).outputs == model.predict(row).tolist()
+
+
+def test_without_data_a_clusterer_is_refused(tmp_path: Path) -> None:
+    from sklearn.cluster import KMeans
+
+    X, _ = churn_frame(rows=60)
+    numbers = X[["tenure_months", "monthly_spend"]]
+    model = KMeans(2, n_init=2, random_state=0).fit(numbers)
+    mlflow_sklearn.save_model(
+        model,
+        tmp_path / "mlflow",
+        serialization_format="skops",
+        input_example=numbers.head(2),
+        pip_requirements=["scikit-learn"],
+    )
+    with pytest.raises(TrainingError, match="described by the rows it was trained on"):
+        _import_without_data(tmp_path / "mlflow", tmp_path / "bundle", "skops")
