@@ -207,6 +207,15 @@ def test_a_model_imports_without_data_and_its_metrics_are_unknown(
     rows, _ = churn_frame(rows=20, seed=3)
     served = Predictor.from_path(tmp_path / "bundle")
     assert served.predict_records(rows.to_dict("records")).outputs == model.predict(rows).tolist()
+    if serialization == "skops":  # the API lists the metric with no value
+        from starlette.testclient import TestClient
+
+        from dockyard.server import create_app
+        from dockyard.settings import Settings
+
+        with TestClient(create_app(Settings(), predictors=[served])) as client:
+            listed = client.get("/v1/models").json()
+        assert [m["metric"] for m in listed["models"]] == [{"name": "accuracy", "value": None}]
 
 
 def test_inspect_and_the_report_show_the_metrics_as_unknown(
