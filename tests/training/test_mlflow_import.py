@@ -306,3 +306,12 @@ def test_without_data_a_clusterer_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(TrainingError, match="described by the rows it was trained on"):
         _import_without_data(tmp_path / "mlflow", tmp_path / "bundle", "skops")
+
+
+def test_saving_unmeasured_takes_no_target() -> None:
+    # Given y, evaluate=False would drop what could measure the model: refused, not ignored.
+    from dockyard.training.save import save_bundle
+
+    model, X, y = _pipeline()
+    with pytest.raises(TrainingError, match="pass y=None"):
+        save_bundle(model, X.head(3), y.head(3), name="c", path="unused", evaluate=False)

@@ -105,6 +105,8 @@ def _required_packages(model: Any, frame_input: bool) -> dict[str, str]:
 def _infer_task(model: Any, task: Task | None, y: Any, y_test: Any, evaluate: bool) -> Task:
     from sklearn.base import is_classifier, is_regressor
 
+    if not evaluate and (y is not None or y_test is not None):
+        raise TrainingError("evaluate=False saves without data to measure on: pass y=None.")
     if task is None:
         if is_classifier(model):
             task = "classification"
