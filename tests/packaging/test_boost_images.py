@@ -173,3 +173,53 @@ def test_a_slim_image_serves_both_without_either_library(
             served.local(bundle, rows),
             tolerance=PROBABILITY_TOLERANCE,
         )
+
+
+def _bare_bundles(root: Path) -> tuple[Path, Path]:
+    """An XGBClassifier and an LGBMRegressor fitted alone (no Pipeline) on numeric columns."""
+    import numpy as np
+    import pandas as pd
+
+    X, churned = churn_frame(rows=120)
+    X = X[["tenure_months", "monthly_spend"]]
+    classifier = xgboost.XGBClassifier(n_estimators=4, max_depth=2)
+    classifier.fit(X, (churned == "yes").astype(int))
+    noise = np.random.default_rng(0).normal(0, 3, len(X))
+    lifetime = pd.Series(0.5 * X["tenure_months"] + X["monthly_spend"] + noise, name="lifetime")
+    regressor = lightgbm.LGBMRegressor(
+        n_estimators=8, num_leaves=4, min_child_samples=5, verbose=-1
+    ).fit(X, lifetime)
+    churn = (churned == "yes").astype(int)
+    xgb = dockyard.save_bundle(classifier, X, churn, name="bare-xgb", path=root / "bare-xgb")
+    lgbm = dockyard.save_bundle(regressor, X, lifetime, name="bare-lgbm", path=root / "bare-lgbm")
+    assert xgb.model.estimator == "xgboost.sklearn.XGBClassifier"
+    assert lgbm.model.estimator == "lightgbm.sklearn.LGBMRegressor"
+    return root / "bare-xgb", root / "bare-lgbm"
+
+
+def test_an_image_of_each_bare_estimator_serves_like_local_predict(
+    docker_client: Any, build_base: str, containers: list[Any], tmp_path: Path
+) -> None:
+    from dockyard.packaging import engine
+    from dockyard.packaging.images import build_image
+
+    # One image for both (one build, not two); the build base has LightGBM's libgomp.so.1.
+    xgb, lgbm = _bare_bundles(tmp_path)
+    tag = "dockyard-test/boost-bare:e2e"
+    build_image(
+        [xgb, lgbm], console=served.console(), tag=tag, base_image=build_base, offline=True,
+        client=docker_client, sbom_dir=tmp_path,
+    )  # fmt: skip
+    listing = _listing(docker_client, tag, "lightgbm, xgboost")
+    assert {"xgboost-cpu", "lightgbm"} <= set(listing)
+    assert not [name for name in listing if name.startswith("nvidia")]
+    container, url = engine.run(docker_client, tag, port=None)
+    containers.append(container)
+    engine.wait_ready(url, timeout=60, container=container)
+    rows = served.records(xgb)
+    served.assert_same(served.predict(url, xgb.name, rows), served.local(xgb, rows))
+    rows = served.records(lgbm)
+    there = served.predict(url, lgbm.name, rows)["predictions"]
+    here = served.local(lgbm, rows)["predictions"]
+    assert len(there) == len(rows)
+    assert [p["value"] for p in there] == pytest.approx([p["value"] for p in here], rel=1e-6)

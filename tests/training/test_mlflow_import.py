@@ -169,3 +169,149 @@ def test_the_cli_imports_an_mlflow_directory_without_a_sha256(
     assert main(["import", str(tmp_path / "mlflow"), *args]) == 0
     assert "Imported churn 1.0.0" in capsys.readouterr().out
     assert json.loads((out / "bundle.json").read_text())["model"]["format"] == "skops"
+
+
+def _import_without_data(directory: Path, out: Path, serialization: str) -> Any:
+    sha256 = None
+    if serialization != "skops":
+        sha256 = hashlib.sha256((directory / "model.pkl").read_bytes()).hexdigest()
+    return import_model(directory, sha256=sha256, data=None, target=None, name="churn", out=out)
+
+
+@pytest.mark.parametrize("serialization", ["skops", "pickle", "cloudpickle"])
+def test_a_model_imports_without_data_and_its_metrics_are_unknown(
+    tmp_path: Path, serialization: str
+) -> None:
+    model, _ = _save(tmp_path / "mlflow", serialization)
+    if serialization != "skops":  # still only with the pickle's sha256
+        with pytest.raises(UsageError, match="--sha256"):
+            import_model(
+                tmp_path / "mlflow", sha256=None, data=None, target=None, name="c", out=tmp_path
+            )
+    meta = _import_without_data(tmp_path / "mlflow", tmp_path / "bundle", serialization)
+    recorded = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
+    assert recorded["evaluation"] == {"method": "not_evaluated", "rows": 0, "metrics": {}}
+    assert recorded["data"] == {"sha256": "", "rows": 0, "columns": 4}
+    assert meta.headline_metric() == ("accuracy", None)
+    # The signature's columns and types; the example's three rows give no training range.
+    features = {f.name: f for f in meta.features}
+    assert list(features) == ["plan", "region", "tenure_months", "monthly_spend"]
+    assert [f.type for f in features.values()] == ["category", "category", "integer", "number"]
+    assert features["tenure_months"].minimum is None
+    assert features["monthly_spend"].maximum is None
+    # The encoder's categories, not only the ones the three example rows happen to show.
+    X, _ = churn_frame(rows=120)
+    assert features["plan"].categories == sorted(X["plan"].unique())
+    assert set(X.head(3)["plan"]) < set(features["plan"].categories)
+    assert meta.target.classes == ["no", "yes"]
+    rows, _ = churn_frame(rows=20, seed=3)
+    served = Predictor.from_path(tmp_path / "bundle")
+    assert served.predict_records(rows.to_dict("records")).outputs == model.predict(rows).tolist()
+    if serialization == "skops":  # the API lists the metric with no value
+        from starlette.testclient import TestClient
+
+        from dockyard.server import create_app
+        from dockyard.settings import Settings
+
+        with TestClient(create_app(Settings(), predictors=[served])) as client:
+            listed = client.get("/v1/models").json()
+        assert [m["metric"] for m in listed["models"]] == [{"name": "accuracy", "value": None}]
+
+
+def test_inspect_and_the_report_show_the_metrics_as_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _save(tmp_path / "mlflow", "skops")
+    out = tmp_path / "bundle"
+    assert main(["import", str(tmp_path / "mlflow"), "--name", "churn", "--out", str(out)]) == 0
+    assert "metrics unknown: imported without --data" in capsys.readouterr().out
+    assert main(["inspect", str(out)]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "metrics: unknown (saved without data to measure it on;" in shown
+    assert "trained on unknown data, 4 columns" in shown
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert report["metrics"] == {}
+    assert report["figures"] == []
+    page = (out / "report" / "index.html").read_text()
+    assert "not evaluated" in page
+    assert "Unknown: the model was saved without data to measure it on" in page
+
+
+def test_without_data_a_model_needs_an_input_example(tmp_path: Path) -> None:
+    _save(tmp_path / "mlflow", "skops")
+    mlmodel = tmp_path / "mlflow" / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("type: dataframe", "type: ndarray"))
+    with pytest.raises(UsageError, match="no input example") as caught:
+        _import_without_data(tmp_path / "mlflow", tmp_path / "bundle", "skops")
+    assert "--data" in caught.value.hint
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_a_plain_pickle_still_needs_its_data(tmp_path: Path) -> None:
+    import joblib
+
+    model, _, _ = _pipeline()
+    joblib.dump(model, tmp_path / "model.joblib")
+    good = hashlib.sha256((tmp_path / "model.joblib").read_bytes()).hexdigest()
+    with pytest.raises(UsageError, match="no feature schema"):
+        import_model(
+            tmp_path / "model.joblib", sha256=good, data=None, target=None, name="c", out=tmp_path
+        )
+
+
+def test_without_data_a_strict_encoders_categories_come_from_the_model(tmp_path: Path) -> None:
+    # The three example rows show two plans; the strict encoder knows three, and the
+    # served model must take all three (and refuse others, as the encoder does).
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    X, y = churn_frame(rows=120)
+    prepare = ColumnTransformer(
+        [("codes", OrdinalEncoder(), ["plan", "region"])], remainder="passthrough"
+    )
+    model = Pipeline([("prepare", prepare), ("classify", LogisticRegression(max_iter=2000))]).fit(
+        X, y
+    )
+    mlflow_sklearn.save_model(
+        model,
+        tmp_path / "mlflow",
+        serialization_format="skops",
+        input_example=X.head(3),
+        pip_requirements=["scikit-learn"],
+    )
+    meta = _import_without_data(tmp_path / "mlflow", tmp_path / "bundle", "skops")
+    plan = next(f for f in meta.features if f.name == "plan")
+    assert plan.categories == ["basic", "plus", "pro"]
+    assert not plan.accepts_unknown
+    served = Predictor.from_path(tmp_path / "bundle")
+    row = X[X["plan"] == "basic"].head(1)
+    assert "basic" not in set(X.head(3)["plan"])
+    assert served.predict_records(row.to_dict("records")).outputs == model.predict(row).tolist()
+
+
+def test_without_data_a_clusterer_is_refused(tmp_path: Path) -> None:
+    from sklearn.cluster import KMeans
+
+    X, _ = churn_frame(rows=60)
+    numbers = X[["tenure_months", "monthly_spend"]]
+    model = KMeans(2, n_init=2, random_state=0).fit(numbers)
+    mlflow_sklearn.save_model(
+        model,
+        tmp_path / "mlflow",
+        serialization_format="skops",
+        input_example=numbers.head(2),
+        pip_requirements=["scikit-learn"],
+    )
+    with pytest.raises(TrainingError, match="described by the rows it was trained on"):
+        _import_without_data(tmp_path / "mlflow", tmp_path / "bundle", "skops")
+
+
+def test_saving_unmeasured_takes_no_target() -> None:
+    # Given y, evaluate=False would drop what could measure the model: refused, not ignored.
+    from dockyard.training.save import save_bundle
+
+    model, X, y = _pipeline()
+    with pytest.raises(TrainingError, match="pass y=None"):
+        save_bundle(model, X.head(3), y.head(3), name="c", path="unused", evaluate=False)

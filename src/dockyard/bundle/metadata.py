@@ -107,7 +107,9 @@ class Target(_Model):
 
 
 class Evaluation(_Model):
-    method: Literal["holdout", "cross_validation", "training_data"]
+    method: Literal["holdout", "cross_validation", "training_data", "not_evaluated"]
+    """``not_evaluated``: saved without data to measure it on (``dockyard import`` of an
+    MLflow model without ``--data``); ``metrics`` is then empty: unknown, not zero."""
     rows: int
     metrics: dict[str, float]
     counts: dict[str, int] = Field(default_factory=dict, exclude_if=lambda value: not value)
@@ -261,10 +263,11 @@ class BundleMetadata(_Model):
     def classes(self) -> list[Scalar]:
         return list(self.target.classes or [])
 
-    def headline_metric(self) -> tuple[str, float]:
+    def headline_metric(self) -> tuple[str, float | None]:
+        """The task's first metric and its value; ``None`` when it was never measured."""
         keys = _HEADLINES[self.task]
         key = next((k for k in keys if k in self.evaluation.metrics), keys[-1])
-        return key, self.evaluation.metrics[key]
+        return key, self.evaluation.metrics.get(key)
 
 
 # The first metric a bundle of the task has (a single cluster has no silhouette).

@@ -124,3 +124,38 @@ def _select(selection: Any, columns: list[str]) -> list[str]:
         elif index is not None and 0 <= index < len(columns):
             names.append(columns[index])
     return names
+
+
+def encoder_categories(model: Any, columns: Sequence[str]) -> dict[str, list[str]]:
+    """The categories the fitted encoders (``OneHotEncoder``, ``OrdinalEncoder``) learned for
+    each input column they read directly, through the same structure as :func:`column_roles`;
+    a column read by several encoders gets the categories they all know."""
+    found: dict[str, list[set[str]]] = {}
+    for column, categories in _encoded(model, list(columns)):
+        found.setdefault(column, []).append(categories)
+    return {c: sorted(set.intersection(*sets)) for c, sets in found.items()}
+
+
+def _encoded(estimator: Any, columns: list[str]) -> Iterator[tuple[str, set[str]]]:
+    if _is(estimator, "Pipeline"):
+        steps = [s for _, s in estimator.steps if s is not None and s != "passthrough"]
+        first = next((s for s in steps if not _is(s, *_TRANSPARENT)), None)
+        if first is not None:
+            yield from _encoded(first, columns)
+    elif _is(estimator, "ColumnTransformer"):
+        for _, transformer, selection in getattr(estimator, "transformers_", []):
+            if transformer not in ("drop", "passthrough"):
+                yield from _encoded(transformer, _select(selection, columns))
+    elif _is(estimator, "FeatureUnion"):
+        for _, transformer in estimator.transformer_list:
+            yield from _encoded(transformer, columns)
+    elif _is(estimator, "OneHotEncoder", "OrdinalEncoder"):
+        learned = getattr(estimator, "categories_", None)
+        if learned is not None and len(learned) == len(columns):
+            for column, values in zip(columns, learned, strict=True):
+                yield column, {str(v) for v in values if not _missing(v)}
+
+
+def _missing(value: Any) -> bool:
+    """None or NaN: an encoder's learned "missing" category, which is no category."""
+    return value is None or (isinstance(value, float) and np.isnan(value))

@@ -13,17 +13,22 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.bundle.metadata import BundleMetadata, FeatureType
 from dockyard.bundle.store import sha256_file
 from dockyard.errors import TrainingError, UntrustedTypes, UsageError
+from dockyard.training.columns import encoder_categories
 from dockyard.training.mlflow_models import (
     check_recorded_versions,
+    example_frame,
     is_mlflow_model,
     load_skops,
     read_mlflow_model,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger("dockyard.training")
 
@@ -55,7 +60,7 @@ def import_model(
     model_path: str | os.PathLike[str],
     *,
     sha256: str | None,
-    data: str | os.PathLike[str],
+    data: str | os.PathLike[str] | None,
     target: str | None,
     name: str,
     out: str | os.PathLike[str],
@@ -64,7 +69,8 @@ def import_model(
     trusted_types: Sequence[str] = (),
 ) -> BundleMetadata:
     """Verify and load a pickled model, or an MLflow model directory, then save it with
-    its training data as a bundle."""
+    its training data as a bundle (an MLflow model may come without: see
+    :func:`import_mlflow_model`)."""
     if is_mlflow_model(Path(model_path)):
         return import_mlflow_model(
             model_path,
@@ -81,6 +87,11 @@ def import_model(
         raise UsageError(
             f"{model_path} is a pickle: give its sha256 (--sha256) to have it unpickled."
         )
+    if data is None:
+        raise UsageError(
+            f"{model_path} is a pickle, which holds no feature schema: give its training "
+            "data (--data, and --target)."
+        )
     model = load_pickled_model(model_path, sha256=sha256)
     return _save(model, data, target, name, out, version, overwrite)
 
@@ -89,7 +100,7 @@ def import_mlflow_model(
     directory: str | os.PathLike[str],
     *,
     sha256: str | None,
-    data: str | os.PathLike[str],
+    data: str | os.PathLike[str] | None,
     target: str | None,
     name: str,
     out: str | os.PathLike[str],
@@ -99,7 +110,11 @@ def import_mlflow_model(
 ) -> BundleMetadata:
     """Import an MLflow scikit-learn model directory: its columns and their types from
     the signature (or the input example), refused if it was saved with other versions of
-    scikit-learn, numpy or a boosting library than the ones installed."""
+    scikit-learn, numpy or a boosting library than the ones installed.
+
+    Without ``data`` the schema comes from the signature and the input example alone (a
+    string column an encoder reads lists the encoder's categories, not only the
+    example's), and the metrics are recorded as unknown."""
     found = read_mlflow_model(Path(directory))
     for note in check_recorded_versions(found):
         logger.warning("MLflow model %s: %s", directory, note)
@@ -113,6 +128,22 @@ def import_mlflow_model(
         )
     else:
         model = load_pickled_model(found.model_file, sha256=sha256)
+    if data is None:
+        from dockyard.training.save import save_bundle
+
+        return save_bundle(
+            model,
+            _schema_rows(model, example_frame(found)),
+            None,
+            name=name,
+            path=out,
+            version=version,
+            overwrite=overwrite,
+            feature_types=found.feature_types,
+            target_name=target,
+            trusted_types=trusted_types,
+            evaluate=False,
+        )
     return _save(
         model,
         data,
@@ -125,6 +156,23 @@ def import_mlflow_model(
         feature_types=found.feature_types,
         trusted_types=trusted_types,
     )
+
+
+def _schema_rows(model: Any, example: pd.DataFrame) -> pd.DataFrame:
+    """The input example, then one row per category an encoder learned beyond it (the
+    first example row with that category put in): what the schema, the ONNX check and the
+    round trip see of a model saved without its data. No row is counted as training data."""
+    import pandas as pd
+
+    extra = []
+    for column, categories in encoder_categories(model, list(example.columns)).items():
+        if pd.api.types.is_numeric_dtype(example[column]):
+            continue  # numbers one-hot encoded: their kind comes from the signature
+        shown = set(example[column].astype(str))
+        for category in categories:
+            if category not in shown:
+                extra.append(example.iloc[[0]].assign(**{column: category}))
+    return pd.concat([example, *extra], ignore_index=True) if extra else example
 
 
 def _save(

@@ -14,11 +14,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.bundle import environment
 from dockyard.bundle.metadata import FeatureType
 from dockyard.errors import EnvironmentMismatch, TrainingError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MLMODEL_FILE = "MLmodel"
 FORMATS = ("skops", "pickle", "cloudpickle")
@@ -50,6 +53,8 @@ class MlflowModel:
     feature_types: dict[str, FeatureType]
     requirements: dict[str, str]
     python: str | None
+    example: list[list[Any]] | None
+    """The input example's rows (in ``columns`` order), when the directory has one."""
 
 
 def is_mlflow_model(path: Path) -> bool:
@@ -93,8 +98,15 @@ def read_mlflow_model(directory: Path) -> MlflowModel:
             f"'{flavor.get('pickled_model')}', which is not a file inside {directory}."
         )
     columns, types = _signature(doc.get("signature"), directory / MLMODEL_FILE)
+    example_columns, example = _example(directory, doc.get("saved_input_example_info"))
     if columns is None:
-        columns = _example_columns(directory, doc.get("saved_input_example_info"))
+        columns = example_columns
+    if example is not None and example_columns is not None and columns is not None:
+        if set(columns) <= set(example_columns):  # in the signature's order
+            order = [example_columns.index(c) for c in columns]
+            example = [[row[i] for i in order] for row in example]
+        else:
+            example = None  # it lacks a signature column: no schema from it
     requirements = _requirements(directory / "requirements.txt")
     if "scikit-learn" not in requirements and flavor.get("sklearn_version"):
         requirements["scikit-learn"] = str(flavor["sklearn_version"])
@@ -102,7 +114,9 @@ def read_mlflow_model(directory: Path) -> MlflowModel:
     if (directory / "python_env.yaml").is_file():
         env = _yaml(directory / "python_env.yaml")
         python = str(env["python"]) if isinstance(env, Mapping) and "python" in env else None
-    return MlflowModel(directory, model_file, serialization, columns, types, requirements, python)
+    return MlflowModel(
+        directory, model_file, serialization, columns, types, requirements, python, example
+    )
 
 
 def _signature(signature: Any, source: Path) -> tuple[list[str] | None, dict[str, FeatureType]]:
@@ -130,16 +144,47 @@ def _signature(signature: Any, source: Path) -> tuple[list[str] | None, dict[str
     return columns, types
 
 
-def _example_columns(directory: Path, info: Any) -> list[str] | None:
+def _example(directory: Path, info: Any) -> tuple[list[str] | None, list[list[Any]] | None]:
+    """The input example's columns and rows (MLflow writes a DataFrame as ``split``:
+    ``{"columns": [...], "data": [[...], ...]}``); rows are ``None`` if they do not fit."""
     if not isinstance(info, Mapping) or info.get("type") != "dataframe":
-        return None
+        return None, None
     path = directory / str(info.get("artifact_path", ""))
     try:
         example = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        return None
+        return None, None
     columns = example.get("columns") if isinstance(example, Mapping) else None
-    return [str(c) for c in columns] if isinstance(columns, list) else None
+    if not isinstance(columns, list):
+        return None, None
+    names = [str(c) for c in columns]
+    rows = example.get("data")
+    fits = isinstance(rows, list) and rows and all(isinstance(r, list) for r in rows)
+    if not fits or any(len(r) != len(names) for r in rows):
+        return names, None
+    return names, rows
+
+
+def example_frame(model: MlflowModel) -> pd.DataFrame:
+    """The input example as the model's input, with the signature's column types: the
+    schema of a model imported without its training data."""
+    import pandas as pd
+
+    if model.columns is None or not model.example:
+        raise UsageError(
+            f"{model.directory} has no input example with named columns, so without "
+            "training data there is nothing to take the feature schema from.",
+            hint="Pass --data CSV (and --target) to dockyard import, or save the model "
+            "with input_example=.",
+        )
+    frame = pd.DataFrame(model.example, columns=model.columns)
+    dtypes = {"number": "float64", "integer": "int64", "boolean": "bool"}
+    try:
+        return frame.astype({c: dtypes[t] for c, t in model.feature_types.items()})
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(
+            f"{model.directory}: the input example does not fit its signature ({exc})."
+        ) from None
 
 
 def _requirements(path: Path) -> dict[str, str]:

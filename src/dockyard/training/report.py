@@ -162,6 +162,8 @@ def _metrics(
 
     if evaluation.metrics is not None:  # clustering, outliers: computed when evaluated
         return dict(evaluation.metrics), None
+    if evaluation.method == "not_evaluated":  # saved without data: unknown, not zero
+        return {}, None
     if task == "regression":
         metrics = regression_metrics(evaluation.y_true, evaluation.y_pred)
         errors = np.asarray(evaluation.y_true, dtype="float64") - np.asarray(
@@ -196,6 +198,8 @@ def _figures(
     out: Path, evaluation: EvaluationData, task: Task, classes: list[Any]
 ) -> Iterator[ReportFigure]:
     shown = "held-out" if evaluation.method == "holdout" else "cross-validated"
+    if evaluation.method == "not_evaluated":  # nothing true to draw predictions against
+        return
     if evaluation.metrics is not None:
         from dockyard.training.unsupervised_report import figures
 
@@ -605,6 +609,7 @@ _HTML = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Training report · {{ estimator }}</title>
+<link rel="icon" href="data:,">
 <style>
 :root { color-scheme: light; }
 body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -632,9 +637,13 @@ caption { text-align: left; color: #475569; padding: 1rem 0 .25rem; }
 <body>
 <main>
 <h1>Training report</h1>
-<p class="lead">{{ estimator }} · {{ task }} · evaluated on {{ rows }} {{ method }} rows</p>
+{% if method %}<p class="lead">{{ estimator }} · {{ task }} · evaluated on {{ rows }} {{ method }} rows</p>
+{% else %}<p class="lead">{{ estimator }} · {{ task }} · not evaluated</p>{% endif %}
 <section aria-labelledby="metrics">
 <h2 id="metrics">Metrics</h2>
+{% if not method %}<p id="metrics-unknown">Unknown: the model was saved without data to measure it on
+(imported without <code>--data</code>). Import it again with <code>--data</code> and
+<code>--target</code> to measure it.</p>{% endif %}
 <div class="tiles">
 {% for m in metrics %}<div class="tile"><div class="v">{{ m.value }}</div><div class="k">{{ m.label }}</div></div>
 {% endfor %}</div>
@@ -687,7 +696,7 @@ def _render_html(manifest: dict[str, Any]) -> str:
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(_HTML)
     evaluation = manifest["evaluation"]
-    method = {"holdout": "held-out", "training_data": "training"}.get(
+    method = {"holdout": "held-out", "training_data": "training", "not_evaluated": ""}.get(
         evaluation["method"], "cross-validated"
     )
     return template.render(

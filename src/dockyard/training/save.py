@@ -19,6 +19,7 @@ from dockyard.bundle.metadata import (
     NAME_RULE,
     UNSUPERVISED_TASKS,
     BundleMetadata,
+    DataFingerprint,
     Environment,
     Evaluation,
     FeatureType,
@@ -103,9 +104,11 @@ def _required_packages(model: Any, frame_input: bool) -> dict[str, str]:
     return environment.requirement_closure(roots)
 
 
-def _infer_task(model: Any, task: Task | None, y: Any, y_test: Any) -> Task:
+def _infer_task(model: Any, task: Task | None, y: Any, y_test: Any, evaluate: bool) -> Task:
     from sklearn.base import is_classifier, is_regressor
 
+    if not evaluate and (y is not None or y_test is not None):
+        raise TrainingError("evaluate=False saves without data to measure on: pass y=None.")
     if task is None:
         if is_classifier(model):
             task = "classification"
@@ -114,10 +117,15 @@ def _infer_task(model: Any, task: Task | None, y: Any, y_test: Any) -> Task:
         else:
             task = infer_task(model)
     if task in UNSUPERVISED_TASKS:
+        if not evaluate:
+            raise TrainingError(
+                f"{type(model).__name__} is a {task.replace('_', ' ')} model: what it serves "
+                "is described by the rows it was trained on, so it needs them (pass X).",
+            )
         check_servable(model, task, y, y_test)
         return task
     check_supervised(model, task)
-    if y is None:
+    if y is None and evaluate:
         raise TrainingError(
             f"{type(model).__name__} is saved as a {task} model, which needs its target: pass y."
         )
@@ -203,9 +211,15 @@ def _summarise(
     input_kind: str,
     X_test: Any,
     y_test: Any,
+    evaluate: bool,
 ) -> tuple[list[Any] | None, Scores | None, Evaluation, EvaluationData]:
     """Classes, what a clustering or outlier bundle serves beside its label, the
     evaluation and the data the report draws."""
+    if not evaluate:  # supervised (_infer_task refuses the rest): the metrics are unknown
+        classes = _classes(model) if task == "classification" else None
+        nothing = np.empty(0)
+        unknown = Evaluation(method="not_evaluated", rows=0, metrics={})
+        return classes, None, unknown, EvaluationData(frame, nothing, nothing, unknown.method)
     if task in UNSUPERVISED_TASKS:
         found = evaluate_unsupervised(
             model, task, frame, X_test, lambda f: model_input(f, input_kind)
@@ -242,6 +256,7 @@ def save_bundle(
     target_name: str | None = None,
     trusted_types: Sequence[str] = (),
     overwrite: bool = False,
+    evaluate: bool = True,
 ) -> BundleMetadata:
     """Save a fitted estimator or Pipeline as a Dockyard bundle at ``path`` (by default
     ``$DOCKYARD_OUTPUT``, which ``dockyard train SCRIPT --out DIR`` sets; without it, ``./NAME``).
@@ -259,6 +274,10 @@ def save_bundle(
     served to the model in that shape. A column the model feeds to a text vectorizer is a
     ``text`` feature; ``feature_types`` declares a column's kind where that inference
     cannot see it (``{"review": "text"}``; kinds: number, integer, boolean, category, text).
+
+    ``evaluate=False`` saves a classifier or regressor without its training data (``y`` is
+    then ``None``, and ``X`` is a few example rows that give only the schema): its metrics,
+    training ranges and data fingerprint are recorded as unknown, never made up.
     """
     if not valid_name(name):
         raise TrainingError(f"name={name[:80]!r} is not a valid bundle name: it {NAME_RULE}.")
@@ -279,7 +298,7 @@ def save_bundle(
         ) from None
 
     frame = schema.as_frame(X, feature_names)
-    task = _infer_task(model, task, y, y_test)
+    task = _infer_task(model, task, y, y_test, evaluate)
     if y is not None and len(np.asarray(y)) != len(frame):
         raise TrainingError(f"X has {len(frame)} rows but y has {len(np.asarray(y))}.")
     input_kind = "column" if schema.is_column(X) else _input_kind(model, frame)
@@ -287,8 +306,10 @@ def save_bundle(
     features = schema.infer_features(
         frame, declared=feature_types, text_columns=roles.text, open_columns=roles.open
     )
+    if not evaluate:  # a few example rows: their extremes are not the training ranges
+        features = [f.model_copy(update={"minimum": None, "maximum": None}) for f in features]
     classes, scores, evaluation, evaluation_data = _summarise(
-        model, task, frame, y, input_kind, X_test, y_test
+        model, task, frame, y, input_kind, X_test, y_test, evaluate
     )
     target = target_name or (
         str(y.name) if isinstance(y, pd.Series) and y.name is not None else _TARGETS[task]
@@ -330,7 +351,9 @@ def save_bundle(
             features=features,
             target=Target(name=target, classes=classes, scores=scores),
             evaluation=evaluation,
-            data=schema.fingerprint(frame, () if y is None else y),
+            data=schema.fingerprint(frame, () if y is None else y)
+            if evaluate
+            else DataFingerprint(sha256="", rows=0, columns=frame.shape[1]),
             environment=Environment(
                 python=environment.python_version(),
                 platform=environment.platform_tag(),

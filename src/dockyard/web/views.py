@@ -76,6 +76,11 @@ def evaluation_text(metadata: BundleMetadata) -> tuple[str, str]:
     rows = f"{evaluation.rows:,} rows"
     if evaluation.method == "training_data":
         return training_text(metadata)
+    if evaluation.method == "not_evaluated":
+        return (
+            "on no data (unknown)",
+            "Unknown: the model was imported without data to measure it on.",
+        )
     if evaluation.method == "holdout":
         return (
             f"on a held-out test set of {rows}",
@@ -417,7 +422,9 @@ def model_view(predictor: Predictor, *, report_url: str, versions: bool = True) 
         estimator_path=estimator_path,
         estimator_steps=steps,
         headline=Metric(
-            headline_key, metric_label(headline_key), format_metric(headline_key, headline_value)
+            headline_key,
+            metric_label(headline_key),
+            "unknown" if headline_value is None else format_metric(headline_key, headline_value),
         ),
         metrics=_metrics(meta),
         evaluation=evaluation_text(meta)[0],

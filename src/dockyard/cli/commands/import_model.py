@@ -20,10 +20,16 @@ def import_model(
         help="The pickle's sha256; it is unpickled only if this matches "
         "(not needed for an MLflow model saved as skops).",
     ),
-    data: Path = typer.Option(..., help="Training data CSV (features plus the target column)."),
+    data: Path | None = typer.Option(
+        None,
+        help="Training data CSV (features plus the target column). Needed for a pickle; "
+        "without it an MLflow model's schema comes from its signature and input example, "
+        "and its metrics are unknown.",
+    ),
     target: str | None = typer.Option(
         None,
-        help="Name of the target column in --data; omit it for a clusterer or outlier detector.",
+        help="Name of the target column in --data (or, without --data, what the model "
+        "predicts); omit it for a clusterer or outlier detector.",
     ),
     name: str = typer.Option(..., help="Model name for the bundle."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Bundle directory to write."),
@@ -49,10 +55,14 @@ def import_model(
             overwrite=overwrite,
             trusted_types=trust,
         )
-    metrics = ", ".join(f"{k} {v:.3f}" for k, v in metadata.evaluation.metrics.items())
-    out.print(
-        f"Imported [bold]{metadata.name}[/] {metadata.version} → {out_dir} ({metadata.evaluation.method}: {metrics})"
+    evaluation = metadata.evaluation
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in evaluation.metrics.items())
+    measured = (
+        f"{evaluation.method}: {metrics}"
+        if evaluation.metrics
+        else "metrics unknown: imported without --data"
     )
+    out.print(f"Imported [bold]{metadata.name}[/] {metadata.version} → {out_dir} ({measured})")
 
 
 def register(app: typer.Typer) -> None:

@@ -37,12 +37,7 @@ def inspect(
         f"Python {metadata.environment.python} on {metadata.environment.platform}"
     )
     _print_training(metadata)
-    metrics = ", ".join(f"{k} {v:.4f}" for k, v in metadata.evaluation.metrics.items())
-    out.print(f"metrics ({metadata.evaluation.method}, {metadata.evaluation.rows} rows): {metrics}")
-    out.print(
-        f"trained on {metadata.data.rows} rows x {metadata.data.columns} columns, "
-        f"data sha256 {metadata.data.sha256[:16]}…"
-    )
+    _print_evaluation(metadata)
     if metadata.target.classes:
         out.print(
             f"target [bold]{metadata.target.name}[/]: {', '.join(map(str, metadata.target.classes))}"
@@ -80,6 +75,23 @@ def inspect(
     report = Path(bundle) / "report" / "index.html"
     if report.is_file():
         out.print(f"training report: {report}")
+
+
+def _print_evaluation(metadata: BundleMetadata) -> None:
+    evaluation = metadata.evaluation
+    if evaluation.method == "not_evaluated":
+        out.print(
+            "metrics: unknown (saved without data to measure it on; "
+            "dockyard import --data CSV --target COLUMN measures it)"
+        )
+        out.print(f"trained on unknown data, {metadata.data.columns} columns")
+        return
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items())
+    out.print(f"metrics ({evaluation.method}, {evaluation.rows} rows): {metrics}")
+    out.print(
+        f"trained on {metadata.data.rows} rows x {metadata.data.columns} columns, "
+        f"data sha256 {metadata.data.sha256[:16]}…"
+    )
 
 
 def _print_training(metadata: BundleMetadata) -> None:
