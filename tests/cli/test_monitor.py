@@ -17,7 +17,7 @@ import pytest
 from dockyard.cli.commands.monitor import parse_duration
 from dockyard.cli.main import main
 from dockyard.errors import ExitCode
-from tests.monitoring.logs import MemoryLog, Row, churn_traffic
+from tests.monitoring.logs import MemoryLog, churn_traffic
 
 PG = "postgresql://monitor:s3cret@127.0.0.1:5432/dockyard"
 
@@ -216,37 +216,6 @@ CREATE INDEX feedback_request ON feedback (request_id);
 """
 
 
-class SqliteReader:
-    """The read API over the schema above, in plain SQL (what ``open_store`` answers)."""
-
-    def __init__(self, url: str) -> None:
-        self._db = sqlite3.connect(url.removeprefix("sqlite:///"))
-
-    def window(self, model: str, since: float, until: float | None = None) -> list[Row]:
-        found = self._db.execute(
-            "SELECT request_id, row, time, model, version, bundle_sha256, runtime, entry, "
-            "status, latency_ms, inputs, prediction, output FROM predictions WHERE model = ? "
-            "AND time >= ? AND time < ? AND status = 200 ORDER BY id",
-            (model, since, float("inf") if until is None else until),
-        )
-        return [
-            Row(*r[:10], *(None if v is None else json.loads(v) for v in r[10:]))
-            for r in found.fetchall()
-        ]
-
-    def labelled(self, model: str, since: float) -> list[tuple[Any, Any]]:
-        found = self._db.execute(
-            "SELECT p.prediction, f.truth FROM feedback f JOIN predictions p "
-            "ON p.request_id = f.request_id AND p.row = f.row "
-            "WHERE p.model = ? AND f.model = ? AND p.time >= ? ORDER BY f.id",
-            (model, model, since),
-        )
-        return [(json.loads(p), json.loads(t)) for p, t in found.fetchall()]
-
-    def close(self) -> None:
-        self._db.close()
-
-
 def _logged(
     request_id: str,
     row: int,
@@ -316,8 +285,6 @@ def test_a_real_sqlite_log_end_to_end(
     database = tmp_path / "predictions.db"
     _write_log(database, churn_bundle)
     url = f"sqlite:///{database}"
-    # Until dockyard.monitoring.store is merged: the same schema read in plain SQL.
-    _serve_store(monkeypatch, SqliteReader)
     code, out, _ = _run(capsys, str(churn_bundle), "--log", url, "--since", "1h", "--json")
     assert code == ExitCode.DRIFT
     doc = json.loads(out)

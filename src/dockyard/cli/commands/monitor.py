@@ -3,7 +3,6 @@ reference, and its live metrics from feedback; exits non-zero on drift (for cron
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import time
@@ -47,9 +46,9 @@ def open_log(url: str) -> LogReader:
             f"--log {url!r} is not a prediction log URL: give sqlite:///PATH or "
             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE."
         )
-    # Imported by name: the store (and its database driver) loads only when a log is read.
-    store = importlib.import_module("dockyard.monitoring.store")
-    reader: LogReader = store.open_store(url)
+    from dockyard.monitoring.store import open_store  # and its driver: only to read a log
+
+    reader: LogReader = open_store(url)
     return reader
 
 
