@@ -1,0 +1,1 @@
+"""Monitoring: the prediction log, feedback, drift against the training reference."""
