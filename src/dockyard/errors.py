@@ -217,6 +217,15 @@ class NotReady(DockyardError):
     code = "not_ready"
 
 
+class Conflict(DockyardError):
+    """The request is fine but the server is not set up for it, or the model cannot take
+    it (HTTP 409): feedback without a prediction log, or for a clustering model."""
+
+    status_code = 409
+    exit_code = ExitCode.USAGE
+    code = "conflict"
+
+
 # --- command line and packaging ------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from dockyard.predictor.repository import ModelRepository
 from dockyard.server.dataplane import DataPlane
 from dockyard.server.docs import docs_routes
 from dockyard.server.fastpath import FastPath
+from dockyard.server.feedback import FeedbackEndpoint, PredictionLogStore
 from dockyard.server.lifecycle import chain_sigterm, closing_connection
 from dockyard.server.metrics import Metrics
 from dockyard.server.openapi import build_openapi
@@ -107,9 +108,12 @@ def create_app(
     *,
     predictors: Sequence[Predictor] | None = None,
     observers: Sequence[Observer] = (),
+    log: PredictionLogStore | None = None,
 ) -> DockyardApp:
     """Build the server for ``settings.bundles`` (or already loaded ``predictors``);
-    ``observers`` hear of every prediction (see :mod:`dockyard.server.dataplane`)."""
+    ``observers`` hear of every prediction (see :mod:`dockyard.server.dataplane`); ``log``
+    is the prediction log's store, which feedback is written to and the monitoring pages
+    read (without it, feedback is refused and the pages say so)."""
     settings = settings or Settings()
     repository = ModelRepository(
         predictors if predictors is not None else load_predictors(settings)
@@ -147,6 +151,11 @@ def create_app(
         Route("/v1/models/{name}", v1.model, methods=["GET"]),
         Route("/v1/models/{name}/predict", v1.predict_query, methods=["GET"]),
         Route("/v1/models/{name}/predict/csv", v1.predict_csv, methods=["POST"]),
+        Route(
+            "/v1/models/{name}/feedback",
+            FeedbackEndpoint(plane, settings, log).receive,
+            methods=["POST"],
+        ),
         Route("/v2", v2.server_metadata, methods=["GET"]),
         Route("/v2/health/live", v2.live, methods=["GET"]),
         Route("/v2/health/ready", v2.ready, methods=["GET"]),
@@ -156,7 +165,7 @@ def create_app(
         Route("/v2/models/{name}/versions/{version}", v2.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", v2.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/infer", v2.infer, methods=["POST"]),
-        *web_routes(repository, settings, api_key),
+        *web_routes(repository, settings, api_key, log),
     ]
 
     @contextlib.asynccontextmanager

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     # Only a type here: the server imports this module while building its route list.
     from dockyard.predictor.repository import ModelRepository
+    from dockyard.web.monitor import LogReader
     from dockyard.web.views import ModelView
 
 _HERE = Path(__file__).parent
@@ -74,9 +75,14 @@ def _environment() -> jinja2.Environment:
 
 class Pages:
     def __init__(
-        self, repository: ModelRepository, settings: Settings, access: APIKey | None
+        self,
+        repository: ModelRepository,
+        settings: Settings,
+        access: APIKey | None,
+        log: LogReader | None = None,
     ) -> None:
         self.repository = repository
+        self.log = log
         self.settings = settings
         # The server's key, read once when it started: the sign-in page and the
         # middleware that checks the cookie must agree on it.
@@ -145,7 +151,22 @@ class Pages:
             csv_url=f"{api}/predict/csv",
             example_url=f"{base}/models/{name}/example.csv",
             max_upload=_size(self.settings.max_upload_bytes),
+            feedback_url=f"{api}/feedback",
+            monitor_url=f"{base}/models/{name}/monitor",
         )
+
+    async def monitor(self, request: Request) -> Response:
+        from dockyard.web.monitor import monitor_page
+
+        base = self._base(request)
+        name = request.path_params["name"]
+        try:
+            view = self._view(name, base)
+        except ModelNotFound as exc:
+            return self._not_found(base, str(exc))
+        since = request.query_params.get("since")
+        page, status = await monitor_page(self.repository.get(name), self.log, since)
+        return self._render("monitor.html", status, base=base, model=view, page=page)
 
     async def example_csv(self, request: Request) -> Response:
         from dockyard.web import views
@@ -272,10 +293,14 @@ def _size(count: int) -> str:
 
 
 def routes(
-    repository: ModelRepository, settings: Settings, access: APIKey | None = None
+    repository: ModelRepository,
+    settings: Settings,
+    access: APIKey | None = None,
+    log: LogReader | None = None,
 ) -> list[BaseRoute]:
-    """The pages' routes, for the server's route list; ``access`` is the server's key."""
-    pages = Pages(repository, settings, access)
+    """The pages' routes, for the server's route list; ``access`` is the server's key,
+    ``log`` the prediction log the monitoring pages read."""
+    pages = Pages(repository, settings, access, log)
     return [
         Route("/", pages.index, methods=["GET"]),
         Route("/login", pages.login_form, methods=["GET"]),
@@ -283,6 +308,7 @@ def routes(
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/models/{name}", pages.model, methods=["GET"]),
         Route("/models/{name}/example.csv", pages.example_csv, methods=["GET"]),
+        Route("/models/{name}/monitor", pages.monitor, methods=["GET"]),
         Route("/models/{name}/report/{file}", pages.report_file, methods=["GET"]),
         Mount("/static/web", StaticFiles(directory=STATIC_DIR), name="web-static"),
     ]

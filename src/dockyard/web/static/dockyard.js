@@ -462,4 +462,57 @@
     csvInput.removeAttribute("aria-invalid");
     csvStatus.replaceChildren();
   });
+
+  // -- feedback ------------------------------------------------------------------------------
+
+  // True labels or values by request id, uploaded as CSV to the feedback endpoint; the
+  // answer says how many rows came and how many matched a logged prediction.
+  const feedbackForm = document.getElementById("feedback-form");
+  if (feedbackForm) {
+    const feedbackInput = document.getElementById("feedback-file");
+    const feedbackButton = document.getElementById("feedback-button");
+    const feedbackStatus = document.getElementById("feedback-status");
+    const notice = (kind, title, items) =>
+      feedbackStatus.replaceChildren(
+        el(
+          "div",
+          { class: "notice notice-" + kind },
+          el("p", { class: "notice-title", text: title }),
+          items && items.length ? el("ul", {}, ...items) : null,
+        ),
+      );
+
+    feedbackForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const file = feedbackInput.files && feedbackInput.files[0];
+      if (!file) {
+        notice("error", "Choose a CSV file first.");
+        feedbackInput.focus();
+        return;
+      }
+      feedbackButton.disabled = true;
+      const data = new FormData();
+      data.append("file", file);
+      try {
+        const response = await request(feedbackForm.action, { method: "POST", body: data });
+        const body = response.ok ? await response.json() : await errorBody(response);
+        if (response.ok) {
+          notice(
+            "ok",
+            "Received " + body.received + " feedback rows from " + file.name + "; " +
+              body.matched + " matched a logged prediction.",
+          );
+        } else {
+          const items = (body.details || []).slice(0, 8).map((d) =>
+            el("li", { text: (d.line ? "Line " + d.line + ", " : "") + (d.field ? d.field + ": " : "") + d.reason }),
+          );
+          notice("error", body.error || "The feedback was refused.", items);
+        }
+      } catch (error) {
+        notice("error", failure(error));
+      } finally {
+        feedbackButton.disabled = false;
+      }
+    });
+  }
 })();
