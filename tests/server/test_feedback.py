@@ -4,6 +4,7 @@ checked against the model and written to the prediction log's store."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from dockyard.monitoring.store import Store
 from dockyard.predictor import Predictor
 from dockyard.server import feedback
 from dockyard.server.app import create_app
@@ -48,13 +50,14 @@ def log(tmp_path: Path) -> Iterator[SQLiteLog]:
 @pytest.fixture
 def client(predictors: list[Predictor], log: SQLiteLog) -> Iterator[TestClient]:
     settings = Settings(max_body_bytes=64 * 1024)
-    with TestClient(create_app(settings, predictors=predictors, log=log)) as test_client:
+    with TestClient(create_app(settings, predictors=predictors, store=log)) as test_client:
         yield test_client
 
 
-def truths(log: SQLiteLog) -> list[tuple[str, int, str, object]]:
-    found = log.db.execute("SELECT request_id, row, model, truth FROM feedback ORDER BY id")
-    return [(r, n, m, json.loads(t)) for r, n, m, t in found]
+def truths(log: Store) -> list[tuple[str, int, str, object]]:
+    with sqlite3.connect(log.backend.path) as db:  # type: ignore[attr-defined]
+        found = db.execute("SELECT request_id, row, model, truth FROM feedback ORDER BY id")
+        return [(r, n, m, json.loads(t)) for r, n, m, t in found.fetchall()]
 
 
 def test_iris_labels_are_strings(iris: Predictor) -> None:
@@ -201,7 +204,7 @@ def test_more_than_max_items_is_413(predictors: list[Predictor], log: SQLiteLog)
     settings = Settings(max_body_bytes=4 << 20)
     items = orjson.dumps([{"request_id": "r", "label": "setosa"}] * (feedback.MAX_ITEMS + 1))
     csv = b"request_id,label\n" + b"r,setosa\n" * (feedback.MAX_ITEMS + 1)
-    with TestClient(create_app(settings, predictors=predictors, log=log)) as client:
+    with TestClient(create_app(settings, predictors=predictors, store=log)) as client:
         assert (
             client.post("/v1/models/iris/feedback", content=items, headers=JSON).status_code == 413
         )
@@ -224,7 +227,7 @@ def test_a_clustering_model_takes_no_feedback(
     unsupervised_bundles: dict[str, Path], log: SQLiteLog
 ) -> None:
     segments = Predictor.from_path(unsupervised_bundles["segments"])
-    with TestClient(create_app(Settings(), predictors=[segments], log=log)) as client:
+    with TestClient(create_app(Settings(), predictors=[segments], store=log)) as client:
         answer = client.post("/v1/models/segments/feedback", json=[{"request_id": "r", "label": 1}])
     assert answer.status_code == 409
     assert "clustering model" in answer.json()["error"]
@@ -232,7 +235,7 @@ def test_a_clustering_model_takes_no_feedback(
 
 def test_the_api_key_applies(iris: Predictor, log: SQLiteLog) -> None:
     key = "k" * 24
-    with TestClient(create_app(Settings(api_key=key), predictors=[iris], log=log)) as client:
+    with TestClient(create_app(Settings(api_key=key), predictors=[iris], store=log)) as client:
         item = [{"request_id": "r1", "label": "setosa"}]
         assert client.post("/v1/models/iris/feedback", json=item).status_code == 401
         signed = client.post("/v1/models/iris/feedback", json=item, headers={"x-api-key": key})
@@ -307,7 +310,7 @@ class NullSink:
 @pytest.fixture(scope="module")
 def cost_client(predictors: list[Predictor]) -> Iterator[TestClient]:
     settings = Settings(max_body_bytes=4 << 20)
-    with TestClient(create_app(settings, predictors=predictors, log=NullSink())) as test_client:
+    with TestClient(create_app(settings, predictors=predictors, store=NullSink())) as test_client:
         yield test_client
 
 

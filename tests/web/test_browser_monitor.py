@@ -4,6 +4,7 @@ filled with iris rows, one feature drifted. Every test ends with an error-free c
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,7 +98,7 @@ def logged(iris: Predictor, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def site(iris: Predictor, logged: SQLiteLog) -> Iterator[Site]:
-    with serving(create_app(Settings(), predictors=[iris], log=logged)) as url:
+    with serving(create_app(Settings(), predictors=[iris], store=logged)) as url:
         yield Site(url)
 
 
@@ -195,7 +196,7 @@ def test_feedback_uploaded_on_the_model_page(browser: Any, iris: Predictor, tmp_
         [LoggedRow("req-1", 0, time.time(), "iris", iris.version, iris.digest, "sklearn",
                    "form", 200, 3.0, None, "virginica", None)]
     )  # fmt: skip
-    with serving(create_app(Settings(), predictors=[iris], log=log)) as url:
+    with serving(create_app(Settings(), predictors=[iris], store=log)) as url:
         open_page(browser, Site(url), "/models/iris")
         link = browser.find_element(By.ID, "monitor-link")
         assert link.get_attribute("href") == f"{url}/models/iris/monitor"
@@ -214,6 +215,7 @@ def test_feedback_uploaded_on_the_model_page(browser: Any, iris: Predictor, tmp_
         link.click()
         scores = wait(browser, ec.visibility_of_element_located((By.ID, "live-scores")))
         assert "100.0%" in scores.text
-    stored = log.db.execute("SELECT request_id, truth FROM feedback ORDER BY id").fetchall()
+    with sqlite3.connect(tmp_path / "predictions.db") as db:
+        stored = db.execute("SELECT request_id, truth FROM feedback ORDER BY id").fetchall()
     assert stored == [("req-1", '"virginica"'), ("not-logged", '"setosa"')]
     log.close()

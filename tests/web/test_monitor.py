@@ -34,7 +34,7 @@ def client(iris: Predictor, diabetes: Predictor, tmp_path: Path) -> Iterator[Tes
     log.insert_feedback(
         [Truth("d0", 0, "diabetes", 110.0, now), Truth("d1", 0, "diabetes", 91.0, now)]
     )
-    with TestClient(create_app(Settings(), predictors=[iris, diabetes], log=log)) as test_client:
+    with TestClient(create_app(Settings(), predictors=[iris, diabetes], store=log)) as test_client:
         yield test_client
     log.close()
 
@@ -70,21 +70,9 @@ def test_a_regressor_shows_its_mean_prediction_and_error(client: TestClient) -> 
     assert "Mean absolute error by time" in page.text
 
 
-def test_the_reference_is_read_from_bundle_json(iris: Predictor) -> None:
-    assert monitor.bundle_reference(iris) == getattr(iris.metadata, "reference", None)
-
-    class Model:
-        def model_dump(self, mode: str) -> dict[str, Any]:
-            return {"rows": 1, "mode": mode}
-
-    @dataclass
-    class Metadata:
-        reference: Any
-
-    @dataclass
-    class Bundle:
-        metadata: Metadata
-
-    assert monitor.bundle_reference(Bundle(Metadata(Model()))) == {"rows": 1, "mode": "json"}  # type: ignore[arg-type]
-    assert monitor.bundle_reference(Bundle(Metadata({"rows": 2}))) == {"rows": 2}  # type: ignore[arg-type]
-    assert monitor.bundle_reference(Bundle(Metadata(None))) is None  # type: ignore[arg-type]
+def test_the_reference_is_read_from_bundle_json(iris: Predictor, tmp_path: Path) -> None:
+    reference = monitor.bundle_reference(iris)
+    assert reference is not None
+    assert iris.metadata.reference is not None
+    assert reference == iris.metadata.reference.model_dump(mode="json")
+    assert set(reference["features"]) == set(iris.feature_names)

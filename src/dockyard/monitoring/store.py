@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,9 @@ class Store:
         self.dialect = backend.dialect
         self.where = backend.where
         self._connection: Any = None
+        # One connection, one transaction at a time: the server reads pages and writes
+        # feedback from several worker threads through one store.
+        self._lock = threading.RLock()
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -161,6 +165,11 @@ class Store:
     def _transaction(self, *, write: bool = True) -> Iterator[Any]:
         """A cursor in a transaction, committed at the end; an unreachable database is
         :class:`DatabaseUnavailable` (and the next call connects again)."""
+        with self._lock, self._locked_transaction(write=write) as cursor:
+            yield cursor
+
+    @contextlib.contextmanager
+    def _locked_transaction(self, *, write: bool) -> Iterator[Any]:
         backend = self.backend
         if self._connection is None:
             self._connection = backend.connect()

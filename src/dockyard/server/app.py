@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dockyard.auth.keys import server_access
 from dockyard.errors import DockyardError, UsageError
 from dockyard.monitoring.log import PredictionLog
+from dockyard.monitoring.store import open_store
 from dockyard.predictor import Predictor
 from dockyard.predictor.events import Observer
 from dockyard.predictor.golden import check_golden
@@ -108,10 +109,10 @@ def create_app(
     *,
     predictors: Sequence[Predictor] | None = None,
     observers: Sequence[Observer] = (),
-    log: PredictionLogStore | None = None,
+    store: PredictionLogStore | None = None,
 ) -> DockyardApp:
     """Build the server for ``settings.bundles`` (or already loaded ``predictors``);
-    ``observers`` hear of every prediction (see :mod:`dockyard.server.dataplane`); ``log``
+    ``observers`` hear of every prediction (see :mod:`dockyard.server.dataplane`); ``store``
     is the prediction log's store, which feedback is written to and the monitoring pages
     read (without it, feedback is refused and the pages say so)."""
     settings = settings or Settings()
@@ -125,6 +126,10 @@ def create_app(
     if log is not None:
         observers = [*observers, log]
         metrics.watch_log(log.counts_since_last)
+        if store is None and settings.prediction_log is not None:
+            # The log writes through its own connection; feedback and the monitoring
+            # pages share this one.
+            store = open_store(settings.prediction_log)
     plane = DataPlane(repository, settings, metrics, observers)
     v1 = V1(plane, settings)
     v2 = V2Endpoints(plane, settings.max_body_bytes)
@@ -153,7 +158,7 @@ def create_app(
         Route("/v1/models/{name}/predict/csv", v1.predict_csv, methods=["POST"]),
         Route(
             "/v1/models/{name}/feedback",
-            FeedbackEndpoint(plane, settings, log).receive,
+            FeedbackEndpoint(plane, settings, store).receive,
             methods=["POST"],
         ),
         Route("/v2", v2.server_metadata, methods=["GET"]),
@@ -165,7 +170,7 @@ def create_app(
         Route("/v2/models/{name}/versions/{version}", v2.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", v2.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/infer", v2.infer, methods=["POST"]),
-        *web_routes(repository, settings, api_key, log),
+        *web_routes(repository, settings, api_key, store),
     ]
 
     @contextlib.asynccontextmanager

@@ -50,12 +50,8 @@ class LogReader(Protocol):
 def bundle_reference(predictor: Predictor) -> Mapping[str, Any] | None:
     """The training reference in ``bundle.json`` (schema 4), as JSON; ``None`` for a bundle
     saved before Dockyard recorded one."""
-    reference = getattr(predictor.metadata, "reference", None)
-    if reference is None:
-        return None
-    dump = getattr(reference, "model_dump", None)
-    value: Mapping[str, Any] = dump(mode="json") if callable(dump) else reference
-    return value
+    reference = predictor.metadata.reference
+    return None if reference is None else reference.model_dump(mode="json")
 
 
 # -- what the template draws ----------------------------------------------------------------
