@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from dockyard.bundle.metadata import Task
-    from dockyard.training.save import EvaluationData
+    from dockyard.training.evaluation import EvaluationData
 
 REPORT_DIR = "report"
 INDEX_FILE = "index.html"

@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from dockyard.training.save import EvaluationData
+    from dockyard.training.evaluation import EvaluationData
 
 MAX_POINTS = 2_000
 MAX_PAIR_FEATURES = 4
