@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from dockyard.cli.main import main
+from dockyard.training.charts import MAX_FEATURES
 from dockyard.training.evaluation import EvaluationData
-from dockyard.training.report import MAX_FEATURES, describe_estimator, write_report
+from dockyard.training.report import describe_estimator, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
