@@ -88,7 +88,7 @@ def test_regressor_and_categorical_models(diabetes: Predictor, churn: Predictor)
     out = scored(diabetes, text).splitlines()
     assert out[0].endswith(",predicted_target")
     assert float(out[1].rsplit(",", 1)[1]) == pytest.approx(
-        diabetes.predict_records([example]).outputs[0]
+        diabetes.predict_columns(diabetes.validator.records([example])).outputs[0]
     )
     record = "basic,north,3,80.0"
     out = scored(churn, "plan,region,tenure_months,monthly_spend\n" + record + "\n").splitlines()

@@ -50,7 +50,11 @@ def predict(url: str, name: str, records: list[dict[str, Any]]) -> Any:
 def local(bundle: Path, records: list[dict[str, Any]], *, runtime: RuntimeChoice = "auto") -> Any:
     """What ``dockyard serve`` answers here: the runtime the bundle records, as every image."""
     predictor = Predictor.from_path(bundle, runtime=runtime)
-    return json.loads(json.dumps(predictor.response(predictor.predict_records(records))))
+    return json.loads(
+        json.dumps(
+            predictor.response(predictor.predict_columns(predictor.validator.records(records)))
+        )
+    )
 
 
 def assert_same(container: Any, local: Any, *, tolerance: float | None = None) -> None:

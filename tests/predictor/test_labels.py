@@ -74,7 +74,9 @@ def test_both_runtimes_give_the_training_labels(labelled: dict[str, Path], name:
         predictor = Predictor.from_path(labelled[name], runtime=runtime)
         assert predictor.runtime == runtime
         assert predictor.output_columns[1:] == [f"probability_{k}" for k in keys]
-        prediction = predictor.predict_records(records(predictor, iris_rows()))
+        prediction = predictor.predict_columns(
+            predictor.validator.records(records(predictor, iris_rows()))
+        )
         assert {type(label) for label in prediction.outputs} == {kind}
         answer = predictor.to_json(prediction)
         assert all(list(row["probabilities"]) == keys for row in answer)

@@ -13,7 +13,7 @@ NEW = ["wonderful friendly staff, would come back", "rude and slow, never again"
 
 
 def test_one_dimensional_text_model_scores_new_sentences(sentiment: Predictor) -> None:
-    prediction = sentiment.predict_records([{"text": s} for s in NEW])
+    prediction = sentiment.predict_columns(sentiment.validator.records([{"text": s} for s in NEW]))
     assert prediction.outputs == ["good", "bad"]
     assert prediction.outputs == sentiment.model.predict(NEW).tolist()
     # The query string and CSV paths take text too.
@@ -31,7 +31,7 @@ def test_text_column_model_takes_new_text_unseen_channel_and_no_age(reviews: Pre
         {"review": NEW[1], "channel": "web", "age": None},
         {"review": NEW[1], "channel": "web", "age": 30},
     ]
-    prediction = reviews.predict_records(records)
+    prediction = reviews.predict_columns(reviews.validator.records(records))
     frame = pd.DataFrame(
         {
             "review": [NEW[0], NEW[1], NEW[1]],
@@ -47,5 +47,5 @@ def test_text_column_model_takes_new_text_unseen_channel_and_no_age(reviews: Pre
 
 def test_a_required_text_is_still_required(reviews: Predictor) -> None:
     with pytest.raises(InvalidInput) as exc:
-        reviews.predict_records([{"channel": "web", "age": 30}])
+        reviews.predict_columns(reviews.validator.records([{"channel": "web", "age": 30}]))
     assert [(e.field, e.reason) for e in exc.value.errors] == [("review", "missing")]

@@ -76,7 +76,7 @@ def paths(bundles: Path, boolean_bundle: Path, integer_bundle: Path) -> dict[str
 
 
 def _outputs(predictor: Predictor, records: list[dict[str, Any]]) -> np.ndarray:
-    prediction = predictor.predict_records(records)
+    prediction = predictor.predict_columns(predictor.validator.records(records))
     if prediction.probabilities is not None:
         return prediction.probabilities
     return np.asarray(prediction.outputs, dtype=np.float64)
@@ -112,7 +112,10 @@ def test_float64_export_agrees_with_scikit_learn_to_1e_12(
 ) -> None:
     fast, exact = (Predictor.from_path(paths[name], runtime=r) for r in RUNTIMES)
     records = ROWS[name](fast)
-    a, b = fast.predict_records(records), exact.predict_records(records)
+    a, b = (
+        fast.predict_columns(fast.validator.records(records)),
+        exact.predict_columns(exact.validator.records(records)),
+    )
     assert a.outputs == b.outputs
     assert a.probabilities is not None
     assert b.probabilities is not None

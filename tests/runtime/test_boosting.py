@@ -140,7 +140,10 @@ def test_both_runtimes_give_the_same_labels(boosted: dict[str, Path], name: str,
     sklearn = Predictor.from_path(path, runtime="sklearn")
     assert (onnx.runtime, sklearn.runtime) == ("onnx", "sklearn")
     records = _records(kind)
-    fast, slow = onnx.predict_records(records), sklearn.predict_records(records)
+    fast, slow = (
+        onnx.predict_columns(onnx.validator.records(records)),
+        sklearn.predict_columns(sklearn.validator.records(records)),
+    )
     if name.endswith("classifier"):
         assert fast.outputs == slow.outputs
         assert fast.probabilities is not None

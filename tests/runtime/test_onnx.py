@@ -37,7 +37,10 @@ def test_onnx_agrees_with_scikit_learn(bundles: Path, name: str) -> None:
     exact = Predictor.from_path(bundles / name, runtime="sklearn")
     assert (fast.runtime, exact.runtime) == ("onnx", "sklearn")
     records = fast.metadata.input_example * 3
-    a, b = fast.predict_records(records), exact.predict_records(records)
+    a, b = (
+        fast.predict_columns(fast.validator.records(records)),
+        exact.predict_columns(exact.validator.records(records)),
+    )
     if fast.task == "classification":
         assert a.outputs == b.outputs
         assert a.probabilities is not None
@@ -95,12 +98,16 @@ def test_bundles_without_the_field_load_as_scikit_learn(iris_bundle: Path) -> No
     assert parse_metadata(doc).runtime.kind == "sklearn"
 
 
-def test_estimator_surface(iris: Predictor) -> None:
+def test_columns_and_a_matrix_give_the_same_answer(iris: Predictor) -> None:
     model = Predictor.from_path(iris.bundle.path, runtime="onnx").model
     assert isinstance(model, OnnxModel)
-    rows = np.array([list(IRIS_SETOSA.values())])
-    assert model.predict(rows).tolist() == ["setosa"]
-    assert model.predict_proba(rows).shape == (1, 3)
+    labels, probabilities = model.run([[v] for v in IRIS_SETOSA.values()])
+    assert labels.tolist() == ["setosa"]
+    assert probabilities is not None
+    assert probabilities.shape == (1, 3)
+    matrix_labels, matrix_probabilities = model.run_matrix(np.array([list(IRIS_SETOSA.values())]))
+    assert matrix_labels.tolist() == ["setosa"]
+    np.testing.assert_array_equal(matrix_probabilities, probabilities)
 
 
 def test_serves_without_scikit_learn_scipy_pandas_or_skops(iris_bundle: Path) -> None:

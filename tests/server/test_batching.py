@@ -115,7 +115,7 @@ def test_the_server_batches_concurrent_requests(iris: Predictor, batch_rows: int
     responses = asyncio.run(run())
     assert all(r.status_code == 200 for r in responses)
     labels = [r.json()["predictions"][0]["label"] for r in responses]
-    assert labels == [iris.predict_records([r]).outputs[0] for r in records]
+    assert labels == [iris.predict_columns(iris.validator.records([r])).outputs[0] for r in records]
     batcher = app.plane.batchers.get("iris")
     if batch_rows == 1:
         assert batcher is None

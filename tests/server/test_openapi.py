@@ -7,15 +7,18 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from starlette.testclient import TestClient
 
+from dockyard.bundle.metadata import Task
 from dockyard.errors import UsageError
 from dockyard.predictor import Predictor
 from dockyard.server.app import create_app
+from dockyard.server.tensors import NUMPY_TYPES
 from dockyard.settings import Settings
 
 
@@ -104,3 +107,31 @@ def test_a_swagger_ui_that_cannot_read_openapi_3_1_is_refused(
     with pytest.raises(UsageError, match=r"Swagger UI 4\.15\.5 cannot show") as caught:
         create_app(Settings(), predictors=[iris])
     assert "swagger-ui-bundle-v2" in str(caught.value.hint)
+
+
+def _refs(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def test_fixed_and_generated_parts_fit_together(client: TestClient) -> None:
+    # The fixed parts are data (server/openapi.json), the per-model parts code: every
+    # reference either makes resolves, and the enums other modules define are filled in.
+    doc = client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    refs = set(_refs(doc))
+    assert "#/components/schemas/Error" in refs
+    assert "#/components/schemas/iris_v2_request" in refs
+    assert {r.removeprefix("#/components/schemas/") for r in refs} <= set(schemas)
+    assert schemas["ModelSummary"]["properties"]["task"]["enum"] == list(get_args(Task))
+    assert schemas["V2Tensor"]["properties"]["datatype"]["enum"] == [*NUMPY_TYPES, "BYTES"]
+    assert {"/healthz", "/readyz", "/metrics", "/v1/models", "/v2/health/ready"} <= set(
+        doc["paths"]
+    )

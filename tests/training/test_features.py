@@ -75,7 +75,7 @@ def test_a_series_names_its_feature_and_a_holdout_works(tmp_path: Path) -> None:
     served = Predictor.from_path(tmp_path / "b")
     sentence = "a sentence nobody wrote before"
     assert (
-        served.predict_records([{"comment": sentence}]).outputs
+        served.predict_columns(served.validator.records([{"comment": sentence}])).outputs
         == model.predict([sentence]).tolist()
     )
 
@@ -250,7 +250,7 @@ def test_unseen_categories_agree_across_runtimes_or_stay_on_scikit_learn(tmp_pat
             assert meta.runtime.reason.startswith("with categories unseen in training")
         served = Predictor.from_path(tmp_path / handle)
         assert served.runtime == runtime
-        got = served.predict_records([record])
+        got = served.predict_columns(served.validator.records([record]))
         expected = model.predict_proba(pd.DataFrame([record]))
         assert got.outputs == model.predict(pd.DataFrame([record])).tolist()
         np.testing.assert_allclose(got.probabilities, expected, atol=1e-4)  # type: ignore[arg-type]

@@ -107,7 +107,10 @@ def test_a_skops_model_imports_with_its_signatures_schema(tmp_path: Path) -> Non
     assert meta.target.classes == ["no", "yes"]
     rows, _ = churn_frame(rows=20, seed=3)
     served = Predictor.from_path(tmp_path / "bundle")
-    assert served.predict_records(rows.to_dict("records")).outputs == model.predict(rows).tolist()
+    assert (
+        served.predict_columns(served.validator.records(rows.to_dict("records"))).outputs
+        == model.predict(rows).tolist()
+    )
 
 
 def test_the_mlmodel_files_trusted_types_are_not_used(tmp_path: Path) -> None:

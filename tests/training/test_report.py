@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import json
 import re
 import struct
@@ -12,8 +13,9 @@ import pandas as pd
 import pytest
 
 from dockyard.cli.main import main
-from dockyard.training.report import MAX_FEATURES, describe_estimator, write_report
-from dockyard.training.save import EvaluationData
+from dockyard.training.charts import MAX_FEATURES
+from dockyard.training.evaluation import EvaluationData
+from dockyard.training.report import describe_estimator, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -196,3 +198,37 @@ def test_writing_a_report_leaves_plotting_state_alone(tmp_path: Path) -> None:
     )
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=root)
+
+
+def _training_imports() -> dict[str, set[str]]:
+    """Each module of ``dockyard.training`` and the sibling modules it imports, at any level
+    (inside functions and ``TYPE_CHECKING`` blocks too: an import there is still a
+    dependency)."""
+    package = Path(__file__).resolve().parents[2] / "src" / "dockyard" / "training"
+    names = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        found: set[str] = set()
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                module = node.module.removeprefix("dockyard.training.")
+                found.update({module} & names)
+                if node.module == "dockyard.training":
+                    found.update({a.name for a in node.names} & names)
+        graph[name] = found
+    return graph
+
+
+def test_the_report_does_not_import_saving_back() -> None:
+    graph = _training_imports()
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            step == goal or (step not in seen and reaches(step, goal, seen | {step}))
+            for step in graph[start]
+        )
+
+    assert reaches("save", "report", set())  # saving writes the report ...
+    # ... and nothing the report uses leads back to saving.
+    assert not reaches("report", "save", set())
+    assert not any(reaches(name, name, set()) for name in graph)

@@ -29,7 +29,7 @@ def test_categorical_pipeline_schema(churn_bundle: Path) -> None:
 def test_regressor_metrics(diabetes_bundle: Path) -> None:
     doc = json.loads((diabetes_bundle / "bundle.json").read_text())
     assert doc["task"] == "regression"
-    assert set(doc["evaluation"]["metrics"]) == {"r2", "mae"}
+    assert set(doc["evaluation"]["metrics"]) == {"r2", "mae", "rmse"}
     assert doc["target"]["classes"] is None
     assert doc["model"]["trusted_types"] == []
 

@@ -57,7 +57,7 @@ def test_predictor_answers_cluster_and_distances(
     unsupervised_bundles: dict[str, Path], runtime: Any
 ) -> None:
     predictor = Predictor.from_path(unsupervised_bundles["segments"], runtime=runtime)
-    [row] = predictor.to_json(predictor.predict_records([INLIER]))
+    [row] = predictor.to_json(predictor.predict_columns(predictor.validator.records([INLIER])))
     assert set(row) == {"cluster", "distances"}
     assert set(row["distances"]) == {"0", "1", "2"}
     nearest = min(row["distances"], key=row["distances"].get)
@@ -71,7 +71,7 @@ def test_predictor_answers_membership_probabilities(
 ) -> None:
     predictor = Predictor.from_path(unsupervised_bundles["mixture"], runtime=runtime)
     assert predictor.runtime == ("onnx" if runtime == "auto" else "sklearn")
-    [row] = predictor.to_json(predictor.predict_records([INLIER]))
+    [row] = predictor.to_json(predictor.predict_columns(predictor.validator.records([INLIER])))
     assert set(row) == {"cluster", "probabilities"}
     assert sum(row["probabilities"].values()) == pytest.approx(1.0)
     assert row["probabilities"][str(row["cluster"])] > 0.9
@@ -83,7 +83,9 @@ def test_predictor_answers_inlier_or_outlier_and_score(
     unsupervised_bundles: dict[str, Path], name: str, runtime: Any
 ) -> None:
     predictor = Predictor.from_path(unsupervised_bundles[name], runtime=runtime)
-    rows = predictor.to_json(predictor.predict_records([INLIER, OUTLIER]))
+    rows = predictor.to_json(
+        predictor.predict_columns(predictor.validator.records([INLIER, OUTLIER]))
+    )
     assert [r["label"] for r in rows] == ["inlier", "outlier"]
     assert rows[0]["score"] > 0 > rows[1]["score"]
     assert predictor.output_columns == ["label", "score"]
@@ -113,7 +115,7 @@ def test_other_families_save_and_predict(tmp_path: Path, model: Any) -> None:
     model.fit(X.to_numpy())
     meta = dockyard.save_bundle(model, X, None, name="m", path=tmp_path / "m")
     predictor = Predictor.from_path(tmp_path / "m")
-    [row] = predictor.to_json(predictor.predict_records([INLIER]))
+    [row] = predictor.to_json(predictor.predict_columns(predictor.validator.records([INLIER])))
     expected = model.predict(np.array([list(INLIER.values())]))[0]
     if meta.task == "clustering":
         assert row["cluster"] == expected
@@ -260,7 +262,7 @@ def test_onnx_answers_as_scikit_learn_does(
     records = iris_features().sample(40, random_state=1).to_dict(orient="records")
     onnx = Predictor.from_path(unsupervised_bundles[name], runtime="onnx")
     sklearn = Predictor.from_path(unsupervised_bundles[name], runtime="sklearn")
-    fast, slow = (p.predict_records(records) for p in (onnx, sklearn))
+    fast, slow = (p.predict_columns(p.validator.records(records)) for p in (onnx, sklearn))
     assert fast.outputs == slow.outputs
     assert fast.probabilities is not None
     assert slow.probabilities is not None

@@ -20,7 +20,7 @@ from dockyard.bundle.store import sha256_file, write_metadata
 from dockyard.predictor import Predictor
 from dockyard.server.app import create_app
 from dockyard.settings import Settings
-from dockyard.web.views import SELECT_LIMIT
+from dockyard.web.fields import SELECT_LIMIT
 
 
 @pytest.fixture(scope="module")

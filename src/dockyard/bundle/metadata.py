@@ -43,17 +43,6 @@ FEATURE_TYPES: Final[tuple[FeatureType, ...]] = ("number", "integer", "boolean",
 Task = Literal["classification", "regression", "clustering", "outlier_detection"]
 UNSUPERVISED_TASKS: Final = ("clustering", "outlier_detection")
 """Tasks saved with ``y=None``: evaluated on the rows given, their target is the model's own."""
-UNSUPERVISED_METRIC_NAMES: Final = {
-    "clusters": "Clusters",
-    "silhouette": "Silhouette",
-    "largest_cluster_share": "Largest cluster",
-    "inertia": "Inertia",
-    "outlier_share": "Flagged as outliers",
-    "outliers": "Outliers",
-}
-"""How the report, the model card and ``dockyard inspect`` name clustering and outlier
-metrics: one table for all of them."""
-
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 NAME_RULE: Final = (
     "must be lowercase letters, digits, '.', '_' or '-', starting with a letter "

@@ -103,7 +103,7 @@ def _probe_value(feature: Feature, example: Any, step: int) -> Any:
 
 def answers(predictor: Predictor, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The JSON answers the predictor gives to ``rows``, scored as one batch."""
-    return predictor.to_json(predictor.predict_records(rows))
+    return predictor.to_json(predictor.predict_columns(predictor.validator.records(rows)))
 
 
 def environment(runtime: str) -> dict[str, str]:

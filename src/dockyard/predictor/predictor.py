@@ -74,8 +74,9 @@ class Predictor:
             if any(isinstance(c, float) for c in self.classes)
             else None
         )
-        self.has_probabilities = self.task == "classification" and hasattr(
-            self.model, "predict_proba"
+        # An ONNX export computes probabilities for every classifier.
+        self.has_probabilities = self.task == "classification" and (
+            type(self.model) is OnnxModel or hasattr(self.model, "predict_proba")
         )
         self.unsupervised = UnsupervisedOutputs.of(bundle.metadata)
         self._frame_input = bundle.metadata.model.input == "frame"
@@ -241,9 +242,6 @@ class Predictor:
                     for row in rows
                 ]
             )
-
-    def predict_records(self, records: Sequence[Any]) -> Prediction:
-        return self.predict_columns(self.validator.records(records))
 
     # -- output ----------------------------------------------------------------------------
 

@@ -118,18 +118,3 @@ class OnnxModel:
                 :rows
             ]
         return result[0].reshape(-1)[:rows].astype(np.float64), None
-
-    # The estimator surface (predict, predict_proba) for callers that hold a 2-D array.
-
-    def _columns(self, X: Any) -> list[list[Any]]:
-        rows = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
-        return [rows[:, i].tolist() for i in range(rows.shape[1])]
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.run(self._columns(X))[0]
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        probabilities = self.run(self._columns(X))[1]
-        if probabilities is None:
-            raise AttributeError("this ONNX model is a regressor: it has no predict_proba")
-        return probabilities

@@ -21,4 +21,5 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     return {
         "r2": round(float(r2_score(y_true, y_pred)), 6),
         "mae": round(float(mean_absolute_error(y_true, y_pred)), 6),
+        "rmse": round(float(np.sqrt(np.mean((y_true - y_pred) ** 2))), 6),
     }

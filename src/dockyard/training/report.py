@@ -1,15 +1,13 @@
 """The training report written into a bundle at save time, under ``report/``.
 
-What it holds: held-out metrics, a confusion matrix (classification) or predicted-vs-actual
-and residual plots (regression), and feature distributions by class (the pair plot the Iris
-tutorials draw); clustering and outlier bundles get theirs from
-:mod:`dockyard.training.unsupervised_report`. Files:
+What it holds: held-out metrics, per-class scores (classification) and figures drawn by
+:mod:`dockyard.training.charts`; clustering and outlier bundles get theirs from
+:mod:`dockyard.training.unsupervised_report`. Files (named in
+:mod:`dockyard.bundle.report_manifest`, which the web pages read them with):
 
-- ``index.html``: the report for people; opens from disk alone (images referenced relatively).
+- ``index.html``: the report for people, from ``templates/report.html``; opens from disk
+  alone (images referenced relatively).
 - ``report.json``: the same content for programs; the web pages render figures from it.
-  ``{"schema": 1, "task", "estimator", "evaluation": {"method", "rows"}, "metrics": {...},
-  "per_class": [{"class", "precision", "recall", "f1", "support"}] | null,
-  "figures": [{"file", "title", "caption", "alt", "width", "height"}]}``
 - one PNG per figure.
 
 Every file is checksummed into ``bundle.json``, so the output is deterministic: no dates,
@@ -20,87 +18,33 @@ saving from a notebook must not switch the notebook's plotting backend.
 
 from __future__ import annotations
 
-import json
-import math
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from dockyard.bundle.metadata import UNSUPERVISED_METRIC_NAMES
+from dockyard.bundle.report_manifest import (
+    INDEX_FILE,
+    MANIFEST_FILE,
+    REPORT_DIR,
+    ClassScores,
+    Figure,
+    Manifest,
+    format_metric,
+    format_score,
+    method_words,
+    metric_label,
+)
+from dockyard.training import charts
 
 if TYPE_CHECKING:
-    import pandas as pd
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure as PlotFigure
 
     from dockyard.bundle.metadata import Task
-    from dockyard.training.save import EvaluationData
+    from dockyard.training.evaluation import EvaluationData
 
-REPORT_DIR = "report"
-INDEX_FILE = "index.html"
-MANIFEST_FILE = "report.json"
-MANIFEST_SCHEMA = 1
-
-MAX_FEATURES = 6
-"""Features drawn in the distribution grid (the first ones, in model order)."""
-MAX_PAIR_FEATURES = 4
-"""Numeric features in the pair plot: 4 gives 16 panels, still readable on a phone."""
-MAX_POINTS = 2000
-"""Scatter plots draw at most this many rows, chosen with a fixed seed."""
-MAX_CLASSES = 10
-"""Classes coloured separately in distribution plots; the rest are left out, and said so."""
-MAX_CATEGORIES = 8
-"""Most frequent categories drawn per categorical feature."""
-
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 _DPI = 110
-# Okabe-Ito: distinguishable with the common colour-vision deficiencies.
-_PALETTE = (
-    "#0072B2",
-    "#E69F00",
-    "#009E73",
-    "#CC79A7",
-    "#56B4E9",
-    "#D55E00",
-    "#F0E442",
-    "#000000",
-    "#999999",
-    "#882255",
-)
-_ACCENT = "#0e7490"
-_RESIDUAL = "Actual \u2212 predicted"  # a real minus sign, typeset like one
-_STYLE: dict[str, Any] = {
-    "font.size": 9.5,
-    "axes.titlesize": 10.5,
-    "axes.titleweight": "bold",
-    "axes.titlecolor": "#0f172a",
-    "axes.labelcolor": "#334155",
-    "axes.edgecolor": "#94a3b8",
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "axes.axisbelow": True,
-    "grid.color": "#e2e8f0",
-    "grid.linewidth": 0.8,
-    "xtick.color": "#475569",
-    "ytick.color": "#475569",
-    "legend.frameon": False,
-    "figure.facecolor": "white",
-    "savefig.facecolor": "white",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ReportFigure:
-    file: str
-    title: str
-    caption: str
-    alt: str
-    width: int
-    height: int
 
 
 def write_report(
@@ -112,34 +56,29 @@ def write_report(
 ) -> Path:
     """Write the report into ``directory/report/``; returns the path of ``index.html``."""
     import matplotlib
-
-    estimator = describe_estimator(model)
+    from cycler import cycler
 
     out = directory / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
-    from cycler import cycler
-
-    style: Any = {**_STYLE, "axes.prop_cycle": cycler(color=list(_PALETTE))}
+    style: Any = {**charts.STYLE, "axes.prop_cycle": cycler(color=list(charts.PALETTE))}
     with matplotlib.rc_context(style), warnings.catch_warnings():
         # A feature name in a script DejaVu Sans lacks draws boxes; that is no reason to
         # fail saving a model.
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
-        figures = list(_figures(out, evaluation, task, list(classes or [])))
+        figures = tuple(_figures(out, evaluation, task, list(classes or [])))
     metrics, per_class = _metrics(evaluation, task, list(classes or []))
-    manifest = {
-        "schema": MANIFEST_SCHEMA,
-        "task": task,
-        "estimator": estimator,
-        "evaluation": {"method": evaluation.method, "rows": len(evaluation.X)},
-        "metrics": metrics,
-        "per_class": per_class,
-        "figures": [asdict(f) for f in figures],
-    }
-    (out / MANIFEST_FILE).write_text(
-        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    manifest = Manifest(
+        task=task,
+        estimator=describe_estimator(model),
+        method=evaluation.method,
+        rows=len(evaluation.X),
+        metrics=metrics,
+        per_class=per_class,
+        figures=figures,
     )
+    (out / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
     index = out / INDEX_FILE
-    index.write_text(_render_html(manifest), encoding="utf-8")
+    index.write_text(render_html(manifest), encoding="utf-8")
     return index
 
 
@@ -152,12 +91,9 @@ def describe_estimator(model: Any) -> str:
     return type(model).__name__
 
 
-# -- metrics --------------------------------------------------------------------------------
-
-
 def _metrics(
     evaluation: EvaluationData, task: Task, classes: list[Any]
-) -> tuple[dict[str, float], list[dict[str, Any]] | None]:
+) -> tuple[dict[str, float], tuple[ClassScores, ...] | None]:
     from dockyard.training.metrics import classification_metrics, regression_metrics
 
     if evaluation.metrics is not None:  # clustering, outliers: computed when evaluated
@@ -165,12 +101,7 @@ def _metrics(
     if evaluation.method == "not_evaluated":  # saved without data: unknown, not zero
         return {}, None
     if task == "regression":
-        metrics = regression_metrics(evaluation.y_true, evaluation.y_pred)
-        errors = np.asarray(evaluation.y_true, dtype="float64") - np.asarray(
-            evaluation.y_pred, dtype="float64"
-        )
-        metrics["rmse"] = round(float(np.sqrt(np.mean(errors**2))), 6)
-        return metrics, None
+        return regression_metrics(evaluation.y_true, evaluation.y_pred), None
     from sklearn.metrics import precision_recall_fscore_support
 
     metrics = classification_metrics(evaluation.y_true, evaluation.y_pred)
@@ -178,26 +109,17 @@ def _metrics(
     precision, recall, f1, support = precision_recall_fscore_support(
         evaluation.y_true, evaluation.y_pred, labels=labels, zero_division=0
     )
-    per_class = [
-        {
-            "class": str(label),
-            "precision": round(float(p), 6),
-            "recall": round(float(r), 6),
-            "f1": round(float(f), 6),
-            "support": int(s),
-        }
+    per_class = tuple(
+        ClassScores(str(label), round(float(p), 6), round(float(r), 6), round(float(f), 6), int(s))
         for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
-    ]
+    )
     return metrics, per_class
-
-
-# -- figures --------------------------------------------------------------------------------
 
 
 def _figures(
     out: Path, evaluation: EvaluationData, task: Task, classes: list[Any]
-) -> Iterator[ReportFigure]:
-    shown = "held-out" if evaluation.method == "holdout" else "cross-validated"
+) -> Iterator[Figure]:
+    shown = method_words(evaluation.method)
     if evaluation.method == "not_evaluated":  # nothing true to draw predictions against
         return
     if evaluation.metrics is not None:
@@ -210,29 +132,29 @@ def _figures(
         yield _save(
             out,
             "confusion_matrix.png",
-            _confusion_matrix(evaluation, classes),
+            charts.confusion_matrix_figure(evaluation, classes),
             title="Confusion matrix",
             caption=f"Rows are the true class, columns the predicted one, on {shown} rows. "
             "The diagonal counts correct predictions; colour shows the share of each true class.",
-            alt=_confusion_alt(evaluation, classes),
+            alt=charts.confusion_alt(evaluation, classes),
         )
         yield _save(
             out,
             "feature_distributions.png",
-            _class_distributions(evaluation, classes),
+            charts.class_distributions(evaluation, classes),
             title="Feature distributions by class",
             caption="How each feature is spread within each true class. Features whose classes "
             "barely overlap are the ones the model can separate classes by.",
             alt="Histograms (or bar charts for categorical features) of "
-            + ", ".join(_plotted_names(evaluation.X))
+            + ", ".join(charts.plotted_names(evaluation.X))
             + ", one colour per class.",
         )
-        numeric = _numeric_columns(evaluation.X)[:MAX_PAIR_FEATURES]
+        numeric = charts.numeric_columns(evaluation.X)[: charts.MAX_PAIR_FEATURES]
         if len(numeric) >= 2:
             yield _save(
                 out,
                 "pair_plot.png",
-                _pair_plot(evaluation, classes, numeric),
+                charts.pair_plot(evaluation, classes, numeric),
                 title="Pair plot",
                 caption="Every pair of the first numeric features against each other, one colour "
                 "per class; the diagonal shows each feature alone.",
@@ -242,7 +164,7 @@ def _figures(
     yield _save(
         out,
         "predicted_vs_actual.png",
-        _predicted_vs_actual(evaluation),
+        charts.predicted_vs_actual(evaluation),
         title="Predicted vs actual",
         caption=f"Each point is one {shown} row. Points on the dashed line are predicted "
         "exactly; the further from it, the larger the error.",
@@ -251,7 +173,7 @@ def _figures(
     yield _save(
         out,
         "residuals.png",
-        _residuals(evaluation),
+        charts.residuals(evaluation),
         title="Residuals",
         caption="Actual minus predicted. A shapeless band around zero is good; a curve or a "
         "funnel means the error depends on the prediction.",
@@ -260,457 +182,57 @@ def _figures(
     yield _save(
         out,
         "feature_relationships.png",
-        _target_relationships(evaluation),
+        charts.target_relationships(evaluation),
         title="Features against the target",
         caption="The actual target against each of the first features.",
         alt="Scatter plots (box plots for categorical features) of the target against "
-        + ", ".join(_plotted_names(evaluation.X))
+        + ", ".join(charts.plotted_names(evaluation.X))
         + ".",
     )
 
 
 def _save(
-    out: Path, name: str, figure: Figure, *, title: str, caption: str, alt: str
-) -> ReportFigure:
+    out: Path, name: str, figure: PlotFigure, *, title: str, caption: str, alt: str
+) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)
     # No "Software" tag: the bytes must not change with the matplotlib patch version alone.
     figure.savefig(out / name, dpi=_DPI, format="png", metadata={"Software": None})
     width, height = (round(v * _DPI) for v in figure.get_size_inches())
-    return ReportFigure(name, title, caption, alt, int(width), int(height))
+    return Figure(name, title, caption, alt, int(width), int(height))
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _short(value: Any, limit: int = 18) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _confusion_matrix(evaluation: EvaluationData, classes: list[Any]) -> Figure:
-    from sklearn.metrics import confusion_matrix
-
-    labels = classes or sorted(set(evaluation.y_true.tolist()))
-    counts = confusion_matrix(evaluation.y_true, evaluation.y_pred, labels=labels)
-    totals = counts.sum(axis=1, keepdims=True)
-    share = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    n = len(labels)
-    side = min(max(3.2 + 0.6 * n, 4.6), 11.0)
-    figure = _new_figure(side + 0.8, side)
-    ax = figure.add_subplot()
-    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.grid(False)
-    names = [_short(c) for c in labels]
-    ax.set_xticks(range(n), names, rotation=45 if n > 4 or max(map(len, names)) > 8 else 0)
-    ax.set_yticks(range(n), names)
-    ax.set_xlabel("Predicted class")
-    ax.set_ylabel("True class")
-    ax.tick_params(length=0)
-    for side_name in ("left", "bottom"):
-        ax.spines[side_name].set_visible(False)
-    if n <= 20:
-        size = 9.5 if n <= 8 else 7
-        for i in range(n):
-            for j in range(n):
-                color = "white" if share[i, j] > 0.55 else "#0f172a"
-                text = f"{counts[i, j]}" if n > 8 else f"{counts[i, j]}\n{share[i, j]:.0%}"
-                ax.text(j, i, text, ha="center", va="center", color=color, fontsize=size)
-    bar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    bar.set_label("Share of the true class")
-    bar.outline.set_visible(False)
-    return figure
-
-
-def _confusion_alt(evaluation: EvaluationData, classes: list[Any]) -> str:
-    truth = evaluation.y_true
-    correct = int(np.sum(truth == evaluation.y_pred))
-    return (
-        f"Confusion matrix of {len(classes)} classes: {correct} of {len(truth)} rows "
-        "predicted correctly; the rest are off the diagonal."
-    )
-
-
-def _numeric_columns(frame: pd.DataFrame) -> list[str]:
-    import pandas as pd
-
-    return [
-        str(c)
-        for c in frame.columns
-        if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-    ]
-
-
-def _plotted_names(frame: pd.DataFrame) -> list[str]:
-    return [str(c) for c in frame.columns[:MAX_FEATURES]]
-
-
-def _grid(count: int) -> tuple[int, int]:
-    cols = 1 if count == 1 else 2 if count in (2, 4) else 3
-    return math.ceil(count / cols), cols
-
-
-def _sample(rows: int, seed: int = 0) -> np.ndarray:
-    if rows <= MAX_POINTS:
-        return np.arange(rows)
-    return np.sort(np.random.default_rng(seed).choice(rows, MAX_POINTS, replace=False))
-
-
-def _class_groups(
-    evaluation: EvaluationData, classes: list[Any]
-) -> tuple[list[Any], list[np.ndarray], str]:
-    """The classes drawn (most frequent first when there are too many) and their row masks."""
-    truth = evaluation.y_true
-    labels = classes or sorted(set(truth.tolist()))
-    note = ""
-    if len(labels) > MAX_CLASSES:
-        frequency = {label: int(np.sum(truth == label)) for label in labels}
-        kept = sorted(labels, key=lambda c: -frequency[c])[:MAX_CLASSES]
-        labels = [c for c in labels if c in kept]
-        note = f"the {MAX_CLASSES} most frequent of {len(frequency)} classes shown"
-    return labels, [truth == label for label in labels], note
-
-
-def _categories(column: pd.Series) -> list[str]:
-    counts = column.dropna().astype(str).value_counts()
-    return sorted(counts.index[:MAX_CATEGORIES].tolist())
-
-
-def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray | None:
-    """A Gaussian kernel density estimate (Scott's bandwidth) of ``values`` on ``grid``;
-    ``None`` when there are too few distinct values to estimate one."""
-    values = values[np.isfinite(values)]
-    if len(values) < 2 or _bins(values, 2) == 1:
-        return None
-    values = values[_sample(len(values))]
-    bandwidth = float(np.std(values, ddof=1)) * len(values) ** (-1 / 5)
-    z = (grid[:, None] - values[None, :]) / bandwidth
-    density: np.ndarray = np.exp(-0.5 * z**2).sum(axis=1) / (
-        len(values) * bandwidth * math.sqrt(2 * math.pi)
-    )
-    return density
-
-
-def _density_grid(values: np.ndarray) -> np.ndarray:
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        return np.linspace(0.0, 1.0, 2)
-    low, high = float(finite.min()), float(finite.max())
-    pad = (high - low) * 0.08 or 0.5
-    return np.linspace(low - pad, high + pad, 160)
-
-
-def _draw_densities(
-    ax: Axes, values: np.ndarray, masks: list[np.ndarray], colors: list[str]
-) -> None:
-    grid = _density_grid(values)
-    for mask, color in zip(masks, colors, strict=True):
-        part = values[mask]
-        density = _density(part, grid)
-        if density is None:
-            # One distinct value: a spike where it sits, scaled to the others' heights.
-            finite = part[np.isfinite(part)]
-            if len(finite):
-                ax.axvline(float(finite[0]), color=color, linewidth=2)
-            continue
-        ax.fill_between(grid, density, color=color, alpha=0.25, linewidth=0)
-        ax.plot(grid, density, color=color, linewidth=1.5)
-    ax.set_xlim(float(grid[0]), float(grid[-1]))
-    ax.set_ylim(bottom=0)
-
-
-def _class_distributions(evaluation: EvaluationData, classes: list[Any]) -> Figure:
-    import pandas as pd
-
-    frame = evaluation.X
-    names = _plotted_names(frame)
-    numeric = set(_numeric_columns(frame))
-    labels, masks, note = _class_groups(evaluation, classes)
-    rows, cols = _grid(len(names))
-    figure = _new_figure(3.4 * cols, 2.5 * rows + 0.4)
-    axes = figure.subplots(rows, cols, squeeze=False).ravel()
-    colors = [_PALETTE[i % len(_PALETTE)] for i in range(len(labels))]
-    for ax, name in zip(axes, names, strict=False):
-        column = frame[name]
-        ax.set_title(_short(name, 28))
-        if name in numeric:
-            _draw_densities(ax, column.to_numpy(dtype="float64"), masks, colors)
-            # Density units mean nothing to a reader; the shapes and overlaps do.
-            ax.set_yticks([])
-            ax.spines["left"].set_visible(False)
-            ax.grid(axis="y", visible=False)
-        else:
-            text = column.astype(str).where(column.notna(), None)
-            categories = _categories(column)
-            positions = np.arange(len(categories))
-            width = 0.8 / max(len(labels), 1)
-            for k, (mask, color) in enumerate(zip(masks, colors, strict=True)):
-                counts = pd.Series(text[mask]).value_counts()
-                heights = [int(counts.get(c, 0)) for c in categories]
-                ax.bar(positions + k * width - 0.4 + width / 2, heights, width, color=color)
-            ax.set_xticks(positions, [_short(c, 10) for c in categories])
-            ax.set_ylabel("rows")
-            ax.grid(axis="x", visible=False)
-    for ax in axes[len(names) :]:
-        ax.set_visible(False)
-    _class_legend(figure, labels, colors, note)
-    return figure
-
-
-def _class_legend(figure: Figure, labels: list[Any], colors: list[str], note: str) -> None:
-    from matplotlib.patches import Patch
-
-    handles = [
-        Patch(facecolor=color, edgecolor=color, alpha=0.75, label=_short(label, 24))
-        for label, color in zip(labels, colors, strict=True)
-    ]
-    figure.legend(
-        handles=handles,
-        loc="outside upper center",
-        ncols=min(len(handles), 5),
-        title=note or None,
-    )
-
-
-def _pair_plot(evaluation: EvaluationData, classes: list[Any], numeric: list[str]) -> Figure:
-    frame = evaluation.X
-    labels, masks, note = _class_groups(evaluation, classes)
-    colors = [_PALETTE[i % len(_PALETTE)] for i in range(len(labels))]
-    keep = np.zeros(len(frame), dtype=bool)
-    keep[_sample(len(frame))] = True
-    n = len(numeric)
-    figure = _new_figure(2.1 * n + 0.4, 2.1 * n + 0.4)
-    grid = figure.subplots(n, n, squeeze=False, sharex="col", sharey="row")
-    data = {name: frame[name].to_numpy(dtype="float64") for name in numeric}
-    for i, row_name in enumerate(numeric):
-        for j, col_name in enumerate(numeric):
-            ax: Axes = grid[i, j]
-            x, y = data[col_name], data[row_name]
-            ax.tick_params(labelsize=7.5)
-            if i == j:
-                # The diagonal keeps the row's shared y scale (its tick labels serve the
-                # row), so the density goes on a twin axis of its own.
-                density_ax = ax.twinx()
-                _draw_densities(density_ax, x, masks, colors)
-                density_ax.set_yticks([])
-                density_ax.grid(False)
-                for spine in density_ax.spines.values():
-                    spine.set_visible(False)
-            else:
-                for mask, color in zip(masks, colors, strict=True):
-                    chosen = mask & keep
-                    ax.scatter(x[chosen], y[chosen], s=9, color=color, alpha=0.7, linewidths=0)
-            if i == n - 1:
-                ax.set_xlabel(_short(col_name, 20))
-            if j == 0:
-                ax.set_ylabel(_short(row_name, 20))
-    _class_legend(figure, labels, colors, note)
-    return figure
-
-
-def _bins(values: np.ndarray, count: int) -> int:
-    """``count`` bins, or one when the values are all equal up to float noise (numpy
-    refuses to split a range that narrow)."""
-    if len(values) == 0:
-        return 1
-    scale = max(1.0, float(np.max(np.abs(values))))
-    return count if float(np.ptp(values)) > scale * 1e-9 else 1
-
-
-def _regression_values(evaluation: EvaluationData) -> tuple[np.ndarray, np.ndarray]:
-    return (
-        np.asarray(evaluation.y_true, dtype="float64"),
-        np.asarray(evaluation.y_pred, dtype="float64"),
-    )
-
-
-def _predicted_vs_actual(evaluation: EvaluationData) -> Figure:
-    actual, predicted = _regression_values(evaluation)
-    chosen = _sample(len(actual))
-    figure = _new_figure(5.6, 5.2)
-    ax = figure.add_subplot()
-    ax.scatter(actual[chosen], predicted[chosen], s=14, color=_ACCENT, alpha=0.6, linewidths=0)
-    both = np.concatenate([actual, predicted])
-    both = both[np.isfinite(both)]
-    low, high = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
-    pad = (high - low) * 0.04 or 1.0
-    ax.plot([low - pad, high + pad], [low - pad, high + pad], "--", color="#64748b", linewidth=1)
-    ax.set_xlim(low - pad, high + pad)
-    ax.set_ylim(low - pad, high + pad)
-    ax.set_aspect("equal")
-    ax.set_xlabel("Actual")
-    ax.set_ylabel("Predicted")
-    return figure
-
-
-def _residuals(evaluation: EvaluationData) -> Figure:
-    actual, predicted = _regression_values(evaluation)
-    residual = actual - predicted
-    chosen = _sample(len(actual))
-    figure = _new_figure(8.8, 3.8)
-    left, right = figure.subplots(1, 2, width_ratios=[1.6, 1])
-    left.scatter(predicted[chosen], residual[chosen], s=14, color=_ACCENT, alpha=0.6, linewidths=0)
-    left.axhline(0, linestyle="--", color="#64748b", linewidth=1)
-    left.set_xlabel("Predicted")
-    left.set_ylabel(_RESIDUAL)
-    finite = residual[np.isfinite(residual)]
-    right.hist(finite, bins=_bins(finite, 25), color=_ACCENT, alpha=0.75)
-    right.axvline(0, linestyle="--", color="#64748b", linewidth=1)
-    right.set_xlabel(_RESIDUAL)
-    right.set_ylabel("rows")
-    return figure
-
-
-def _target_relationships(evaluation: EvaluationData) -> Figure:
-    frame = evaluation.X
-    names = _plotted_names(frame)
-    actual, _ = _regression_values(evaluation)
-    chosen = _sample(len(actual))
-    rows, cols = _grid(len(names))
-    figure = _new_figure(3.4 * cols, 2.7 * rows)
-    axes = figure.subplots(rows, cols, squeeze=False).ravel()
-    numeric = set(_numeric_columns(frame))
-    for ax, name in zip(axes, names, strict=False):
-        column = frame[name]
-        ax.set_title(_short(name, 28))
-        if name in numeric:
-            values = column.to_numpy(dtype="float64")
-            ax.scatter(values[chosen], actual[chosen], s=9, color=_ACCENT, alpha=0.55, linewidths=0)
-        else:
-            text = column.astype(str).to_numpy()
-            categories = _categories(column)
-            groups = [actual[(text == c) & column.notna().to_numpy()] for c in categories]
-            ax.boxplot(groups, tick_labels=[_short(c, 10) for c in categories])
-            ax.tick_params(axis="x", rotation=30)
-        ax.set_ylabel("target")
-    for ax in axes[len(names) :]:
-        ax.set_visible(False)
-    return figure
-
-
-# -- HTML -----------------------------------------------------------------------------------
-
-_METRIC_NAMES = {
-    "accuracy": "Accuracy",
-    "f1_macro": "F1 (macro average)",
-    "r2": "R²",
-    "mae": "Mean absolute error",
-    "rmse": "Root mean squared error",
-    **UNSUPERVISED_METRIC_NAMES,
-}
-
-_HTML = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Training report · {{ estimator }}</title>
-<link rel="icon" href="data:,">
-<style>
-:root { color-scheme: light; }
-body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: #0f172a; background: #f8fafc; }
-main { max-width: 60rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
-h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
-h2 { font-size: 1.2rem; margin: 2rem 0 .75rem; }
-.lead { color: #475569; margin: 0 0 1.5rem; }
-section, figure { background: #fff; border: 1px solid #e2e8f0; border-radius: 12px;
-  padding: 1rem 1.25rem; margin: 0 0 1.25rem; }
-figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
-figcaption { color: #475569; font-size: .9rem; margin-top: .5rem; }
-figcaption strong { display: block; color: #0f172a; font-size: 1rem; }
-.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); gap: .75rem; }
-.tile { border: 1px solid #e2e8f0; border-radius: 10px; padding: .75rem 1rem; }
-.tile .v { font-size: 1.6rem; font-weight: 700; font-variant-numeric: tabular-nums; }
-.tile .k { color: #475569; font-size: .85rem; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #e2e8f0; }
-td.n, th.n { text-align: right; }
-caption { text-align: left; color: #475569; padding: 1rem 0 .25rem; }
-</style>
-</head>
-<body>
-<main>
-<h1>Training report</h1>
-{% if method %}<p class="lead">{{ estimator }} · {{ task }} · evaluated on {{ rows }} {{ method }} rows</p>
-{% else %}<p class="lead">{{ estimator }} · {{ task }} · not evaluated</p>{% endif %}
-<section aria-labelledby="metrics">
-<h2 id="metrics">Metrics</h2>
-{% if not method %}<p id="metrics-unknown">Unknown: the model was saved without data to measure it on
-(imported without <code>--data</code>). Import it again with <code>--data</code> and
-<code>--target</code> to measure it.</p>{% endif %}
-<div class="tiles">
-{% for m in metrics %}<div class="tile"><div class="v">{{ m.value }}</div><div class="k">{{ m.label }}</div></div>
-{% endfor %}</div>
-{% if per_class %}
-<div class="scroll">
-<table>
-<caption>Per class</caption>
-<thead><tr><th scope="col">Class</th><th scope="col" class="n">Precision</th>
-<th scope="col" class="n">Recall</th><th scope="col" class="n">F1</th>
-<th scope="col" class="n">Rows</th></tr></thead>
-<tbody>
-{% for c in per_class %}<tr><th scope="row">{{ c["class"] }}</th><td class="n">{{ "%.3f"|format(c.precision) }}</td>
-<td class="n">{{ "%.3f"|format(c.recall) }}</td><td class="n">{{ "%.3f"|format(c.f1) }}</td>
-<td class="n">{{ c.support }}</td></tr>
-{% endfor %}</tbody>
-</table>
-</div>
-{% endif %}
-</section>
-{% for f in figures %}
-<figure>
-<img src="{{ f.file }}" alt="{{ f.alt }}" width="{{ f.width }}" height="{{ f.height }}">
-<figcaption><strong>{{ f.title }}</strong>{{ f.caption }}</figcaption>
-</figure>
-{% endfor %}
-</main>
-</body>
-</html>
-"""
-
-
-def format_metric(name: str, value: float) -> str:
-    """A metric as people read it: accuracy as a percentage, the rest to 3 significant digits."""
-    if name == "accuracy":
-        return f"{value:.1%}"
-    if name in ("f1_macro", "r2", "silhouette"):
-        return f"{value:.3f}"
-    if name.endswith("_share"):
-        return f"{value:.1%}"
-    return f"{value:.4g}"
-
-
-def metric_label(name: str) -> str:
-    return _METRIC_NAMES.get(name, name.replace("_", " "))
-
-
-def _render_html(manifest: dict[str, Any]) -> str:
+def render_html(manifest: Manifest) -> str:
+    """The report's ``index.html``: what ``manifest`` holds, for people."""
     import jinja2
 
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    template = environment.from_string(_HTML)
-    evaluation = manifest["evaluation"]
-    method = {"holdout": "held-out", "training_data": "training", "not_evaluated": ""}.get(
-        evaluation["method"], "cross-validated"
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
     )
-    return template.render(
-        estimator=manifest["estimator"],
-        task=manifest["task"],
-        rows=evaluation["rows"],
-        method=method,
+    return environment.get_template("report.html").render(
+        estimator=manifest.estimator,
+        task=manifest.task,
+        rows=manifest.rows,
+        method=method_words(manifest.method),
         metrics=[
             {"label": metric_label(k), "value": format_metric(k, v)}
-            for k, v in manifest["metrics"].items()
+            for k, v in manifest.metrics.items()
         ],
-        per_class=manifest["per_class"],
-        figures=manifest["figures"],
+        per_class=[
+            {
+                "name": c.name,
+                "precision": format_score(c.precision),
+                "recall": format_score(c.recall),
+                "f1": format_score(c.f1),
+                "support": c.support,
+            }
+            for c in manifest.per_class or ()
+        ],
+        figures=manifest.figures,
     )
 
 
-__all__ = ["ReportFigure", "describe_estimator", "format_metric", "metric_label", "write_report"]
+__all__ = ["describe_estimator", "render_html", "write_report"]

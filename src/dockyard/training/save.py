@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from dockyard.predictor.golden import record_golden
 from dockyard.runtime.export import export_onnx
 from dockyard.training.columns import column_roles
 from dockyard.training.contract import output_path, record_training
+from dockyard.training.evaluation import EvaluationData
 from dockyard.training.unsupervised import (
     Scores,
     check_servable,
@@ -60,20 +60,6 @@ _TARGETS: dict[str, str] = {
     "clustering": "cluster",
     "outlier_detection": "outlier",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class EvaluationData:
-    """What the evaluation saw, for reports: true and predicted targets on held-out rows."""
-
-    X: pd.DataFrame
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    method: str
-    scores: np.ndarray | None = None
-    """Outlier bundles: each row's score; ``y_true`` is empty for models without a target."""
-    metrics: dict[str, float] | None = None
-    """Clustering and outlier bundles: the metrics computed when they were evaluated."""
 
 
 def _estimator_modules(obj: Any, seen: set[int] | None = None) -> Iterator[str]:

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dockyard.bundle.report_manifest import method_words
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from dockyard.training.save import EvaluationData
+    from dockyard.training.evaluation import EvaluationData
 
 MAX_POINTS = 2_000
 MAX_PAIR_FEATURES = 4
@@ -28,7 +30,7 @@ ReportItem = tuple[str, "Figure", str, str, str]
 
 
 def figures(evaluation: EvaluationData, task: str, classes: Sequence[Any]) -> Iterator[ReportItem]:
-    shown = "held-out" if evaluation.method == "holdout" else "training"
+    shown = method_words(evaluation.method)
     labels = np.asarray(evaluation.y_pred).astype(str)
     groups = [str(c) for c in classes]
     numeric = _numeric_columns(evaluation)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockyard.bundle.metadata import UNSUPERVISED_METRIC_NAMES, BundleMetadata
+from dockyard.bundle.metadata import BundleMetadata
 
 TASK_LABELS = {"clustering": "Clusterer", "outlier_detection": "Outlier detector"}
-METRIC_LABELS = UNSUPERVISED_METRIC_NAMES
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,21 +1,20 @@
-"""What the pages show, computed from a bundle's metadata: form fields, the model card's
-tables, the training report's figures. Plain data for the templates; no HTTP here.
+"""What the pages show, computed from a bundle's metadata: the model card's tables and
+metrics, with the form's fields (:mod:`dockyard.web.fields`) and the training report
+(:mod:`dockyard.web.reports`). Plain data for the templates; no HTTP here.
 
 Nothing here imports pandas or matplotlib: the pages run in the serving image.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from dockyard.bundle.environment import installed_version
-from dockyard.bundle.metadata import BundleMetadata, Feature, Scalar
+from dockyard.bundle.metadata import BundleMetadata
+from dockyard.bundle.report_manifest import format_metric, metric_label
 from dockyard.predictor import Predictor, label_text
+from dockyard.web.fields import Field, build_field, humanize, range_text, value_text
 from dockyard.web.groups import (
-    METRIC_LABELS,
     TASK_LABELS,
     GroupRow,
     answer_note,
@@ -23,51 +22,9 @@ from dockyard.web.groups import (
     group_rows,
     training_text,
 )
+from dockyard.web.reports import Report, load_report, report_path
 
-REPORT_DIR = "report"
-REPORT_INDEX = "index.html"
-REPORT_MANIFEST = "report.json"
-
-# Above this many categories a <select> is a chore to scroll; a text box with suggestions
-# is quicker to use and still lists every value.
-SELECT_LIMIT = 40
-
-_METRICS = {
-    "accuracy": "Accuracy",
-    "f1_macro": "F1 (macro average)",
-    "r2": "R²",
-    "mae": "Mean absolute error",
-    "rmse": "Root mean squared error",
-    **METRIC_LABELS,
-}
-_TO = " \u2013 "  # an en dash between the ends of a range
 _TASKS = {"classification": "Classifier", "regression": "Regressor", **TASK_LABELS}
-
-
-def humanize(name: str) -> str:
-    """``sepal_length`` → ``Sepal length``: a label a person reads; the key stays visible."""
-    words = name.replace("_", " ").replace("-", " ").strip()
-    return (words[:1].upper() + words[1:]) if words else name
-
-
-def format_number(value: float) -> str:
-    if value == 0 or 1e-3 <= abs(value) < 1e6:
-        return f"{value:.4g}" if not float(value).is_integer() else f"{value:.0f}"
-    return f"{value:.3g}"
-
-
-def format_metric(name: str, value: float) -> str:
-    if name == "accuracy":
-        return f"{value:.1%}"
-    if name in ("f1_macro", "r2", "silhouette"):
-        return f"{value:.3f}"
-    if name.endswith("_share"):
-        return f"{value:.1%}"
-    return format_number(value)
-
-
-def metric_label(name: str) -> str:
-    return _METRICS.get(name, humanize(name))
 
 
 def evaluation_text(metadata: BundleMetadata) -> tuple[str, str]:
@@ -101,34 +58,6 @@ class Metric:
 
 
 @dataclass(frozen=True, slots=True)
-class Option:
-    value: str
-    label: str
-    selected: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """One form control, generated from one feature of the schema."""
-
-    id: str
-    name: str
-    label: str
-    type: str
-    """The schema type: number, integer, boolean, category or text."""
-    control: str
-    """How it is shown: number, checkbox, select, text (with suggestions in a datalist), or
-    textarea (free text)."""
-    value: str
-    required: bool
-    options: tuple[Option, ...] = ()
-    minimum: str | None = None
-    maximum: str | None = None
-    step: str | None = None
-    hint: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class FeatureRow:
     name: str
     type: str
@@ -146,34 +75,6 @@ class PackageRow:
     @property
     def matches(self) -> bool:
         return self.recorded == self.running
-
-
-@dataclass(frozen=True, slots=True)
-class ReportFigure:
-    url: str
-    title: str
-    caption: str
-    alt: str
-    width: int
-    height: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClassRow:
-    name: str
-    precision: str
-    recall: str
-    f1: str
-    support: int
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    url: str
-    estimator: str
-    """As the report describes it, e.g. ``Pipeline: StandardScaler → LogisticRegression``."""
-    figures: tuple[ReportFigure, ...]
-    per_class: tuple[ClassRow, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,176 +119,11 @@ class ModelView:
     answer_note: str = ""
 
 
-def _value_text(value: Scalar | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return ""
-        text = repr(value)
-        return text[:-2] if text.endswith(".0") else text
-    return str(value)
-
-
-def _range_text(feature: Feature) -> str:
-    if feature.categories is not None:
-        shown = ", ".join(feature.categories[:8])
-        more = len(feature.categories) - 8
-        unseen = "; unseen ones accepted" if feature.accepts_unknown else ""
-        return shown + (f", … ({more} more)" if more > 0 else "") + unseen
-    if feature.minimum is not None and feature.maximum is not None:
-        return f"{format_number(feature.minimum)}{_TO}{format_number(feature.maximum)}"
-    if feature.type == "text":
-        return "free text"
-    if feature.type == "boolean":
-        return "true or false"
-    return ""
-
-
-def build_field(index: int, feature: Feature, example: Scalar | None) -> Field:
-    identifier = f"f-{index}"
-    label = humanize(feature.name)
-    required = not feature.nullable
-    if feature.type in ("number", "integer"):
-        hint = ""
-        if feature.minimum is not None and feature.maximum is not None:
-            hint = (
-                f"Trained on {format_number(feature.minimum)}{_TO}{format_number(feature.maximum)}"
-            )
-        return Field(
-            identifier,
-            feature.name,
-            label,
-            feature.type,
-            "number",
-            _value_text(example),
-            required,
-            # The exact float, not the rounded text: an example at the very edge of the
-            # range must not look out of range.
-            minimum=repr(feature.minimum) if feature.minimum is not None else None,
-            maximum=repr(feature.maximum) if feature.maximum is not None else None,
-            # "any" keeps every real value valid; an integer takes whole steps.
-            step="1" if feature.type == "integer" else "any",
-            hint=hint,
-        )
-    if feature.type == "boolean":
-        if feature.nullable:
-            current = _value_text(example)
-            options = tuple(
-                Option(v, text, v == current)
-                for v, text in (("", "(missing)"), ("true", "Yes"), ("false", "No"))
-            )
-            return Field(
-                identifier, feature.name, label, "boolean", "select", current, required, options
-            )
-        return Field(
-            identifier,
-            feature.name,
-            label,
-            "boolean",
-            "checkbox",
-            "true" if example is True else "false",
-            required,
-        )
-    current = _value_text(example)
-    if feature.type == "text":
-        return Field(
-            identifier, feature.name, label, "text", "textarea", current, required, hint="Free text"
-        )
-    categories = feature.categories
-    # A <select> offers only the training categories; a model that accepts unseen ones
-    # gets a text box that suggests them.
-    if categories is not None and len(categories) <= SELECT_LIMIT and not feature.accepts_unknown:
-        options = tuple(Option(c, c, c == current) for c in categories)
-        if feature.nullable:
-            options = (Option("", "(missing)", current == ""), *options)
-        return Field(
-            identifier,
-            feature.name,
-            label,
-            "category",
-            "select",
-            current,
-            required,
-            options,
-            hint=f"{len(categories)} categories",
-        )
-    options = tuple(Option(c, c, False) for c in categories or ())
-    hint = (
-        f"{len(options):,} known categories, or a new one; start typing"
-        if feature.accepts_unknown
-        else f"One of {len(options):,} categories; start typing"
-    )
-    return Field(
-        identifier, feature.name, label, "category", "text", current, required, options, hint=hint
-    )
-
-
 def _metrics(metadata: BundleMetadata) -> tuple[Metric, ...]:
     return tuple(
         Metric(k, metric_label(k), format_metric(k, v))
         for k, v in metadata.evaluation.metrics.items()
     )
-
-
-def load_report(predictor: Predictor, base_url: str) -> Report | None:
-    """The report's figures, from ``report/report.json`` in the bundle; ``None`` if the
-    bundle has none (saved before reports, or a hand-made bundle)."""
-    files = predictor.metadata.files
-    manifest_key = f"{REPORT_DIR}/{REPORT_MANIFEST}"
-    if manifest_key not in files or f"{REPORT_DIR}/{REPORT_INDEX}" not in files:
-        return None
-    try:
-        doc = json.loads((predictor.bundle.path / manifest_key).read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(doc, dict):
-        return None
-    # The manifest is checksummed with the bundle, but a page must not fail over one odd
-    # entry: what cannot be read is left out.
-    figures: list[ReportFigure] = []
-    for item in doc.get("figures") or []:
-        if not isinstance(item, dict) or f"{REPORT_DIR}/{item.get('file')}" not in files:
-            continue
-        try:
-            figures.append(
-                ReportFigure(
-                    url=f"{base_url}/{item['file']}",
-                    title=str(item.get("title", "")),
-                    caption=str(item.get("caption", "")),
-                    alt=str(item.get("alt", "")),
-                    width=int(item.get("width", 0)),
-                    height=int(item.get("height", 0)),
-                )
-            )
-        except (TypeError, ValueError):
-            continue
-    per_class: list[ClassRow] = []
-    for row in doc.get("per_class") or []:
-        try:
-            per_class.append(
-                ClassRow(
-                    str(row["class"]),
-                    f"{float(row['precision']):.3f}",
-                    f"{float(row['recall']):.3f}",
-                    f"{float(row['f1']):.3f}",
-                    int(row["support"]),
-                )
-            )
-        except (KeyError, TypeError, ValueError):
-            continue
-    estimator = str(doc.get("estimator", ""))
-    return Report(f"{base_url}/{REPORT_INDEX}", estimator, tuple(figures), tuple(per_class))
-
-
-def report_path(predictor: Predictor, file: str) -> Path | None:
-    """The bundle file behind a report URL, only if the bundle's checksums list it."""
-    key = f"{REPORT_DIR}/{file}"
-    if "/" in file or key not in predictor.metadata.files:
-        return None
-    return predictor.bundle.path / key
 
 
 def model_view(predictor: Predictor, *, report_url: str, versions: bool = True) -> ModelView:
@@ -405,7 +141,7 @@ def model_view(predictor: Predictor, *, report_url: str, versions: bool = True) 
     estimator = steps.rsplit(" \u2192 ", 1)[-1] if steps else estimator_path.rsplit(".", 1)[-1]
     fields = tuple(build_field(i, f, example.get(f.name)) for i, f in enumerate(meta.features))
     features = tuple(
-        FeatureRow(f.name, f.type, _range_text(f), f.nullable, _value_text(example.get(f.name)))
+        FeatureRow(f.name, f.type, range_text(f), f.nullable, value_text(example.get(f.name)))
         for f in meta.features
     )
     packages = tuple(
@@ -462,5 +198,8 @@ def example_csv(predictor: Predictor) -> str:
     names = predictor.metadata.feature_names
     writer.writerow(names)
     for record in predictor.metadata.input_example:
-        writer.writerow([_value_text(record.get(n)) for n in names])
+        writer.writerow([value_text(record.get(n)) for n in names])
     return out.getvalue()
+
+
+__all__ = ["Metric", "ModelView", "evaluation_text", "example_csv", "model_view", "report_path"]

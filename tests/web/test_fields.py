@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dockyard.bundle.metadata import Feature
-from dockyard.web.views import SELECT_LIMIT, build_field, format_metric, format_number, humanize
+from dockyard.web.fields import SELECT_LIMIT, build_field, humanize
 
 
 def test_number_field_carries_the_training_range() -> None:
@@ -89,11 +89,6 @@ def test_an_open_category_is_a_text_box_that_suggests_the_known_ones() -> None:
     assert field.hint == "2 known categories, or a new one; start typing"
 
 
-def test_formatting() -> None:
+def test_labels_are_words_a_person_reads() -> None:
     assert humanize("od280_od315") == "Od280 od315"
-    assert format_metric("accuracy", 0.92105) == "92.1%"
-    assert format_metric("r2", 0.21912) == "0.219"
-    assert format_metric("mae", 48.8512) == "48.85"
-    assert format_number(-0.0446416) == "-0.04464"
-    assert format_number(1515.0) == "1515"
-    assert format_number(1.5e-7) == "1.5e-07"
+    assert humanize("petal-width") == "Petal width"
