@@ -209,7 +209,10 @@ def test_a_model_imports_without_data_and_its_metrics_are_unknown(
     assert meta.target.classes == ["no", "yes"]
     rows, _ = churn_frame(rows=20, seed=3)
     served = Predictor.from_path(tmp_path / "bundle")
-    assert served.predict_records(rows.to_dict("records")).outputs == model.predict(rows).tolist()
+    assert (
+        served.predict_columns(served.validator.records(rows.to_dict("records"))).outputs
+        == model.predict(rows).tolist()
+    )
     if serialization == "skops":  # the API lists the metric with no value
         from starlette.testclient import TestClient
 
@@ -291,7 +294,10 @@ def test_without_data_a_strict_encoders_categories_come_from_the_model(tmp_path:
     served = Predictor.from_path(tmp_path / "bundle")
     row = X[X["plan"] == "basic"].head(1)
     assert "basic" not in set(X.head(3)["plan"])
-    assert served.predict_records(row.to_dict("records")).outputs == model.predict(row).tolist()
+    assert (
+        served.predict_columns(served.validator.records(row.to_dict("records"))).outputs
+        == model.predict(row).tolist()
+    )
 
 
 def test_without_data_a_clusterer_is_refused(tmp_path: Path) -> None:

@@ -139,7 +139,7 @@ def test_the_form_shows_every_feature_and_answers_with_probabilities(
     label = wait(browser, ec.visibility_of_element_located((By.ID, "prediction-label")))
     assert not_reloaded(browser)
     expected = Predictor.from_path(boost_bundles[name])
-    answer = expected.predict_records([ROW])
+    answer = expected.predict_columns(expected.validator.records([ROW]))
     assert label.text == str(answer.outputs[0])
     bars = browser.find_elements(By.CSS_SELECTOR, "#result .bars .bar")
     assert len(bars) == 2
