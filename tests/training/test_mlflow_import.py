@@ -216,7 +216,7 @@ def test_a_model_imports_without_data_and_its_metrics_are_unknown(
     if serialization == "skops":  # the API lists the metric with no value
         from starlette.testclient import TestClient
 
-        from dockyard.server import create_app
+        from dockyard.server.app import create_app
         from dockyard.settings import Settings
 
         with TestClient(create_app(Settings(), predictors=[served])) as client:
