@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dockyard.packaging import _yaml, dockerfile
+from dockyard.packaging import dockerfile, yamlwriter
 
 COMPOSE_FORMAT = "3.8"
 
@@ -56,4 +56,4 @@ def render(services: Sequence[Service], *, host_ip: str = "127.0.0.1") -> str:
     header = (
         "# Written by 'dockyard compose'. Start: docker-compose up -d   Stop: docker-compose down\n"
     )
-    return header + _yaml.dump(document)
+    return header + yamlwriter.dump(document)

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dockyard.packaging import _yaml, dockerfile
+from dockyard.packaging import dockerfile, yamlwriter
 
 STACK_FORMAT = "3.8"
 NETWORK = "dockyard-models"
@@ -193,7 +193,7 @@ def render(
         "# Written by 'dockyard stack'. Deploy: docker stack deploy -c THIS_FILE dockyard\n"
         '# API keys are Swarm secrets: printf %s "$KEY" | docker secret create NAME -\n'
     )
-    return header + _yaml.dump(stack(services, endpoint_mode=endpoint_mode))
+    return header + yamlwriter.dump(stack(services, endpoint_mode=endpoint_mode))
 
 
 __all__ = ["NETWORK", "Health", "ModelService", "Resources", "render", "stack"]

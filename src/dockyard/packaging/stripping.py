@@ -10,9 +10,7 @@ linker sees moves). Any file that does not fit that shape is left untouched.
 
 Identical copies of one vendored library are also linked instead of stored twice.
 
-Identical copies of one vendored library are also linked instead of stored twice.
-
-Standard library only, run by path (``python -I .../_strip.py DIR``).
+Standard library only, run by path (``python -I .../stripping.py DIR``).
 """
 
 from __future__ import annotations
