@@ -155,7 +155,7 @@ def _start(
     environment: dict[str, str],
     run: Run,
 ) -> Any:
-    docker = engine._sdk()
+    docker = engine.sdk()
     user = f"{os.getuid()}:{os.getgid()}" if hasattr(os, "getuid") else None
     try:
         return client.containers.run(

@@ -106,7 +106,7 @@ def _run(
     client: Any, image: str, entrypoint: list[str], command: list[str], *, timeout: float
 ) -> tuple[str, str, int]:
     """Run one throwaway, locked-down container of ``image``: (stdout, stderr, exit code)."""
-    docker = engine._sdk()
+    docker = engine.sdk()
     try:
         container = client.containers.create(
             image,
