@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlparse
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from dockyard import files
 from dockyard.__about__ import __version__
 from dockyard.bundle import environment
 from dockyard.bundle.metadata import BundleMetadata
@@ -286,7 +287,5 @@ def resolve(requirements: Iterable[str], target: Target, *, use_cache: bool = Tr
         items = json.loads(report.read_text(encoding="utf-8"))["install"]
     lock = Lock(target, tuple(sorted((_pin_from_report(i) for i in items), key=lambda p: p.name)))
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp_file = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp_file.write_text(lock.render(), encoding="utf-8")
-    tmp_file.replace(cached)
+    files.write_text(cached, lock.render())
     return lock

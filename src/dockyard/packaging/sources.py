@@ -22,13 +22,11 @@ import contextlib
 import hashlib
 import http.client
 import json
-import os
 import re
 import ssl
 import subprocess
 import sys
 import tarfile
-import tempfile
 import tomllib
 import urllib.error
 import urllib.request
@@ -40,6 +38,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit, urlunsplit
 from packaging.utils import canonicalize_name
 
 from dockyard.errors import PackagingError
+from dockyard.files import replacing_bytes, write_text
 from dockyard.packaging import wheelhouse as wheels
 from dockyard.packaging.lock import Lock, Pin, Target, cache_dir, resolve
 
@@ -248,9 +247,7 @@ def source_pin(project: str, version: str, target: Target) -> Pin:
         )
     pin = Pin(name, version, digest, found)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(Lock(target, (pin,)).render(), encoding="utf-8")
-    tmp.replace(cached)
+    write_text(cached, Lock(target, (pin,)).render())
     return pin
 
 
@@ -269,28 +266,23 @@ def fetch_source(pin: Pin, wheelhouse: Path) -> Path:
     url = listed[0]
     wheelhouse.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=wheelhouse, prefix=".download-", delete=False) as out:
-        partial = Path(out.name)
     try:
-        with partial.open("wb") as out:
+        with replacing_bytes(file) as out:
             request = _request(url, index.url)
             with urllib.request.urlopen(request, timeout=_TIMEOUT, context=index.tls) as response:  # noqa: S310
                 while block := response.read(1 << 20):
                     digest.update(block)
                     out.write(block)
-        if digest.hexdigest() != pin.sha256:
-            raise PackagingError(
-                f"{pin.filename} from {redact(url)} has sha256 {digest.hexdigest()[:12]}…, but "
-                f"the index publishes {pin.sha256[:12]}…; it was not kept.",
-                hint="Build again; if it happens again, the index or a proxy serves other bytes.",
-            )
-        partial.replace(file)
+            if digest.hexdigest() != pin.sha256:
+                raise PackagingError(
+                    f"{pin.filename} from {redact(url)} has sha256 {digest.hexdigest()[:12]}…, "
+                    f"but the index publishes {pin.sha256[:12]}…; it was not kept.",
+                    hint="Build again; if it happens again, the index or a proxy serves other bytes.",
+                )
     except _NETWORK_ERRORS as exc:
         if isinstance(exc, urllib.error.HTTPError):
             exc.close()
         raise _failure("download", url, exc, hint=_OFFLINE_HINT) from None
-    finally:
-        partial.unlink(missing_ok=True)
     return file
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -13,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dockyard.bundle.store import new_file_beside
+from dockyard import files
 from dockyard.cli.console import err
 from dockyard.errors import UsageError
 
@@ -113,7 +114,6 @@ def predict(
         # one running when the scoring processes fork).
         auto_refresh=err.is_terminal,
     )
-    tmp_path: Path | None = None
     try:
         with progress:
             task = progress.add_task("score", total=total, rows=0)
@@ -145,14 +145,9 @@ def predict(
                 with _open_output(output) as sink:
                     rows = score(sink)
             else:
-                fd, tmp_path = _new_output(output)
-                with os.fdopen(fd, "w", encoding="utf-8", newline="") as sink:
-                    rows = score(sink)
-                os.replace(tmp_path, output)
-                tmp_path = None
+                with contextlib.ExitStack() as stack:
+                    rows = score(_new_output(output, stack))
     finally:
-        if tmp_path is not None:
-            tmp_path.unlink(missing_ok=True)
         if source is not sys.stdin.buffer:
             source.close()
     if not to_stdout:
@@ -191,12 +186,12 @@ def _open_output(output: Path) -> IO[str]:
         raise UsageError(f"Cannot write {output}: {exc.strerror}.") from None
 
 
-def _new_output(output: Path) -> tuple[int, Path]:
-    """A file beside ``output`` to score into, then moved onto it: a failed run leaves
-    no half-written output."""
+def _new_output(output: Path, stack: contextlib.ExitStack) -> IO[str]:
+    """A file beside ``output`` to score into, moved onto it when ``stack`` closes without an
+    error: a failed run leaves no half-written output."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        return new_file_beside(output)
+        return stack.enter_context(files.replacing_text(output, newline=""))
     except OSError as exc:
         raise UsageError(f"Cannot write {output}: {exc.strerror}.") from None
 
