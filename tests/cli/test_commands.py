@@ -202,6 +202,14 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Missing argument" in capsys.readouterr().err
 
 
+def test_a_mistyped_command_is_answered_with_close_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The suggestions come from the whole table, not only from the modules loaded so far.
+    assert main(["servee"]) == 2
+    assert "No such command 'servee'. Did you mean 'serve', 'save'?" in capsys.readouterr().err
+
+
 def test_settings_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     from dockyard.cli.commands.serve import environment_for, settings_from_flags
     from dockyard.settings import Settings
