@@ -170,9 +170,7 @@ def check_environment(
             strict = (*strict, "onnxruntime")
         may_be_absent = set(recorded) - {"numpy", "onnxruntime"}
     refusals, warnings = environment.compare(recorded, strict=strict, may_be_absent=may_be_absent)
-    trained_py = metadata.environment.python.split(".")[:2]
-    running_py = environment.python_version().split(".")[:2]
-    if trained_py != running_py:
+    if not environment.same_python(metadata.environment.python, environment.python_version()):
         warnings.append(
             f"Python {metadata.environment.python} recorded, {environment.python_version()} running"
         )

@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from dockyard import files
 from dockyard.__about__ import __version__
@@ -58,7 +59,11 @@ class Target:
 
     @classmethod
     def for_python(cls, version: str, machine: str | None = None) -> Target:
-        major_minor = ".".join(version.split(".")[:2])
+        try:
+            release = Version(version).release
+        except InvalidVersion:
+            raise PackagingError(f"{version!r} is not a Python version.") from None
+        major_minor = ".".join(str(part) for part in release[:2])
         arch = _MACHINES.get((machine or platform.machine()).lower())
         if arch is None:
             raise PackagingError(

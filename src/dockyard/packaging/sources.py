@@ -35,7 +35,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit, urlunsplit
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
+from packaging.version import InvalidVersion, Version
 
 from dockyard.errors import PackagingError
 from dockyard.files import replacing_bytes, write_text
@@ -220,6 +221,18 @@ def _index_files(index: _Index, project: str) -> dict[str, tuple[str, str | None
     return files
 
 
+def _is_source_archive(filename: str, name: str, version: str) -> bool:
+    """Whether ``filename`` is the ``.tar.gz`` source archive of ``name`` ``version``, in any
+    spelling (older archives keep the project's own: ``numpy-1.26.4.tar.gz``)."""
+    if not filename.lower().endswith(".tar.gz"):
+        return False
+    try:
+        project, found = parse_sdist_filename(filename)
+        return project == name and found == Version(version)
+    except (InvalidSdistFilename, InvalidVersion):
+        return False
+
+
 def source_pin(project: str, version: str, target: Target) -> Pin:
     """The source archive of ``project==version`` and the sha256 the index publishes for it.
 
@@ -230,13 +243,12 @@ def source_pin(project: str, version: str, target: Target) -> Pin:
     if cached.is_file():
         return Lock.parse(cached.read_text(encoding="utf-8"), source=str(cached)).pins[0]
     index = _Index.configured()
-    wanted = f"{name.replace('-', '_')}-{version}.tar.gz"
     files = _index_files(index, name)
-    # Older archives keep the project's own spelling (numpy-1.26.4.tar.gz): match either.
-    found = next((f for f in files if f.lower() in {wanted, f"{name}-{version}.tar.gz"}), None)
+    found = next((f for f in files if _is_source_archive(f, name, version)), None)
     if found is None:
         raise PackagingError(
-            f"The index {redact(index.url)} has no source archive of {name} {version} ({wanted}).",
+            f"The index {redact(index.url)} has no source archive of {name} {version} "
+            f"({name}-{version}.tar.gz).",
             hint="Pass --numpy-wheel to install numpy's wheel instead.",
         )
     digest = files[found][1]

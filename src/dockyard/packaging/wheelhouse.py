@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from packaging.utils import parse_wheel_filename
+
 from dockyard.__about__ import __version__
 from dockyard.bundle.store import sha256_file
 from dockyard.errors import PackagingError
@@ -119,7 +121,7 @@ def dockyard_wheel(target: Target, dest: Path) -> Lock:
             raise PackagingError(f"Expected one Dockyard wheel, found {[w.name for w in wheels]}.")
         wheel = dest / wheels[0].name
         shutil.move(wheels[0], wheel)
-    version = wheel.name.split("-")[1]
+    version = str(parse_wheel_filename(wheel.name)[1])
     return Lock(target, (Pin("dockyard", version, sha256_file(wheel), wheel.name),))
 
 

@@ -167,7 +167,7 @@ def check_recorded_versions(model: MlflowModel) -> list[str]:
         )
     notes = []
     running = environment.python_version()
-    if model.python and model.python.split(".")[:2] != running.split(".")[:2]:
+    if model.python and not environment.same_python(model.python, running):
         notes.append(f"Python {model.python} recorded, {running} running")
     return notes
 
