@@ -12,6 +12,12 @@ build) and the build tools' wheels, resolved for the image's platform from the b
 requirements the archive itself declares. The compile runs in a stage of the image build, in
 a build image with a C/C++ compiler and the same Python as the base (``python:X.Y`` for
 ``python:X.Y-slim``), so it works from any host, and offline.
+
+The package-index client here is hand-written (the simple API's JSON and HTML pages, read as
+pip reads them, with pip's own index URL, credentials and certificate settings): pip has no
+API to ask for one source archive's URL and published sha256 (``pip download`` fetches and
+unpacks, and prepares metadata from an sdist by running its build backend), and a library
+that does (pypi-simple) would be one more runtime dependency for one request per slim build.
 """
 
 from __future__ import annotations
