@@ -179,8 +179,8 @@ def check_environment(
         raise EnvironmentMismatch(
             f"Bundle '{metadata.name}' was trained with a different environment: {'; '.join(refusals)}.",
             hint=(
-                f"Install the recorded versions (pip install {wanted}), serve it from the image "
-                "'dockyard build' makes, or pass --allow-version-mismatch if you accept the risk."
+                f"Install the recorded versions (pip install {wanted}), or serve it from the "
+                "image 'dockyard build' makes."
             ),
         )
     notes = warnings + (refusals if allow_mismatch else [])
@@ -245,9 +245,8 @@ def load_verified(
     if unknown:
         raise UntrustedTypes(
             f"Bundle '{metadata.name}' needs types Dockyard has not reviewed: {', '.join(unknown)}.",
-            hint="If you trust where this bundle came from, pass --trust "
-            + " --trust ".join(unknown)
-            + ".",
+            hint="If you trust where this bundle came from, name them as trusted types.",
+            types=unknown,
         )
     try:
         model = sio.load(model_path, trusted=sorted(needed))

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from dockyard import files
 from dockyard.cli.console import err
+from dockyard.cli.refusals import in_flags
 from dockyard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -79,13 +80,16 @@ def predict(
     from dockyard.batch.runtime_column import RuntimeColumn
     from dockyard.predictor import Predictor
 
+    def load() -> Predictor:
+        with in_flags(allow_version_mismatch=True):
+            return Predictor.from_path(
+                bundle,
+                allow_version_mismatch=allow_version_mismatch,
+                trusted_types=trust,
+                runtime=_runtime(runtime),
+            )
+
     if spark is not None or file_format(format_, input_csv, output) == "parquet":
-        load = lambda: Predictor.from_path(  # noqa: E731
-            bundle,
-            allow_version_mismatch=allow_version_mismatch,
-            trusted_types=trust,
-            runtime=_runtime(runtime),
-        )
         if spark is not None and allow_version_mismatch:
             raise UsageError(
                 "--allow-version-mismatch does not apply to --spark: every executor must match the bundle."
@@ -93,12 +97,7 @@ def predict(
         _parquet(bundle, input_csv, output, load, spark=spark, chunk_rows=chunk_rows, trust=trust)
         return
     with err.status("Loading bundle…"):
-        predictor = Predictor.from_path(
-            bundle,
-            allow_version_mismatch=allow_version_mismatch,
-            trusted_types=trust,
-            runtime=_runtime(runtime),
-        )
+        predictor = load()
     source, total = _open_input(input_csv)
     to_stdout = str(output) == "-"
     progress = Progress(
@@ -210,9 +209,16 @@ def _parquet(
     if spark is not None:
         from dockyard.spark.command import predict_on_spark
 
-        predict_on_spark(
-            bundle, str(source), str(output), master=spark, batch_rows=chunk_rows, trust=trust
+        rows = predict_on_spark(
+            bundle,
+            str(source),
+            str(output),
+            master=spark,
+            batch_rows=chunk_rows,
+            trust=trust,
+            console=err,
         )
+        err.print(f"Scored {rows:,} rows on {spark} → {output}")
         return
     from dockyard.batch.formats import require_pyarrow
 
