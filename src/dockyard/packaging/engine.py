@@ -72,6 +72,9 @@ class Built:
     seconds: float
     sbom: Path | None = None
     """The CycloneDX SBOM written beside the build, if any."""
+    could_be_slim: bool = False
+    """A full serving image whose every bundle has a verified ONNX export: a slim image
+    (ONNX Runtime, no scikit-learn) would serve them too."""
 
     def describe(self) -> str:
         added = f", {mb(self.size - self.base_size)} on top of the base" if self.base_size else ""
