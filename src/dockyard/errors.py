@@ -122,6 +122,11 @@ class EnvironmentMismatch(BundleError):
 class UntrustedTypes(BundleError):
     code = "untrusted_types"
 
+    def __init__(self, message: str, *, hint: str | None = None, types: Sequence[str] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.types = tuple(types)
+        """The unreviewed types the model needs: trusting them lets it load."""
+
 
 # --- training and saving -----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import pytest
 
 import dockyard.cli.commands
 from dockyard import __version__
+from dockyard.bundle.store import REVIEWED_TRUSTED_TYPES
 from dockyard.cli.main import COMMANDS, commands_of, main
 from dockyard.errors import ExitCode
 
@@ -202,6 +203,14 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Missing argument" in capsys.readouterr().err
 
 
+def test_a_mistyped_command_is_answered_with_close_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The suggestions come from the whole table, not only from the modules loaded so far.
+    assert main(["servee"]) == 2
+    assert "No such command 'servee'. Did you mean 'serve', 'save'?" in capsys.readouterr().err
+
+
 def test_settings_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     from dockyard.cli.commands.serve import environment_for, settings_from_flags
     from dockyard.settings import Settings
@@ -303,3 +312,20 @@ def test_import_and_inspect_a_clusterer_without_a_target(
     assert "(clustering, sklearn.cluster._kmeans.KMeans)" in out
     assert "cluster sizes: 0 " in out
     assert "silhouette" in out
+
+
+def test_refusals_name_the_flags_of_the_command_that_loaded_the_bundle(
+    wine_bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(
+        "dockyard.bundle.store.REVIEWED_TRUSTED_TYPES",
+        tuple(t for t in REVIEWED_TRUSTED_TYPES if t != "sklearn.tree._tree.Tree"),
+    )
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a\n1\n")
+    args = ["predict", str(wine_bundle), str(rows), "-o", str(tmp_path / "out.csv")]
+    assert main([*args, "--runtime", "sklearn"]) == 3
+    assert "pass --trust sklearn.tree._tree.Tree." in capsys.readouterr().err

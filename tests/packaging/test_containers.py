@@ -177,7 +177,12 @@ def test_train_in_container_matches_local_training(
 ) -> None:
     out = tmp_path / "trained" / "iris"
     train_in_container(
-        "iris", out, base_image=base_image, wheelhouse=default_wheelhouse(), version="1.0.0"
+        "iris",
+        out,
+        base_image=base_image,
+        wheelhouse=default_wheelhouse(),
+        version="1.0.0",
+        console=Console(stderr=True),
     )
     assert out.stat().st_uid == os.getuid()
     meta = dockyard.read_metadata(out)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import DockerError
-from dockyard.packaging import _strip, engine, healthcheck
+from dockyard.packaging import engine, healthcheck, stripping
 
 
 @pytest.fixture
@@ -67,20 +67,20 @@ def test_strip_keeps_a_shared_object_loadable(tmp_path: Path) -> None:
     copy = tmp_path / "site" / "pkg" / source.name
     copy.parent.mkdir(parents=True)
     shutil.copyfile(source, copy)
-    changed, saved = _strip.strip_tree(tmp_path / "site")
+    changed, saved = stripping.strip_tree(tmp_path / "site")
     assert changed == 1
     assert saved > 0
     assert copy.stat().st_size < source.stat().st_size
     ctypes.CDLL(str(copy))  # the dynamic linker still accepts it
-    assert _strip.strip(copy.read_bytes()) is None  # nothing left to remove
-    assert _strip.strip(b"not an ELF file") is None
+    assert stripping.strip(copy.read_bytes()) is None  # nothing left to remove
+    assert stripping.strip(b"not an ELF file") is None
 
 
 def test_identical_vendored_libraries_become_links(tmp_path: Path) -> None:
     for package in ("a.libs", "b.libs"):
         (tmp_path / package).mkdir()
         (tmp_path / package / "libx.so.1").write_bytes(b"same bytes")
-    assert _strip.dedupe_vendored(tmp_path) == len(b"same bytes")
+    assert stripping.dedupe_vendored(tmp_path) == len(b"same bytes")
     assert (tmp_path / "b.libs" / "libx.so.1").is_symlink()
     assert (tmp_path / "b.libs" / "libx.so.1").read_bytes() == b"same bytes"
 

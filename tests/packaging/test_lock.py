@@ -71,3 +71,10 @@ def test_target_platform_arguments() -> None:
     assert "cp311" in args
     with pytest.raises(PackagingError):
         Target.for_python("3.11", "sparc")
+
+
+def test_a_target_takes_the_feature_release_of_any_python_version() -> None:
+    assert Target.for_python("3.14rc1", "x86_64").python == "3.14"
+    assert Target.for_python("3.13.0b2", "x86_64").abi == "cp313"
+    with pytest.raises(PackagingError, match="not a Python version"):
+        Target.for_python("three", "x86_64")

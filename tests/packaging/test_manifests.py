@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from dockyard.bundle import bundle_digest, read_metadata
-from dockyard.packaging import _yaml, compose, kubernetes
+from dockyard.packaging import compose, kubernetes, yamlwriter
 
 
 def test_yaml_writer_round_trips_through_pyyaml() -> None:
@@ -16,7 +16,7 @@ def test_yaml_writer_round_trips_through_pyyaml() -> None:
         "f": "yes",
         "g": 1.5,
     }
-    assert yaml.safe_load(_yaml.dump(doc)) == doc
+    assert yaml.safe_load(yamlwriter.dump(doc)) == doc
 
 
 def test_compose_file_has_one_hardened_service_per_model() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 import dockyard
 from dockyard.errors import PackagingError
-from dockyard.packaging import _bundle_check
+from dockyard.packaging import bundlecheck
 from dockyard.packaging.registry import Identity, _split, _tag, check_registry
 
 
@@ -63,7 +63,7 @@ def test_references_split_into_repository_and_tag() -> None:
 
 def _check(bundle: Path) -> dict[str, object]:
     meta = dockyard.read_metadata(bundle)
-    return _bundle_check.check(str(bundle), dockyard.bundle_digest(bundle), meta.version)
+    return bundlecheck.check(str(bundle), dockyard.bundle_digest(bundle), meta.version)
 
 
 def test_bundle_check_passes_an_untouched_bundle(iris_bundle: Path, tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_bundle_check_names_each_problem(iris_bundle: Path, tmp_path: Path) -> N
     (copy / "notes.txt").write_text("added")
     report = next(iter(dockyard.read_metadata(copy, verify=False).files))
     (copy / report).unlink()
-    result = _bundle_check.check(str(copy), expected, "2.0.0")
+    result = bundlecheck.check(str(copy), expected, "2.0.0")
     problems = "\n".join(str(p) for p in result["problems"])  # type: ignore[attr-defined]
     assert result["ok"] is False
     assert "model.skops has sha256" in problems
@@ -103,9 +103,9 @@ def test_bundle_check_main_prints_json_lines(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     shutil.copytree(iris_bundle, tmp_path / "iris")
-    monkeypatch.setattr(_bundle_check, "MODELS_DIR", str(tmp_path))
+    monkeypatch.setattr(bundlecheck, "MODELS_DIR", str(tmp_path))
     promise = {"iris": {"sha256": "0" * 64, "version": "1.0.0"}}
-    assert _bundle_check.main([json.dumps(promise)]) == 1
+    assert bundlecheck.main([json.dumps(promise)]) == 1
     line = json.loads(capsys.readouterr().out)
     assert line["model"] == "iris"
     assert line["problems"] == [

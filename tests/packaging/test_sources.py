@@ -320,3 +320,24 @@ def test_pip_settings_are_read_as_pip_prints_them_the_environment_winning(
     monkeypatch.setattr(sources.subprocess, "run", fake_run)
     assert sources._Index.configured().url == "https://env.example/simple"
     assert sources._pip_config()["cert"] == "/etc/ssl/company.pem"
+
+
+def test_the_source_archive_is_found_in_any_spelling_of_its_name_and_version(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The index's file names are read as sdist names: 2.4.0 is published as "NumPy-2.4.tar.gz".
+    archive = _archive()
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "NumPy-2.4.tar.gz").write_bytes(archive)
+    page = tmp_path / "simple" / "numpy"
+    page.mkdir(parents=True)
+    digest = hashlib.sha256(archive).hexdigest()
+    (page / "index.html").write_text(
+        f'<a href="../../files/numpy-2.4.0rc1.tar.gz#sha256={digest}">rc</a>'
+        f'<a href="../../files/NumPy-2.4.tar.gz#sha256={digest}">NumPy-2.4.tar.gz</a>'
+    )
+    monkeypatch.setenv("PIP_INDEX_URL", (tmp_path / "simple").as_uri())
+    monkeypatch.setenv("DOCKYARD_CACHE_DIR", str(tmp_path / "cache"))
+    pin = sources.source_pin("numpy", "2.4.0", TARGET)
+    assert pin.filename == "NumPy-2.4.tar.gz"

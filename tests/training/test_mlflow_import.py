@@ -122,7 +122,7 @@ def test_the_mlmodel_files_trusted_types_are_not_used(tmp_path: Path) -> None:
     assert "_operator.neg" in (tmp_path / "mlflow" / "MLmodel").read_text()
     with pytest.raises(UntrustedTypes, match=r"_operator\.neg") as caught:
         _import(tmp_path / "mlflow", data, tmp_path / "bundle")
-    assert "--trust _operator.neg" in caught.value.hint
+    assert caught.value.types == ("_operator.neg",)
     assert not (tmp_path / "bundle").exists()
     meta = _import(tmp_path / "mlflow", data, tmp_path / "bundle", trusted_types=["_operator.neg"])
     assert meta.model.trusted_types == ["_operator.neg"]

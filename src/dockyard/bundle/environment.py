@@ -7,6 +7,8 @@ import platform
 import re
 from collections.abc import Iterable
 
+from packaging.version import InvalidVersion, Version
+
 # A version mismatch in these changes what a model computes or whether it loads at all;
 # they are refused by default. Others are reported as warnings.
 # Gradient-boosting libraries hold the model's trees in their own format: a different
@@ -31,6 +33,8 @@ def gpu_only(name: str) -> bool:
 
 
 def _canonical(name: str) -> str:
+    # packaging.utils.canonicalize_name's rule; importing packaging.utils (it imports
+    # packaging.tags) would cost serving start-up ~25 ms for one regular expression.
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -71,6 +75,22 @@ def python_version() -> str:
     return platform.python_version()
 
 
+def same_version(a: str, b: str) -> bool:
+    """Equal as PEP 440 versions (``1.0`` is ``1.0.0``); what is no version compares as text."""
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
+def same_python(a: str, b: str) -> bool:
+    """Whether two Python versions are the same feature release (``3.11.4`` and ``3.11.9``)."""
+    try:
+        return Version(a).release[:2] == Version(b).release[:2]
+    except InvalidVersion:
+        return a == b
+
+
 def platform_tag() -> str:
     return f"{platform.system().lower()}-{platform.machine()}"
 
@@ -109,7 +129,7 @@ def compare(
         have = installed_version(name)
         if have is None and name in EQUIVALENT:
             have = installed_version(EQUIVALENT[name])
-        if have == want or (have is None and name in absent_ok):
+        if (have is not None and same_version(have, want)) or (have is None and name in absent_ok):
             continue
         line = f"{name} {want} recorded, {have or 'not installed'} running"
         (refusals if name in strict or have is None else warnings).append(line)

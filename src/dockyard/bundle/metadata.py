@@ -32,6 +32,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dockyard.__about__ import __version__
 from dockyard.errors import BundleSchemaError
 
 SCHEMA_VERSION: Final = 4
@@ -351,8 +352,6 @@ def parse_metadata(doc: Any, *, source: str = METADATA_FILE) -> BundleMetadata:
             f"{source} has no integer 'schema_version'; it is not a Dockyard bundle."
         )
     if version > SCHEMA_VERSION:
-        from dockyard import __version__
-
         raise BundleSchemaError(
             f"{source} uses bundle schema {version}, but Dockyard {__version__} reads at most "
             f"schema {SCHEMA_VERSION}.",

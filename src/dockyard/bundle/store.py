@@ -11,12 +11,11 @@ import hashlib
 import json
 import logging
 import os
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from dockyard import files
 from dockyard.bundle import environment
 from dockyard.bundle.metadata import METADATA_FILE, BundleMetadata, parse_metadata
 from dockyard.errors import (
@@ -71,8 +70,6 @@ REVIEWED_TRUSTED_TYPES: tuple[str, ...] = (
 
 _CHUNK = 1 << 20
 
-_T = TypeVar("_T")
-
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -100,38 +97,7 @@ def checksum_files(directory: Path) -> dict[str, str]:
 def write_metadata(directory: Path, metadata: BundleMetadata) -> None:
     """Write ``bundle.json`` atomically, so a crash never leaves half a file."""
     text = json.dumps(metadata.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
-    target = directory / METADATA_FILE
-    fd, tmp = new_file_beside(target)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def new_file_beside(target: Path) -> tuple[int, Path]:
-    """A new file (open for writing, and its path) beside ``target``, to fill and then
-    ``os.replace`` onto it. Its mode follows the umask, as ``target``'s would if written in
-    place (0644 under the usual 022), where ``tempfile.mkstemp`` always makes 0600."""
-    return _beside(target, lambda path: os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-
-
-def new_directory_beside(target: Path) -> Path:
-    """A new directory beside ``target``, to fill and then ``os.replace`` onto it; its mode
-    follows the umask (0755 under 022), where ``tempfile.mkdtemp`` always makes 0700."""
-    return _beside(target, lambda path: path.mkdir())[1]
-
-
-def _beside(target: Path, create: Callable[[Path], _T]) -> tuple[_T, Path]:
-    for _ in range(100):
-        candidate = target.with_name(f".{target.name}-{secrets.token_hex(4)}")
-        try:
-            return create(candidate), candidate
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"No free name for a temporary file beside {target}.")
+    files.write_text(directory / METADATA_FILE, text)
 
 
 def untrusted_types(model_path: Path) -> list[str]:
@@ -204,9 +170,7 @@ def check_environment(
             strict = (*strict, "onnxruntime")
         may_be_absent = set(recorded) - {"numpy", "onnxruntime"}
     refusals, warnings = environment.compare(recorded, strict=strict, may_be_absent=may_be_absent)
-    trained_py = metadata.environment.python.split(".")[:2]
-    running_py = environment.python_version().split(".")[:2]
-    if trained_py != running_py:
+    if not environment.same_python(metadata.environment.python, environment.python_version()):
         warnings.append(
             f"Python {metadata.environment.python} recorded, {environment.python_version()} running"
         )
@@ -215,8 +179,8 @@ def check_environment(
         raise EnvironmentMismatch(
             f"Bundle '{metadata.name}' was trained with a different environment: {'; '.join(refusals)}.",
             hint=(
-                f"Install the recorded versions (pip install {wanted}), serve it from the image "
-                "'dockyard build' makes, or pass --allow-version-mismatch if you accept the risk."
+                f"Install the recorded versions (pip install {wanted}), or serve it from the "
+                "image 'dockyard build' makes."
             ),
         )
     notes = warnings + (refusals if allow_mismatch else [])
@@ -281,9 +245,8 @@ def load_verified(
     if unknown:
         raise UntrustedTypes(
             f"Bundle '{metadata.name}' needs types Dockyard has not reviewed: {', '.join(unknown)}.",
-            hint="If you trust where this bundle came from, pass --trust "
-            + " --trust ".join(unknown)
-            + ".",
+            hint="If you trust where this bundle came from, name them as trusted types.",
+            types=unknown,
         )
     try:
         model = sio.load(model_path, trusted=sorted(needed))

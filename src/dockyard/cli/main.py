@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import typer
@@ -40,55 +41,54 @@ COMMANDS: dict[str, str] = {
 
 
 def commands_of(module: str) -> dict[str, Any]:
-    """The click commands that ``dockyard.cli.commands.<module>`` registers, by name."""
-    holder = typer.Typer()
-    importlib.import_module(f"dockyard.cli.commands.{module}").register(holder)
-    built = (
-        typer.main.get_command_from_info(
-            info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=HELP_MARKUP
-        )
-        for info in holder.registered_commands
+    """The click commands that ``dockyard.cli.commands.<module>`` registers, by name.
+
+    Each module declares its commands with Typer; ``typer.main.get_command`` turns them into
+    click commands (one command, or a group holding several).
+    """
+    holder = typer.Typer(
+        add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=HELP_MARKUP
     )
-    commands = {command.name: command for command in built if command.name}
+    importlib.import_module(f"dockyard.cli.commands.{module}").register(holder)
+    built = typer.main.get_command(holder)
+    commands = dict(built.commands) if isinstance(built, TyperGroup) else {str(built.name): built}
     for command in commands.values():
         # The list in 'dockyard --help' shows this whole (wrapped) rather than cut to "...".
         command.short_help = command.short_help or (command.help or "").split("\n\n")[0]
     return commands
 
 
-class _LazyCommands(MutableMapping[str, Any]):
-    """``COMMANDS`` as click commands, each module imported on first lookup."""
+class LazyGroup(TyperGroup):
+    """The root command: its subcommands are ``COMMANDS``, each module imported the first
+    time one of its commands is looked up (Click's "Lazily Loading Subcommands" pattern, on
+    Typer's click group). Commands and contexts are typed ``Any``: Typer 0.2x ships its own
+    copy of click, whose classes live in a private module."""
 
-    def __init__(self) -> None:
-        self._loaded: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._loaded:
-            module = COMMANDS[name]  # KeyError for an unknown name, as a dict would
-            self._loaded.update(commands_of(module))
-        return self._loaded[name]
-
-    def __setitem__(self, name: str, command: Any) -> None:
-        self._loaded[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        del self._loaded[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({**dict.fromkeys(COMMANDS), **self._loaded})
-
-    def __len__(self) -> int:
-        return len({**dict.fromkeys(COMMANDS), **self._loaded})
-
-
-class _Group(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.commands = _LazyCommands()
+        self._loaded: dict[str, Any] = {}
 
     def list_commands(self, ctx: Any) -> list[str]:
-        # Names only: listing must not import every command module.
-        return list(self.commands)
+        # Names only, in the table's order: listing must not import every command module.
+        return list(COMMANDS)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        # Typer suggests close names from the commands it holds, which here are only those
+        # loaded so far: suggest from the whole table instead.
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS and not ctx.resilient_parsing:
+            matches = difflib.get_close_matches(name, list(COMMANDS))
+            hint = f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        if cmd_name not in self._loaded:
+            self._loaded.update(commands_of(module))
+        return self._loaded[cmd_name]
 
 
 # Click's plain help, not Typer's rich panels: at 80 columns the panels cut long option
@@ -106,7 +106,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=HELP_MARKUP,
-    cls=_Group,
+    cls=LazyGroup,
 )
 
 

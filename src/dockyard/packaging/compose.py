@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dockyard.errors import UsageError
-from dockyard.packaging import _yaml, database, dockerfile
+from dockyard.packaging import database, dockerfile, yamlwriter
 
 COMPOSE_FORMAT = "3.8"
 
@@ -106,4 +106,4 @@ def render(
             "'down -v' deletes it.\n"
             f"# Its password is in {db.env_file} (keep it with the volume).\n"
         )
-    return header + _yaml.dump(document)
+    return header + yamlwriter.dump(document)

@@ -263,8 +263,8 @@ def _builder(spec: ImageSpec) -> list[str]:
         f"RUN {pip} \\",
         f"        --no-index --find-links {STAGING}/dist -r {STAGING}/dist/dockyard.lock \\",
         f"    && {VENV}/bin/python -m pip uninstall --yes --quiet pip setuptools \\",
-        f"    && {VENV}/bin/python -I {spec.site_packages}/dockyard/packaging/_strip.py {VENV}/lib \\",
-        f"    && {VENV}/bin/python -I {spec.site_packages}/dockyard/packaging/_precompile.py",
+        f"    && {VENV}/bin/python -I {spec.site_packages}/dockyard/packaging/stripping.py {VENV}/lib \\",
+        f"    && {VENV}/bin/python -I {spec.site_packages}/dockyard/packaging/precompile.py",
     ]
     if spec.kind == "serve" and spec.models:
         # The bundles' golden answers, recomputed by this image's own stack: a build whose

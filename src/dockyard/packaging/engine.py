@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from rich.console import Console
 
@@ -24,7 +25,9 @@ from dockyard.packaging.dockerfile import PORT
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
 
-def _sdk() -> Any:
+def sdk() -> Any:
+    """The ``docker`` package (an optional dependency), or a :class:`DockerError` saying how to
+    install it."""
     try:
         import docker
     except ImportError:
@@ -37,7 +40,7 @@ def _sdk() -> Any:
 
 def connect() -> Any:
     """A client for the engine at ``DOCKER_HOST`` (or the default socket), checked with a ping."""
-    docker = _sdk()
+    docker = sdk()
     where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (DOCKER_HOST is not set)"
     try:
         client = docker.from_env(timeout=300)
@@ -69,6 +72,9 @@ class Built:
     seconds: float
     sbom: Path | None = None
     """The CycloneDX SBOM written beside the build, if any."""
+    could_be_slim: bool = False
+    """A full serving image whose every bundle has a verified ONNX export: a slim image
+    (ONNX Runtime, no scikit-learn) would serve them too."""
 
     def describe(self) -> str:
         added = f", {mb(self.size - self.base_size)} on top of the base" if self.base_size else ""
@@ -80,7 +86,7 @@ def mb(size: int) -> str:
 
 
 def image_size(client: Any, ref: str) -> int | None:
-    docker = _sdk()
+    docker = sdk()
     try:
         return int(client.images.get(ref).attrs["Size"])
     except docker.errors.ImageNotFound:
@@ -106,7 +112,7 @@ def require_local(client: Any, images: Sequence[str]) -> None:
 
 
 def _stream(client: Any, context: Path, tag: str, *, network: bool) -> Iterator[dict[str, Any]]:
-    docker = _sdk()
+    docker = sdk()
     try:
         yield from client.api.build(
             path=str(context),
@@ -181,8 +187,10 @@ def build(
 def wait_ready(url: str, *, timeout: float, container: Any | None = None) -> float:
     """Poll ``url`` + ``/readyz`` until it answers 200; return the seconds it took."""
     started = time.monotonic()
-    parsed = url.removeprefix("http://").split(":")
-    host, port = parsed[0], int(parsed[1].rstrip("/"))
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port
+    if host is None or port is None:
+        raise DockerError(f"{url} names no host and port to wait on.")
     while True:
         connection = http.client.HTTPConnection(host, port, timeout=1.0)
         try:
@@ -213,7 +221,7 @@ def run(
     environment: Mapping[str, str] | None = None,
 ) -> tuple[Any, str]:
     """Start ``image`` hardened (read-only root, tmpfs /tmp, no capabilities); return it and its URL."""
-    docker = _sdk()
+    docker = sdk()
     try:
         container = client.containers.run(
             image,
@@ -234,12 +242,17 @@ def run(
     except docker.errors.DockerException as exc:
         raise DockerError(f"Could not start {image}: {exc}") from None
     bindings = container.attrs["NetworkSettings"]["Ports"][f"{PORT}/tcp"]
-    return container, f"http://{host_ip}:{bindings[0]['HostPort']}"
+    return container, http_url(host_ip, int(bindings[0]["HostPort"]))
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets (``http://[::1]:8000``)."""
+    return urlunsplit(("http", f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "", "", ""))
 
 
 def save(client: Any, image: str, out: Path) -> str:
     """Write ``image`` to ``out`` (a ``docker save`` tar) and ``out.sha256``; return the digest."""
-    docker = _sdk()
+    docker = sdk()
     try:
         found = client.images.get(image)
         # The tar names the tag that was asked for, not whichever tag the image lists first.
@@ -286,7 +299,7 @@ def verify(tar: Path) -> str:
 def load(client: Any, tar: Path) -> list[str]:
     """Verify ``tar`` against its checksum, then load it; return the image tags it held."""
     verify(tar)
-    docker = _sdk()
+    docker = sdk()
     try:
         with tar.open("rb") as fh:
             images = client.images.load(fh)

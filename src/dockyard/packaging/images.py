@@ -71,7 +71,7 @@ def build_image(
         if context.sources is not None:
             console.print(
                 "numpy is compiled in the first build (minutes: about 5 on two cores); later "
-                "builds reuse that layer. --numpy-wheel skips it (25 MB more)."
+                "builds reuse that layer. numpy's wheel would skip it (25 MB more)."
             )
         built = engine.build(
             client,
@@ -83,10 +83,7 @@ def build_image(
             console=console,
         )
         if kind == "serve" and not slim and all(b.runtime.kind == "onnx" for b in context.bundles):
-            console.print(
-                "Every bundle here has a verified ONNX export: --slim builds an image that "
-                "serves it with ONNX Runtime, without scikit-learn (smaller, faster to start)."
-            )
+            built = dataclasses.replace(built, could_be_slim=True)
         if sbom_path is None and sbom_dir is not None:
             sbom_path = sbom.default_path(built.tag, sbom_dir)
         if sbom_path is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.bundle.metadata import BundleMetadata
-from dockyard.packaging import _yaml, dockerfile
+from dockyard.packaging import dockerfile, yamlwriter
 
 PRESTOP_SECONDS = 5
 """The preStop sleep: how long endpoint removal may take to reach every proxy."""
@@ -192,7 +192,7 @@ def write(directory: Path, documents: dict[str, dict[str, Any]]) -> list[Path]:
     for name, document in documents.items():
         path = directory / name
         path.write_text(
-            "# Written by 'dockyard k8s'. Apply: kubectl apply -f .\n" + _yaml.dump(document),
+            "# Written by 'dockyard k8s'. Apply: kubectl apply -f .\n" + yamlwriter.dump(document),
             encoding="utf-8",
         )
         written.append(path)

@@ -16,8 +16,6 @@ import importlib.metadata as md
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,12 +25,15 @@ from urllib.parse import unquote, urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
+from dockyard import files
 from dockyard.__about__ import __version__
 from dockyard.bundle import environment
 from dockyard.bundle.metadata import BundleMetadata
 from dockyard.bundle.store import sha256_file
 from dockyard.errors import PackagingError
+from dockyard.packaging.pip import run_pip, source_tree
 
 LOCK_FORMAT = 1
 # Wheels for glibc 2.17-2.28 run on every current Debian, Ubuntu and RHEL base, including
@@ -58,7 +59,11 @@ class Target:
 
     @classmethod
     def for_python(cls, version: str, machine: str | None = None) -> Target:
-        major_minor = ".".join(version.split(".")[:2])
+        try:
+            release = Version(version).release
+        except InvalidVersion:
+            raise PackagingError(f"{version!r} is not a Python version.") from None
+        major_minor = ".".join(str(part) for part in release[:2])
         arch = _MACHINES.get((machine or platform.machine()).lower())
         if arch is None:
             raise PackagingError(
@@ -148,8 +153,6 @@ def cache_dir() -> Path:
 def _declared_requirements() -> list[str]:
     # From a source tree, its pyproject.toml is the truth (an editable install's metadata goes
     # stale when dependencies change); the wheel that goes into the image is built from it.
-    from dockyard.packaging.wheelhouse import source_tree
-
     tree = source_tree()
     if tree is not None:
         import tomllib
@@ -248,23 +251,6 @@ def requirements_for(
     return [roots[name] for name in sorted(roots)]
 
 
-def _pip(args: Sequence[str], *, what: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pip", *args]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    except OSError as exc:
-        raise PackagingError(f"Could not run pip to {what}: {exc}.") from None
-    if done.returncode != 0:
-        if "No module named pip" in done.stderr:
-            raise PackagingError(
-                f"pip is needed to {what}, and it is not installed in {sys.prefix}.",
-                hint="Install it with 'python -m ensurepip' (or 'uv pip install pip').",
-            )
-        tail = "\n".join(done.stderr.strip().splitlines()[-12:])
-        raise PackagingError(f"pip could not {what}:\n{tail}")
-    return done
-
-
 def _pin_from_report(item: dict[str, Any]) -> Pin:
     info = item["download_info"]
     url = str(info["url"])
@@ -295,7 +281,7 @@ def resolve(requirements: Iterable[str], target: Target, *, use_cache: bool = Tr
         roots_file = Path(tmp) / "roots.txt"
         roots_file.write_text("\n".join(roots) + "\n", encoding="utf-8")
         report = Path(tmp) / "report.json"
-        _pip(
+        run_pip(
             [
                 "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
                 "--target", str(Path(tmp) / "target"), "--report", str(report),
@@ -306,7 +292,5 @@ def resolve(requirements: Iterable[str], target: Target, *, use_cache: bool = Tr
         items = json.loads(report.read_text(encoding="utf-8"))["install"]
     lock = Lock(target, tuple(sorted((_pin_from_report(i) for i in items), key=lambda p: p.name)))
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp_file = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp_file.write_text(lock.render(), encoding="utf-8")
-    tmp_file.replace(cached)
+    files.write_text(cached, lock.render())
     return lock

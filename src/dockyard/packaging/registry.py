@@ -85,7 +85,7 @@ def _tag(text: str) -> str:
 
 def identity(client: Any, image: str) -> Identity:
     """Read the models and bundle digests from ``image``'s labels."""
-    docker = engine._sdk()
+    docker = engine.sdk()
     try:
         labels = client.images.get(image).attrs["Config"].get("Labels") or {}
     except docker.errors.ImageNotFound:
@@ -187,7 +187,7 @@ class _Layers:
 def _follow(
     chunks: Iterable[dict[str, Any]], layers: _Layers | None, *, what: str, registry: str
 ) -> Iterator[dict[str, Any]]:
-    docker = engine._sdk()
+    docker = engine.sdk()
     try:
         for chunk in chunks:
             if "error" in chunk:
@@ -251,7 +251,7 @@ def pull(client: Any, reference: str, *, console: Console) -> Pulled:
             stream, _Layers(progress), what=f"Pulling {reference}", registry=registry
         ):
             pass
-    docker = engine._sdk()
+    docker = engine.sdk()
     try:
         image = client.images.get(reference)
     except docker.errors.ImageNotFound:

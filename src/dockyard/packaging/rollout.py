@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dockyard.errors import DockerError
-from dockyard.packaging import _yaml
+from dockyard.packaging import yamlwriter
 
 Progress = Callable[[str], None]
 _FAILED_STATES = frozenset({"failed", "rejected"})
@@ -68,7 +68,7 @@ def stack_deploy(
     command = [docker, "stack", "deploy", "--detach=true", "--resolve-image", resolve_image]
     done = subprocess.run(
         [*command, "--compose-file", "-", stack_name],
-        input=_yaml.dump(document),
+        input=yamlwriter.dump(document),
         capture_output=True,
         text=True,
         check=False,

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
 
+from dockyard import files
 from dockyard.__about__ import __version__
 from dockyard.packaging.lock import Lock, Pin
 
@@ -116,9 +117,7 @@ def write(
     """Write the SBOM to ``path`` (atomically) and return it."""
     text = json.dumps(document(locks, image=image, image_id=image_id, models=models), indent=2)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text + "\n", encoding="utf-8")
-    partial.replace(path)
+    files.write_text(path, text + "\n")
     return path
 
 

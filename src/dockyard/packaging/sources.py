@@ -12,6 +12,12 @@ build) and the build tools' wheels, resolved for the image's platform from the b
 requirements the archive itself declares. The compile runs in a stage of the image build, in
 a build image with a C/C++ compiler and the same Python as the base (``python:X.Y`` for
 ``python:X.Y-slim``), so it works from any host, and offline.
+
+The package-index client here is hand-written (the simple API's JSON and HTML pages, read as
+pip reads them, with pip's own index URL, credentials and certificate settings): pip has no
+API to ask for one source archive's URL and published sha256 (``pip download`` fetches and
+unpacks, and prepares metadata from an sdist by running its build backend), and a library
+that does (pypi-simple) would be one more runtime dependency for one request per slim build.
 """
 
 from __future__ import annotations
@@ -22,13 +28,11 @@ import contextlib
 import hashlib
 import http.client
 import json
-import os
 import re
 import ssl
 import subprocess
 import sys
 import tarfile
-import tempfile
 import tomllib
 import urllib.error
 import urllib.request
@@ -37,9 +41,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit, urlunsplit
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
+from packaging.version import InvalidVersion, Version
 
 from dockyard.errors import PackagingError
+from dockyard.files import replacing_bytes, write_text
 from dockyard.packaging import wheelhouse as wheels
 from dockyard.packaging.lock import Lock, Pin, Target, cache_dir, resolve
 
@@ -221,6 +227,18 @@ def _index_files(index: _Index, project: str) -> dict[str, tuple[str, str | None
     return files
 
 
+def _is_source_archive(filename: str, name: str, version: str) -> bool:
+    """Whether ``filename`` is the ``.tar.gz`` source archive of ``name`` ``version``, in any
+    spelling (older archives keep the project's own: ``numpy-1.26.4.tar.gz``)."""
+    if not filename.lower().endswith(".tar.gz"):
+        return False
+    try:
+        project, found = parse_sdist_filename(filename)
+        return project == name and found == Version(version)
+    except (InvalidSdistFilename, InvalidVersion):
+        return False
+
+
 def source_pin(project: str, version: str, target: Target) -> Pin:
     """The source archive of ``project==version`` and the sha256 the index publishes for it.
 
@@ -231,13 +249,12 @@ def source_pin(project: str, version: str, target: Target) -> Pin:
     if cached.is_file():
         return Lock.parse(cached.read_text(encoding="utf-8"), source=str(cached)).pins[0]
     index = _Index.configured()
-    wanted = f"{name.replace('-', '_')}-{version}.tar.gz"
     files = _index_files(index, name)
-    # Older archives keep the project's own spelling (numpy-1.26.4.tar.gz): match either.
-    found = next((f for f in files if f.lower() in {wanted, f"{name}-{version}.tar.gz"}), None)
+    found = next((f for f in files if _is_source_archive(f, name, version)), None)
     if found is None:
         raise PackagingError(
-            f"The index {redact(index.url)} has no source archive of {name} {version} ({wanted}).",
+            f"The index {redact(index.url)} has no source archive of {name} {version} "
+            f"({name}-{version}.tar.gz).",
             hint="Pass --numpy-wheel to install numpy's wheel instead.",
         )
     digest = files[found][1]
@@ -248,9 +265,7 @@ def source_pin(project: str, version: str, target: Target) -> Pin:
         )
     pin = Pin(name, version, digest, found)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(Lock(target, (pin,)).render(), encoding="utf-8")
-    tmp.replace(cached)
+    write_text(cached, Lock(target, (pin,)).render())
     return pin
 
 
@@ -269,28 +284,23 @@ def fetch_source(pin: Pin, wheelhouse: Path) -> Path:
     url = listed[0]
     wheelhouse.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=wheelhouse, prefix=".download-", delete=False) as out:
-        partial = Path(out.name)
     try:
-        with partial.open("wb") as out:
+        with replacing_bytes(file) as out:
             request = _request(url, index.url)
             with urllib.request.urlopen(request, timeout=_TIMEOUT, context=index.tls) as response:  # noqa: S310
                 while block := response.read(1 << 20):
                     digest.update(block)
                     out.write(block)
-        if digest.hexdigest() != pin.sha256:
-            raise PackagingError(
-                f"{pin.filename} from {redact(url)} has sha256 {digest.hexdigest()[:12]}…, but "
-                f"the index publishes {pin.sha256[:12]}…; it was not kept.",
-                hint="Build again; if it happens again, the index or a proxy serves other bytes.",
-            )
-        partial.replace(file)
+            if digest.hexdigest() != pin.sha256:
+                raise PackagingError(
+                    f"{pin.filename} from {redact(url)} has sha256 {digest.hexdigest()[:12]}…, "
+                    f"but the index publishes {pin.sha256[:12]}…; it was not kept.",
+                    hint="Build again; if it happens again, the index or a proxy serves other bytes.",
+                )
     except _NETWORK_ERRORS as exc:
         if isinstance(exc, urllib.error.HTTPError):
             exc.close()
         raise _failure("download", url, exc, hint=_OFFLINE_HINT) from None
-    finally:
-        partial.unlink(missing_ok=True)
     return file
 
 

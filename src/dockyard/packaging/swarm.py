@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dockyard.errors import UsageError
-from dockyard.packaging import _yaml, database, dockerfile
+from dockyard.packaging import database, dockerfile, yamlwriter
 
 STACK_FORMAT = "3.8"
 NETWORK = "dockyard-models"
@@ -280,7 +280,7 @@ def render(
             f"# Its password is in {db.password_file} and {db.pgpass_file} (keep them with "
             "the volume).\n"
         )
-    return header + _yaml.dump(stack(services, endpoint_mode=endpoint_mode, db=db))
+    return header + yamlwriter.dump(stack(services, endpoint_mode=endpoint_mode, db=db))
 
 
 __all__ = [

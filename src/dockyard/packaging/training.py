@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from dockyard.__about__ import __version__
-from dockyard.cli.console import err
 from dockyard.errors import DockerError, TrainingError
 from dockyard.packaging import engine
 from dockyard.packaging.images import build_image
@@ -54,8 +55,10 @@ def build_training_image(
     base_image: str,
     wheelhouse: Path | None = None,
     offline: bool = False,
+    console: Console,
 ) -> engine.Built:
-    """Build (or reuse, from the engine's cache) the training image for ``requirements``."""
+    """Build (or reuse, from the engine's cache) the training image for ``requirements``,
+    showing the build's progress on ``console``."""
     suffix = (
         "-" + hashlib.sha256("\n".join(sorted(requirements)).encode()).hexdigest()[:12]
         if requirements
@@ -63,7 +66,7 @@ def build_training_image(
     )
     built = build_image(
         [],
-        console=err,
+        console=console,
         tag=f"dockyard-train:{__version__}{suffix}",
         base_image=base_image,
         offline=offline,
@@ -72,7 +75,6 @@ def build_training_image(
         client=client,
         requirements=requirements,
     )
-    err.print(built.describe())
     return built
 
 
@@ -155,7 +157,7 @@ def _start(
     environment: dict[str, str],
     run: Run,
 ) -> Any:
-    docker = engine._sdk()
+    docker = engine.sdk()
     user = f"{os.getuid()}:{os.getgid()}" if hasattr(os, "getuid") else None
     try:
         return client.containers.run(
@@ -178,12 +180,20 @@ def _start(
 
 
 def train_in_container(
-    example: str, out: Path, *, base_image: str, wheelhouse: Path | None, version: str
+    example: str,
+    out: Path,
+    *,
+    base_image: str,
+    wheelhouse: Path | None,
+    version: str,
+    console: Console,
 ) -> None:
     """Train the built-in ``example`` inside a container and write its bundle to ``out``."""
     client = engine.connect()
     try:
-        image = build_training_image(client, base_image=base_image, wheelhouse=wheelhouse)
+        image = build_training_image(
+            client, base_image=base_image, wheelhouse=wheelhouse, console=console
+        )
         status = run_training(client, image, example, out, Run(version=version))
     finally:
         client.close()

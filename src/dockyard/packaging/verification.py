@@ -2,7 +2,7 @@
 does the image answer their probe rows as they were saved to?
 
 The checks run in containers of the image itself, with no network, a read-only root and
-no capabilities: the image's Python hashes its own /models (see ``_bundle_check.py``, sent
+no capabilities: the image's Python hashes its own /models (see ``bundlecheck.py``, sent
 from the host); then, with the bundles proven, the image's own runtime recomputes their
 golden answers (see :mod:`dockyard.predictor.golden`).
 """
@@ -19,7 +19,7 @@ from dockyard.errors import DockerError, PackagingError
 from dockyard.packaging import dockerfile, engine
 from dockyard.packaging.registry import Identity, identity
 
-_SCRIPT = Path(__file__).with_name("_bundle_check.py")
+_SCRIPT = Path(__file__).with_name("bundlecheck.py")
 TIMEOUT = 120.0
 
 
@@ -106,7 +106,7 @@ def _run(
     client: Any, image: str, entrypoint: list[str], command: list[str], *, timeout: float
 ) -> tuple[str, str, int]:
     """Run one throwaway, locked-down container of ``image``: (stdout, stderr, exit code)."""
-    docker = engine._sdk()
+    docker = engine.sdk()
     try:
         container = client.containers.create(
             image,

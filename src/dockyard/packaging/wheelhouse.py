@@ -6,19 +6,19 @@ that fails is refused, never silently re-downloaded over.
 
 from __future__ import annotations
 
-import importlib.metadata as md
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+
+from packaging.utils import parse_wheel_filename
 
 from dockyard.__about__ import __version__
 from dockyard.bundle.store import sha256_file
 from dockyard.errors import PackagingError
-from dockyard.packaging.lock import Lock, Pin, Target, _pip, cache_dir
+from dockyard.packaging.lock import Lock, Pin, Target, cache_dir
+from dockyard.packaging.pip import run_pip, source_tree
 
 
 def default_wheelhouse() -> Path:
@@ -64,7 +64,7 @@ def fetch(lock: Lock, wheelhouse: Path, *, download: bool = True) -> list[Path]:
         with tempfile.TemporaryDirectory(prefix="dockyard-wheels-") as tmp:
             reqs = Path(tmp) / "requirements.txt"
             reqs.write_text("".join(p.line() + "\n" for p in absent), encoding="utf-8")
-            _pip(
+            run_pip(
                 [
                     "download", "--quiet", "--no-deps", "--require-hashes", "--disable-pip-version-check",
                     "--dest", tmp, *lock.target.pip_args(), "-r", str(reqs),
@@ -85,25 +85,6 @@ def fetch(lock: Lock, wheelhouse: Path, *, download: bool = True) -> list[Path]:
     return [wheelhouse / p.filename for p in lock.pins]
 
 
-def source_tree() -> Path | None:
-    """The project directory when the running Dockyard is a source (editable) install."""
-    try:
-        raw = md.distribution("dockyard").read_text("direct_url.json")
-    except md.PackageNotFoundError:
-        raw = None
-    if raw:
-        info = json.loads(raw)
-        if "dir_info" in info and str(info.get("url", "")).startswith("file:"):
-            return Path(unquote(urlparse(info["url"]).path))
-    # Running from a checkout without installing (PYTHONPATH=src): src/dockyard/packaging/…
-    here = Path(__file__).resolve().parents[3]
-    return (
-        here
-        if (here / "pyproject.toml").is_file() and (here / "src" / "dockyard").is_dir()
-        else None
-    )
-
-
 def dockyard_wheel(target: Target, dest: Path) -> Lock:
     """A wheel of the running Dockyard in ``dest``, and a one-line lock for it.
 
@@ -115,7 +96,7 @@ def dockyard_wheel(target: Target, dest: Path) -> Lock:
     with tempfile.TemporaryDirectory(prefix="dockyard-wheel-") as tmp:
         tree = source_tree()
         if tree is not None:
-            _pip(
+            run_pip(
                 [
                     "wheel",
                     "--quiet",
@@ -128,7 +109,7 @@ def dockyard_wheel(target: Target, dest: Path) -> Lock:
                 what=f"build a Dockyard wheel from {tree}",
             )
         else:
-            _pip(
+            run_pip(
                 [
                     "download", "--quiet", "--no-deps", "--disable-pip-version-check", "--dest", tmp,
                     *target.pip_args(), f"dockyard=={__version__}",
@@ -140,7 +121,7 @@ def dockyard_wheel(target: Target, dest: Path) -> Lock:
             raise PackagingError(f"Expected one Dockyard wheel, found {[w.name for w in wheels]}.")
         wheel = dest / wheels[0].name
         shutil.move(wheels[0], wheel)
-    version = wheel.name.split("-")[1]
+    version = str(parse_wheel_filename(wheel.name)[1])
     return Lock(target, (Pin("dockyard", version, sha256_file(wheel), wheel.name),))
 
 

@@ -154,7 +154,11 @@ class Metrics:
             child = families.latency.labels(model, endpoint)
             # Histogram.observe() takes one value; these are its own two fields, written
             # as it writes them (the bucket counts are per bucket, not cumulative).
-            child._sum.inc(tally[0])
+            # Private to prometheus-client (0.2x): one write per bucket instead of one
+            # observe() per request, each a locked mmapped-file write in multiprocess mode.
+            # tests/server/test_metrics.py pins the exposition these give in both modes.
+            child._sum.inc(tally[0])  # private: the histogram's running sum
+            # private: its per-bucket counters, in bound order, +Inf last
             for bucket, observed in zip(child._buckets, tally[1:], strict=True):
                 if observed:
                     bucket.inc(observed)

@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlparse
 
-from dockyard.cli.console import err
+from rich.console import Console
+
 from dockyard.errors import DockyardError, UsageError
 
 # How an error raised on an executor shows in the Python traceback Spark hands back.
@@ -24,11 +25,20 @@ class SparkJobFailed(DockyardError):
 
 
 def predict_on_spark(
-    bundle: Path, source: str, output: str, *, master: str, batch_rows: int, trust: list[str]
-) -> None:
+    bundle: Path,
+    source: str,
+    output: str,
+    *,
+    master: str,
+    batch_rows: int,
+    trust: list[str],
+    console: Console,
+) -> int:
+    """Score the Parquet files at ``source`` on the Spark cluster ``master`` into ``output``,
+    showing progress on ``console``; return the number of rows scored."""
     if importlib.util.find_spec("pyspark") is None:
         raise UsageError(
-            "--spark needs PySpark, which is not installed.",
+            "Scoring on Spark needs PySpark, which is not installed.",
             hint="Install it with: pip install 'dockyard[spark]'.",
         )
     from py4j.protocol import Py4JJavaError
@@ -40,7 +50,7 @@ def predict_on_spark(
     source, output = _uri(source), _uri(output)
     if urlparse(output).scheme == "file" and Path(urlparse(output).path).exists():
         raise UsageError(f"{output} already exists; Spark writes a new directory of Parquet files.")
-    with err.status(f"Starting Spark on {master}…"):
+    with console.status(f"Starting Spark on {master}…"):
         spark = (
             SparkSession.builder.master(master)
             .appName(f"dockyard predict {bundle.name}")
@@ -51,7 +61,7 @@ def predict_on_spark(
         # Failures come back as one line (below), not as Spark's logged stack traces.
         spark.sparkContext.setLogLevel("FATAL")
         rows = spark.sparkContext.accumulator(0)
-        with err.status("Scoring on Spark…"):
+        with console.status("Scoring on Spark…"):
             scored = score(
                 spark.read.parquet(source),
                 bundle,
@@ -69,7 +79,7 @@ def predict_on_spark(
         raise SparkJobFailed(f"The Spark job failed: {cause}") from None
     finally:
         spark.stop()
-    err.print(f"Scored {rows.value:,} rows on {master} → {output}")
+    return int(rows.value)
 
 
 def executor_message(trace: str) -> str:

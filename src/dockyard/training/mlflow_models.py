@@ -212,7 +212,7 @@ def check_recorded_versions(model: MlflowModel) -> list[str]:
         )
     notes = []
     running = environment.python_version()
-    if model.python and model.python.split(".")[:2] != running.split(".")[:2]:
+    if model.python and not environment.same_python(model.python, running):
         notes.append(f"Python {model.python} recorded, {running} running")
     return notes
 
@@ -233,8 +233,7 @@ def load_skops(model: MlflowModel, trusted_types: Sequence[str]) -> Any:
         raise UntrustedTypes(
             f"{model.model_file} needs types Dockyard has not reviewed: {', '.join(unknown)} "
             f"(the {MLMODEL_FILE} file's skops_trusted_types are not used).",
-            hint="If you trust where this model came from, pass --trust "
-            + " --trust ".join(unknown)
-            + ".",
+            hint="If you trust where this model came from, name them as trusted types.",
+            types=unknown,
         )
     return sio.load(model.model_file, trusted=sorted(needed))

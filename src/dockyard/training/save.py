@@ -33,11 +33,11 @@ from dockyard.bundle.store import (
     REVIEWED_TRUSTED_TYPES,
     checksum_files,
     load_bundle,
-    new_directory_beside,
     untrusted_types,
     write_metadata,
 )
 from dockyard.errors import DockyardError, TrainingError, UntrustedTypes
+from dockyard.files import new_directory_beside
 from dockyard.predictor.golden import record_golden
 from dockyard.runtime.export import export_onnx
 from dockyard.training.columns import column_roles

@@ -93,6 +93,11 @@ def build(
         sbom_path=sbom,
         sbom_dir=Path.cwd(),
     )
+    if built.could_be_slim:
+        err.print(
+            "Every bundle here has a verified ONNX export: --slim builds an image that "
+            "serves it with ONNX Runtime, without scikit-learn (smaller, faster to start)."
+        )
     out.print(f"Built {built.describe()}")
     out.print(f"SBOM (CycloneDX {sboms.SPEC_VERSION}): {built.sbom}")
     out.print(f"  run it: dockyard run {built.tag}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dockyard.cli.console import err, out
+from dockyard.cli.refusals import in_flags
 
 
 def import_model(
@@ -43,7 +44,7 @@ def import_model(
     save it as a skops bundle."""
     from dockyard.training.imports import import_model as run
 
-    with err.status("Importing…"):
+    with err.status("Importing…"), in_flags(allow_version_mismatch=False):
         metadata = run(
             model,
             sha256=sha256,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -13,8 +14,9 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dockyard.bundle.store import new_file_beside
+from dockyard import files
 from dockyard.cli.console import err
+from dockyard.cli.refusals import in_flags
 from dockyard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -78,13 +80,16 @@ def predict(
     from dockyard.batch.runtime_column import RuntimeColumn
     from dockyard.predictor import Predictor
 
+    def load() -> Predictor:
+        with in_flags(allow_version_mismatch=True):
+            return Predictor.from_path(
+                bundle,
+                allow_version_mismatch=allow_version_mismatch,
+                trusted_types=trust,
+                runtime=_runtime(runtime),
+            )
+
     if spark is not None or file_format(format_, input_csv, output) == "parquet":
-        load = lambda: Predictor.from_path(  # noqa: E731
-            bundle,
-            allow_version_mismatch=allow_version_mismatch,
-            trusted_types=trust,
-            runtime=_runtime(runtime),
-        )
         if spark is not None and allow_version_mismatch:
             raise UsageError(
                 "--allow-version-mismatch does not apply to --spark: every executor must match the bundle."
@@ -92,12 +97,7 @@ def predict(
         _parquet(bundle, input_csv, output, load, spark=spark, chunk_rows=chunk_rows, trust=trust)
         return
     with err.status("Loading bundle…"):
-        predictor = Predictor.from_path(
-            bundle,
-            allow_version_mismatch=allow_version_mismatch,
-            trusted_types=trust,
-            runtime=_runtime(runtime),
-        )
+        predictor = load()
     source, total = _open_input(input_csv)
     to_stdout = str(output) == "-"
     progress = Progress(
@@ -113,7 +113,6 @@ def predict(
         # one running when the scoring processes fork).
         auto_refresh=err.is_terminal,
     )
-    tmp_path: Path | None = None
     try:
         with progress:
             task = progress.add_task("score", total=total, rows=0)
@@ -145,14 +144,9 @@ def predict(
                 with _open_output(output) as sink:
                     rows = score(sink)
             else:
-                fd, tmp_path = _new_output(output)
-                with os.fdopen(fd, "w", encoding="utf-8", newline="") as sink:
-                    rows = score(sink)
-                os.replace(tmp_path, output)
-                tmp_path = None
+                with contextlib.ExitStack() as stack:
+                    rows = score(_new_output(output, stack))
     finally:
-        if tmp_path is not None:
-            tmp_path.unlink(missing_ok=True)
         if source is not sys.stdin.buffer:
             source.close()
     if not to_stdout:
@@ -191,12 +185,12 @@ def _open_output(output: Path) -> IO[str]:
         raise UsageError(f"Cannot write {output}: {exc.strerror}.") from None
 
 
-def _new_output(output: Path) -> tuple[int, Path]:
-    """A file beside ``output`` to score into, then moved onto it: a failed run leaves
-    no half-written output."""
+def _new_output(output: Path, stack: contextlib.ExitStack) -> IO[str]:
+    """A file beside ``output`` to score into, moved onto it when ``stack`` closes without an
+    error: a failed run leaves no half-written output."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        return new_file_beside(output)
+        return stack.enter_context(files.replacing_text(output, newline=""))
     except OSError as exc:
         raise UsageError(f"Cannot write {output}: {exc.strerror}.") from None
 
@@ -215,9 +209,16 @@ def _parquet(
     if spark is not None:
         from dockyard.spark.command import predict_on_spark
 
-        predict_on_spark(
-            bundle, str(source), str(output), master=spark, batch_rows=chunk_rows, trust=trust
+        rows = predict_on_spark(
+            bundle,
+            str(source),
+            str(output),
+            master=spark,
+            batch_rows=chunk_rows,
+            trust=trust,
+            console=err,
         )
+        err.print(f"Scored {rows:,} rows on {spark} → {output}")
         return
     from dockyard.batch.formats import require_pyarrow
 

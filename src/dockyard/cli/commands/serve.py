@@ -15,6 +15,7 @@ from typing import Any
 import typer
 from pydantic import SecretStr, ValidationError
 
+from dockyard.cli.refusals import in_flags
 from dockyard.errors import UsageError
 from dockyard.settings import Settings
 
@@ -118,7 +119,10 @@ def serve(
     auth = "on" if settings.resolved_api_key() else "off"
     # Before the bundles load (seconds, for big models) and before the banner: a port in
     # use is one line and exit 2, whatever the number of workers.
-    with listen(settings.host, settings.port, workers=settings.workers) as sock:
+    with (
+        listen(settings.host, settings.port, workers=settings.workers) as sock,
+        in_flags(allow_version_mismatch=True),
+    ):
         _serve(settings, sock, auth=auth)
 
 

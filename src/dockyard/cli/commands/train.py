@@ -173,8 +173,9 @@ def _in_container(
     try:
         image = build_training_image(
             client, requirements=wanted, base_image=base_image, wheelhouse=wheelhouse,
-            offline=offline,
+            offline=offline, console=err,
         )  # fmt: skip
+        err.print(image.describe())
         run = Run(data=data, network=network, memory=memory, version=None if script else version)
         status = run_training(client, image, target, bundle, run)
     finally:

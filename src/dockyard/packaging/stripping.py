@@ -3,16 +3,16 @@
 Wheels ship their extension modules with full symbol tables (uvloop's is 13 MB, 1.6 MB
 without); a server never reads them, and removing them cuts about 30 MB from an image.
 ``strip`` is not available in a slim base image and the offline builder cannot install it,
-so this does the one safe part of ``strip --strip-unneeded`` in the standard library:
+so this does the one safe part of ``strip --strip-unneeded`` in the standard library (a
+library would have to be locked into the offline builder too, and pyelftools only reads ELF
+files; LIEF, which writes them, is a large native wheel for a hundred lines of work):
 remove non-allocated ``.symtab``/``.strtab``/``.debug*``/``.comment`` sections that lie after
 every loaded segment and after every allocated section (so no section index the dynamic
 linker sees moves). Any file that does not fit that shape is left untouched.
 
 Identical copies of one vendored library are also linked instead of stored twice.
 
-Identical copies of one vendored library are also linked instead of stored twice.
-
-Standard library only, run by path (``python -I .../_strip.py DIR``).
+Standard library only, run by path (``python -I .../stripping.py DIR``).
 """
 
 from __future__ import annotations
@@ -118,6 +118,8 @@ def strip_tree(root: Path) -> tuple[int, int]:
             stripped = None
         if stripped is None:
             continue
+        # Not dockyard.files: this script runs by path in the image (python -I), where only
+        # the standard library is importable; a half-written file fails the image build.
         tmp = path.with_name(path.name + ".dockyard-strip")
         tmp.write_bytes(stripped)
         os.chmod(tmp, path.stat().st_mode)

@@ -6,7 +6,7 @@ model stack in memory, since a read-only root filesystem cannot cache bytecode (
 Bytecode is written with hash-based, unchecked invalidation: the same sources give the same
 files (a reproducible layer), and Python never stats sources to revalidate them.
 
-Standard library only, run by path (``python -I .../_precompile.py [MODULE ...]``).
+Standard library only, run by path (``python -I .../precompile.py [MODULE ...]``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Dockyard's runtime does not depend on PyYAML; what it writes is plain nested mappings and
 lists of strings, numbers and booleans, and every string is emitted double-quoted (JSON
 string syntax, which YAML 1.1 and 1.2 parsers read alike), so nothing is mis-typed.
+Kept rather than PyYAML: it is an optional extra (``dockyard[mlflow]``, to read MLmodel files),
+and writing this subset is forty lines that tests check by loading the output with PyYAML.
 """
 
 from __future__ import annotations
