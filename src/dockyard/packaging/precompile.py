@@ -46,7 +46,6 @@ MODULES = (
     "uvicorn.protocols.http.h11_impl",
     "uvicorn.protocols.websockets.auto",
     "uvicorn.lifespan.on",
-    "fastapi",
     "prometheus_client",
     "orjson",
     "skops.io",
