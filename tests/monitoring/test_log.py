@@ -283,7 +283,7 @@ def test_an_event_that_cannot_be_recorded_is_counted_and_the_log_goes_on(
 
     import numpy as np
 
-    from dockyard.predictor.predictor import Prediction
+    from dockyard.predictor.prediction import Prediction
 
     url = f"sqlite:///{tmp_path / 'log.db'}"
     log = PredictionLog(url)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dockyard.predictor.predictor import Prediction, Predictor, label_text
+from dockyard.predictor.prediction import Prediction
+from dockyard.predictor.predictor import Predictor, label_text
 from dockyard.predictor.validation import Validator
 
 __all__ = ["Prediction", "Predictor", "Validator", "label_text"]

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.predictor.predictor import Prediction, Predictor
+from dockyard.predictor.prediction import Prediction
+from dockyard.predictor.predictor import Predictor
 
 ENTRY_POINTS = ("json", "query", "csv", "v2", "form")
 """How a prediction arrived: v1 JSON, v1 query string, CSV upload, the Open Inference

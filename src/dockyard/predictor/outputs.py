@@ -20,14 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from dockyard.bundle.metadata import UNSUPERVISED_TASKS, BundleMetadata
-
-if TYPE_CHECKING:
-    from dockyard.predictor.predictor import Prediction
+from dockyard.predictor.prediction import Prediction
 
 # What each kind of score is called: in JSON, as a CSV column prefix, as the model method.
 _SCORES: dict[str, tuple[str, str, str]] = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from dockyard.bundle.metadata import BundleMetadata
 from dockyard.bundle.store import Bundle
 from dockyard.errors import FieldError, InvalidInput
 from dockyard.predictor.outputs import UnsupervisedOutputs
+from dockyard.predictor.prediction import Prediction
 from dockyard.predictor.validation import Validator
 from dockyard.runtime.loading import RuntimeChoice, load_for_serving, runtime_from_env
 from dockyard.runtime.onnx import OnnxModel
@@ -31,19 +31,6 @@ def label_text(label: Any) -> str:
 # The scikit-learn runtime pads batches to a multiple of this many rows (see
 # Predictor._estimator_outputs); the ONNX export records its own need in bundle.json.
 PAD_ROWS = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """Model output for a batch: labels (or values) and, for classifiers, probabilities;
-    for clustering and outlier bundles, clusters or inlier/outlier and their scores
-    (see :mod:`dockyard.predictor.outputs`)."""
-
-    outputs: list[Any]
-    probabilities: np.ndarray | None
-
-    def __len__(self) -> int:
-        return len(self.outputs)
 
 
 class Predictor:
