@@ -31,7 +31,11 @@ UNSEEN: Final = "(unseen)"
 """The pooled cell of live category values absent from the reference."""
 
 
-def psi(reference: Sequence[float], live: Sequence[float], epsilon: float = PSI_EPSILON) -> float:
+def psi(
+    reference: Sequence[float] | np.ndarray,
+    live: Sequence[float] | np.ndarray,
+    epsilon: float = PSI_EPSILON,
+) -> float:
     """The population stability index of ``live`` counts against ``reference`` counts in
     the same bins; each share is floored at ``epsilon``."""
     p = np.maximum(shares(reference), epsilon)
