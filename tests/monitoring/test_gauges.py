@@ -6,16 +6,20 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from dockyard.monitoring.drift import Thresholds, compare
 from dockyard.monitoring.gauges import LiveDistributions
 from dockyard.monitoring.log import PredictionLog
 from dockyard.predictor import Predictor
 from dockyard.predictor.events import PredictionEvent
+from dockyard.server.app import create_app
+from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA, review_frame
 from tests.monitoring.conftest import answered, refused
 from tests.monitoring.logs import churn_traffic
@@ -191,3 +195,48 @@ def test_a_failing_callback_loses_no_row(churn: Predictor, tmp_path: Path) -> No
 
 def _churn_row() -> dict[str, Any]:
     return {"plan": "basic", "region": "north", "tenure_months": 12, "monthly_spend": 48.5}
+
+
+def _scrape(client: TestClient, until: str) -> str:
+    deadline = time.monotonic() + 10
+    text = ""
+    while time.monotonic() < deadline:
+        text = client.get("/metrics").text
+        if until in text:
+            break
+        time.sleep(0.1)
+    return text
+
+
+def test_metrics_show_the_gauges_with_a_log(
+    churn: Predictor, churn_bundle: Path, tmp_path: Path
+) -> None:
+    records, _, _ = churn_traffic(churn_bundle, 300, seed=7)
+    header = ",".join(FEATURES)
+    lines = [",".join(str(r[name]) for name in FEATURES) for r in records]
+    settings = Settings(prediction_log=f"sqlite:///{tmp_path / 'log.db'}")
+    with TestClient(create_app(settings, predictors=[churn])) as client:
+        for record in records:
+            assert client.post("/v1/models/churn/predict", json=record).status_code == 200
+        answer = client.post(
+            "/v1/models/churn/predict/csv",
+            content="\n".join([header, *lines]) + "\n",
+            headers={"content-type": "text/csv"},
+        )
+        assert answer.status_code == 200, answer.text
+        text = _scrape(client, 'dockyard_drift_window_rows{model="churn"} 600.0')
+    assert 'dockyard_drift_window_rows{model="churn"} 600.0' in text
+    gauges = [ln for ln in text.splitlines() if ln.startswith("dockyard_feature_psi{")]
+    assert sorted(ln.split('feature="')[1].split('"')[0] for ln in gauges) == sorted(FEATURES)
+    assert all(float(ln.rsplit(" ", 1)[1]) < 0.2 for ln in gauges), gauges
+    assert 'dockyard_prediction_psi{model="churn"}' in text
+    assert "# TYPE dockyard_feature_psi gauge" in text
+
+
+def test_no_log_no_drift_gauges(churn: Predictor) -> None:
+    with TestClient(create_app(Settings(), predictors=[churn])) as client:
+        client.post("/v1/models/churn/predict", json=_churn_row())
+        text = client.get("/metrics").text
+    assert "dockyard_requests_total" in text
+    assert "psi" not in text
+    assert "dockyard_drift_window_rows" not in text

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.auth.keys import server_access
 from dockyard.errors import DockyardError, UsageError
+from dockyard.monitoring.gauges import LiveDistributions
 from dockyard.monitoring.log import PredictionLog
 from dockyard.predictor import Predictor
 from dockyard.predictor.events import Observer
@@ -121,6 +122,8 @@ def create_app(
     if log is not None:
         observers = [*observers, log]
         metrics.watch_log(log.counts_since_last)
+        # Drift gauges are counted by the log's writer thread, so only with a log.
+        metrics.watch_drift(LiveDistributions.fed_by(log, repository).drift)
     plane = DataPlane(repository, settings, metrics, observers)
     v1 = V1(plane, settings)
     v2 = V2Endpoints(plane, settings.max_body_bytes)
