@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -19,10 +20,12 @@ from dockyard.monitoring.log import PredictionLog
 from dockyard.predictor import Predictor
 from dockyard.predictor.events import PredictionEvent
 from dockyard.server.app import create_app
+from dockyard.server.metrics import FLUSH_SECONDS
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA, review_frame
 from tests.monitoring.conftest import answered, refused
 from tests.monitoring.logs import churn_traffic
+from tests.processes import Server
 
 FEATURES = ["plan", "region", "tenure_months", "monthly_spend"]
 
@@ -231,6 +234,36 @@ def test_metrics_show_the_gauges_with_a_log(
     assert all(float(ln.rsplit(" ", 1)[1]) < 0.2 for ln in gauges), gauges
     assert 'dockyard_prediction_psi{model="churn"}' in text
     assert "# TYPE dockyard_feature_psi gauge" in text
+
+
+def test_two_workers_show_one_gauge_per_model_and_feature(
+    churn_bundle: Path, tmp_path: Path
+) -> None:
+    records, _, _ = churn_traffic(churn_bundle, 100, seed=8)
+    running = Server(
+        churn_bundle, workers=2, args=("--prediction-log", f"sqlite:///{tmp_path / 'log.db'}")
+    )
+    try:
+        running.wait_ready()
+        for record in records:
+            # A connection each, so that both workers get some of the traffic.
+            answer = httpx.post(f"{running.url}/v1/models/churn/predict", json=record, timeout=5)
+            assert answer.status_code == 200
+        deadline = time.monotonic() + 10 * FLUSH_SECONDS
+        while True:
+            text = httpx.get(f"{running.url}/metrics", timeout=5).text
+            gauges = [ln for ln in text.splitlines() if ln.startswith("dockyard_feature_psi{")]
+            if len(gauges) == len(FEATURES) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        assert running.stop() == 0
+    # The workers' values are aggregated (max), not listed per process.
+    assert sorted(ln.split('feature="')[1].split('"')[0] for ln in gauges) == sorted(FEATURES)
+    assert not [ln for ln in text.splitlines() if "psi{" in ln and "pid=" in ln]
+    rows = [ln for ln in text.splitlines() if ln.startswith("dockyard_drift_window_rows{")]
+    assert len(rows) == 1
+    assert 0 <= float(rows[0].rsplit(" ", 1)[1]) <= len(records)
 
 
 def test_no_log_no_drift_gauges(churn: Predictor) -> None:
