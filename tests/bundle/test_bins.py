@@ -18,9 +18,9 @@ from dockyard.bundle.bins import (
     binned_counts,
     category_bins,
     category_key,
-    floats,
     folded_key,
-    lengths,
+    lengths_of,
+    numbers_of,
     psi,
     reference_counts,
 )
@@ -69,10 +69,15 @@ def test_a_constant_feature_has_two_cells() -> None:
     assert reference_counts(edges, [4, 6]) == [4, 6]
 
 
-def test_numbers_and_lengths_leave_out_what_is_missing() -> None:
-    assert floats([1, 2.5, math.nan, None, math.inf]).tolist() == [1.0, 2.5]
-    assert floats([1.0, "x", None]).tolist() == [1.0]
-    assert lengths(["ab", None, "", "abcd"]).tolist() == [2.0, 0.0, 4.0]
+def test_numbers_and_lengths_row_for_row() -> None:
+    assert numbers_of([1, 2.5, None]).tolist()[:2] == [1.0, 2.5]
+    assert math.isnan(numbers_of([1, 2.5, None])[2])
+    found = numbers_of([1.0, "x", True, None])
+    assert found[0] == 1.0
+    assert np.isnan(found[1:]).all()
+    lengths = lengths_of(["ab", None, "", "abcd"])
+    assert lengths[[0, 2, 3]].tolist() == [2.0, 0.0, 4.0]
+    assert math.isnan(lengths[1])
 
 
 def test_bins_imports_neither_pandas_nor_scipy() -> None:

@@ -124,27 +124,20 @@ def binned_counts(edges: Sequence[float], numbers: np.ndarray) -> np.ndarray:
     return found
 
 
-def floats(values: Iterable[Any]) -> np.ndarray:
-    """The finite numbers among validated number values (floats and integers; NaN or
-    ``None`` for a missing one) as float64, the others left out."""
-    listed = values if isinstance(values, list) else list(values)
+def numbers_of(values: Sequence[Any]) -> np.ndarray:
+    """Validated number values (floats and integers; NaN or ``None`` when missing) as
+    float64, row for row: NaN for a missing value or anything that is not a number."""
     try:
-        array = np.asarray(listed, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        array = np.array(
-            [
-                v
-                if isinstance(v, int | float | np.number) and not isinstance(v, bool)
-                else math.nan
-                for v in listed
-            ],
-            dtype=np.float64,
-        )
-    finite: np.ndarray = array[np.isfinite(array)]
-    return finite
+        return np.array([v if _is_number(v) else math.nan for v in values], dtype=np.float64)
 
 
-def lengths(values: Iterable[Any]) -> np.ndarray:
-    """The length in characters of each string among ``values`` (others left out)."""
-    found = np.array([len(v) for v in values if isinstance(v, str)], dtype=np.float64)
-    return found
+def lengths_of(values: Iterable[Any]) -> np.ndarray:
+    """The length in characters of each value that is a string, row for row (NaN for the
+    others): what a text feature is binned by."""
+    return np.array([len(v) if isinstance(v, str) else math.nan for v in values], dtype=np.float64)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool)

@@ -51,6 +51,7 @@ from dockyard.bundle.bins import (
     category_bins,
     folded_key,
     is_constant,
+    lengths_of,
     psi,
     reference_counts,
     shares,
@@ -169,7 +170,7 @@ def _binned(
     reference: BinnedReference, values: Sequence[Any]
 ) -> tuple[list[str], list[int], list[int]]:
     if reference.kind == "text":
-        values = [len(v) if isinstance(v, str) else None for v in values]
+        values = lengths_of(values).tolist()
     numbers = finite_numbers(values)
     edges = reference.edges
     expected = reference_counts(edges, reference.counts)

@@ -37,7 +37,9 @@ from dockyard.bundle.bins import (
     bin_count,
     category_bins,
     folded_key,
+    lengths_of,
     live_bins,
+    numbers_of,
     psi,
     reference_counts,
 )
@@ -88,10 +90,7 @@ class _Cells:
     def of(self, values: list[Any]) -> np.ndarray:
         """The cell of each value, -1 for a value left out (missing, or not a number)."""
         if self.binned:
-            if self.text:
-                numbers = _numbers([len(v) if isinstance(v, str) else math.nan for v in values])
-            else:
-                numbers = _numbers(values)
+            numbers = lengths_of(values) if self.text else numbers_of(values)
             cells: np.ndarray = np.full(len(numbers), -1, dtype=np.intp)
             finite = np.isfinite(numbers)
             cells[finite] = live_bins(self.edges, numbers[finite])
@@ -103,22 +102,6 @@ class _Cells:
             cell = folded_key(key[1], self.counts)
             lookup[key] = -1 if cell is None else self.index[cell]
         return np.fromiter(map(lookup.__getitem__, keys), dtype=np.intp, count=len(keys))
-
-
-def _numbers(values: list[Any]) -> np.ndarray:
-    """``values`` as float64, row for row (NaN for what is not a number)."""
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        return np.array(
-            [
-                v
-                if isinstance(v, int | float | np.number) and not isinstance(v, bool)
-                else math.nan
-                for v in values
-            ],
-            dtype=np.float64,
-        )
 
 
 class _Window:
