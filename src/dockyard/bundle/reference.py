@@ -2,9 +2,10 @@
 
 ``dockyard monitor`` compares logged inputs and predictions with it (see
 :mod:`dockyard.monitoring.drift`), so the binning here is the one the monitor applies to
-live values: :func:`bin_indices` for numbers and text lengths, :func:`category_key` for
-categories. It is computed from the training rows only, deterministically (same data,
-same bytes), and stays small: at most :data:`BINS` bins per number or text feature and
+live values, and the server's drift gauges too: :mod:`dockyard.bundle.bins` holds what
+they share (:func:`~dockyard.bundle.bins.bin_indices` for numbers and text lengths,
+:func:`~dockyard.bundle.bins.category_key` for categories). It is computed from the
+training rows only, deterministically (same data, same bytes), and stays small: at most :data:`BINS` bins per number or text feature and
 :data:`MAX_CATEGORIES` values per category.
 """
 
@@ -18,6 +19,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
+from dockyard.bundle.bins import OTHER, bin_indices, category_key
 from dockyard.bundle.metadata import (
     BinnedReference,
     CategoryReference,
@@ -31,19 +33,8 @@ BINS: Final = 10
 """Quantile bins per number (and per text length): deciles of the training values."""
 MAX_CATEGORIES: Final = 50
 """Values kept per category; rarer ones are counted together as :data:`OTHER`."""
-OTHER: Final = "(other)"
 _DIGITS: Final = 6
 """Significant digits kept of a bin edge: bundle.json stays short and readable."""
-
-
-def category_key(value: Any) -> str:
-    """A category value or label as the reference spells it: as JSON writes it for booleans
-    (``true``/``false``), ``str()`` otherwise (the spelling of ``predictor.label_text``)."""
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, np.generic):
-        value = value.item()
-    return str(value)
 
 
 def bin_edges(values: np.ndarray, bins: int = BINS) -> list[float]:
@@ -63,14 +54,6 @@ def bin_edges(values: np.ndarray, bins: int = BINS) -> list[float]:
         raw = list(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
     edges = sorted({_round(float(e)) for e in raw})
     return edges if len(edges) > 1 else [edges[0], edges[0]]
-
-
-def bin_indices(edges: Sequence[float], values: np.ndarray) -> np.ndarray:
-    """The bin of each value: ``i`` when ``edges[i] <= value < edges[i + 1]``; values below
-    the first edge fall in the first bin, values from the last edge on in the last."""
-    inner = np.asarray(edges[1:-1], dtype=np.float64)
-    found: np.ndarray = np.searchsorted(inner, values, side="right")
-    return found
 
 
 def _round(value: float) -> float:

@@ -44,13 +44,33 @@ from typing import Any, Final, Literal
 import numpy as np
 from scipy import stats
 
+from dockyard.bundle.bins import (
+    PSI_EPSILON,
+    UNSEEN,
+    binned_counts,
+    category_bins,
+    folded_key,
+    is_constant,
+    lengths_of,
+    psi,
+    reference_counts,
+    shares,
+)
 from dockyard.bundle.metadata import BinnedReference, DistributionReference
-from dockyard.bundle.reference import OTHER, bin_indices, category_key, finite_numbers
+from dockyard.bundle.reference import finite_numbers
 
-PSI_EPSILON: Final = 1e-4
-"""Floor of a bin's share in the PSI (an empty bin would make it infinite)."""
-UNSEEN: Final = "(unseen)"
-"""The pooled cell of live category values absent from the reference."""
+__all__ = [
+    "PSI_EPSILON",
+    "UNSEEN",
+    "Comparison",
+    "Thresholds",
+    "Verdict",
+    "binned_ks",
+    "chi2_homogeneity",
+    "compare",
+    "psi",
+]
+
 _MIN_EXPECTED: Final = 5.0
 
 Verdict = Literal["ok", "drift", "not enough data"]
@@ -92,25 +112,10 @@ class Comparison:
         return self.verdict == "drift"
 
 
-def psi(reference: Sequence[float], live: Sequence[float], epsilon: float = PSI_EPSILON) -> float:
-    """The population stability index of ``live`` counts against ``reference`` counts in
-    the same bins; each share is floored at ``epsilon``."""
-    p = np.maximum(_shares(reference), epsilon)
-    q = np.maximum(_shares(live), epsilon)
-    return float(np.sum((q - p) * np.log(q / p)))
-
-
-def _shares(counts: Sequence[float]) -> np.ndarray:
-    array = np.asarray(counts, dtype=np.float64)
-    total = array.sum()
-    shares: np.ndarray = array / total if total > 0 else array
-    return shares
-
-
 def binned_ks(reference: Sequence[int], live: Sequence[int]) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov statistic and p-value on counts in ordered bins."""
     big_n, n = float(np.sum(reference)), float(np.sum(live))
-    gap = np.abs(np.cumsum(_shares(reference)) - np.cumsum(_shares(live)))
+    gap = np.abs(np.cumsum(shares(reference)) - np.cumsum(shares(live)))
     statistic = float(gap[:-1].max()) if len(gap) > 1 else 0.0
     effective = max(1, round(n * big_n / (n + big_n)))
     return statistic, float(stats.kstwo.sf(statistic, effective))
@@ -165,40 +170,29 @@ def _binned(
     reference: BinnedReference, values: Sequence[Any]
 ) -> tuple[list[str], list[int], list[int]]:
     if reference.kind == "text":
-        values = [len(v) if isinstance(v, str) else None for v in values]
+        values = lengths_of(values).tolist()
     numbers = finite_numbers(values)
     edges = reference.edges
-    if edges[0] == edges[-1]:
+    expected = reference_counts(edges, reference.counts)
+    observed = [int(c) for c in binned_counts(edges, numbers)]
+    if is_constant(edges):
         # Constant in training: one bin, so ask only whether the value is still that one.
-        same = int(np.count_nonzero(numbers == edges[0]))
-        return (
-            [f"= {edges[0]:g}", f"!= {edges[0]:g}"],
-            [sum(reference.counts), 0],
-            [
-                same,
-                len(numbers) - same,
-            ],
-        )
-    observed = np.bincount(bin_indices(edges, numbers), minlength=len(reference.counts))
+        return [f"= {edges[0]:g}", f"!= {edges[0]:g}"], expected, observed
     # The outer bins are open-ended: they also hold values beyond the training range.
     labels = [f"[{a:g}, {b:g})" for a, b in itertools.pairwise(edges)]
     labels[0] = f"< {edges[1]:g}"
     labels[-1] = f">= {edges[-2]:g}"
-    return labels, list(reference.counts), [int(c) for c in observed]
+    return labels, expected, observed
 
 
 def _categories(
     counts: dict[str, int], values: Sequence[Any]
 ) -> tuple[list[str], list[int], list[int]]:
-    bins = list(counts)
-    pool = OTHER if OTHER in counts else UNSEEN
-    live = dict.fromkeys(bins, 0)
+    live = dict.fromkeys(category_bins(counts), 0)
     for value in values:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            continue
-        key = category_key(value)
-        key = key if key in counts else pool
-        live[key] = live.get(key, 0) + 1
-    if pool not in bins and pool in live:
-        bins.append(pool)
+        key = folded_key(value, counts)
+        if key is not None:
+            live[key] += 1
+    # The pool is shown only when a live value fell in it (it is empty in the reference).
+    bins = [b for b in live if b in counts or live[b]]
     return bins, [counts.get(b, 0) for b in bins], [live[b] for b in bins]

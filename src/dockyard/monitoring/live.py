@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from dockyard.bundle.bins import category_key
 from dockyard.bundle.metadata import Task
-from dockyard.bundle.reference import category_key
 
 
 @dataclass(frozen=True, slots=True)

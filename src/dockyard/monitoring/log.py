@@ -152,6 +152,10 @@ class PredictionLog:
         self._error: str | None = None
         # Read by counts_since_last only:
         self._reported = (0, 0)
+        self.on_taken: Callable[[list[PredictionEvent]], None] | None = None
+        """Called by the writer thread with the events it takes off the queue (the live
+        drift gauges count them there: off the request path, and while the database is
+        down too). Set it before :meth:`start`."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PredictionLog | None:
@@ -276,17 +280,25 @@ class PredictionLog:
     def _take(self) -> list[EncodedRow]:
         """Events off the queue, as rows, until there are ``batch`` of them or none is left."""
         rows: list[EncodedRow] = []
+        taken: list[PredictionEvent] = []
         events = self._events
         while events and len(rows) < self.batch:
             event = events.popleft()
             try:
                 rows += rows_of(event, inputs=self.inputs)
+                taken.append(event)
             except Exception:
                 # A bug, not the database: the rows are counted lost and the log goes on.
                 logger.exception("prediction log: cannot record request %s", event.request_id)
                 lost = 1 if event.prediction is None else len(event.prediction)
                 self._lost += lost
                 self._done += lost
+        if self.on_taken is not None and taken:
+            try:
+                self.on_taken(taken)
+            except Exception:
+                # A bug in the callback: its rows are still written.
+                logger.exception("prediction log: on_taken failed for %d events", len(taken))
         return rows
 
     def _write(self, rows: list[EncodedRow]) -> None:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.auth.keys import server_access
 from dockyard.errors import DockyardError, UsageError
+from dockyard.monitoring.gauges import LiveDistributions
 from dockyard.monitoring.log import PredictionLog
 from dockyard.monitoring.store import open_store
 from dockyard.predictor import Predictor
@@ -126,6 +127,8 @@ def create_app(
     if log is not None:
         observers = [*observers, log]
         metrics.watch_log(log.counts_since_last)
+        # Drift gauges are counted by the log's writer thread, so only with a log.
+        metrics.watch_drift(LiveDistributions.fed_by(log, repository).drift)
         if store is None and settings.prediction_log is not None:
             # The log writes through its own connection; feedback and the monitoring
             # pages share this one.

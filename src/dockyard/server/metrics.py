@@ -1,5 +1,6 @@
 """Prometheus metrics: requests by model/endpoint/status, latency, predictions by class,
-unseen categories accepted by model/feature.
+unseen categories accepted by model/feature, and with a prediction log, live drift (PSI)
+by model/feature.
 
 With several worker processes, prometheus-client's multiprocess mode aggregates them
 (``PROMETHEUS_MULTIPROC_DIR`` must be set before the workers start; ``dockyard serve``
@@ -20,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, Gauge
+
+    from dockyard.monitoring.gauges import ModelDrift
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CLIENT_CLOSED = 499
@@ -75,6 +78,56 @@ class _Families:
         )
 
 
+class _DriftFamilies:
+    """The live drift gauges (see :mod:`dockyard.monitoring.gauges`), registered only when
+    the server keeps a prediction log: its writer thread feeds them.
+
+    With several workers each one sees part of the traffic and computes the PSI of its own
+    window, a sample of the same stream: summing them would grow with the worker count, a
+    most-recent value would be one worker's at random. ``max`` shows drift as soon as any
+    worker's window shows it, and the window's rows are the ``min`` over workers: the
+    fewest rows behind any PSI shown, which bounds its noise. (A worker that died keeps its
+    last values until the server restarts: ``dockyard serve`` does not mark dead workers.)
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        from prometheus_client import Gauge
+
+        self.feature_psi: Gauge = Gauge(
+            "dockyard_feature_psi",
+            "Population stability index of a feature over the recent rows against the "
+            "training reference (the largest of the workers'; only with a prediction log).",
+            ["model", "feature"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.prediction_psi: Gauge = Gauge(
+            "dockyard_prediction_psi",
+            "Population stability index of the predictions over the recent rows against "
+            "those on the training data (the largest of the workers'; only with a prediction log).",
+            ["model"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.window_rows: Gauge = Gauge(
+            "dockyard_drift_window_rows",
+            "Answered rows behind the drift gauges (the fewest of any worker's window; only "
+            "with a prediction log).",
+            ["model"],
+            registry=registry,
+            multiprocess_mode="min",
+        )
+
+    def set(self, drift: dict[str, ModelDrift]) -> None:
+        for model, found in drift.items():
+            self.window_rows.labels(model).set(found.rows)
+            # An empty window has no PSI (it is not 0): the gauge appears with the first rows.
+            for feature, value in found.features.items():
+                self.feature_psi.labels(model, feature).set(value)
+            if found.prediction is not None:
+                self.prediction_psi.labels(model).set(found.prediction)
+
+
 class Metrics:
     """The server's Prometheus metrics, tallied in plain dictionaries per request and
     written to prometheus-client in :meth:`flush`: at every scrape of this process, and
@@ -95,6 +148,13 @@ class Metrics:
         self._predictions: dict[tuple[str, str], int] = {}
         self._unknown_categories: list[tuple[str, Callable[[], dict[str, int]]]] = []
         self._log_counts: Callable[[], tuple[int, int]] | None = None
+        self._drift: Callable[[], dict[str, ModelDrift]] | None = None
+        self._drift_families: _DriftFamilies | None = None
+
+    def watch_drift(self, drift: Callable[[], dict[str, ModelDrift]]) -> None:
+        """Set the drift gauges at each flush from what ``drift`` returns (see
+        :meth:`dockyard.monitoring.gauges.LiveDistributions.drift`)."""
+        self._drift = drift
 
     def watch_log(self, counts: Callable[[], tuple[int, int]]) -> None:
         """Add at each flush the (dropped, written) prediction-log rows ``counts`` returns."""
@@ -171,6 +231,10 @@ class Metrics:
         for model, drain in self._unknown_categories:
             for feature, count in drain().items():
                 families.unknown_categories.labels(model, feature).inc(count)
+        if self._drift is not None:
+            if self._drift_families is None:
+                self._drift_families = _DriftFamilies(families.registry)
+            self._drift_families.set(self._drift())
 
     async def flush_periodically(self) -> None:
         """Run while serving: flush every :data:`FLUSH_SECONDS` (and once when cancelled)."""
