@@ -19,7 +19,7 @@ from dockyard.auth.keys import server_access
 from dockyard.errors import DockyardError, UsageError
 from dockyard.monitoring.gauges import LiveDistributions
 from dockyard.monitoring.log import PredictionLog
-from dockyard.monitoring.store import open_store
+from dockyard.monitoring.store import Store, open_store
 from dockyard.predictor import Predictor
 from dockyard.predictor.events import Observer
 from dockyard.predictor.golden import check_golden
@@ -123,16 +123,10 @@ def create_app(
     metrics = Metrics()
     for predictor in repository:
         metrics.watch_unknown_categories(predictor.name, predictor.validator.unseen.drain)
-    log = PredictionLog.from_settings(settings)
+    log, own_store = prediction_log(settings, metrics, repository)
     if log is not None:
         observers = [*observers, log]
-        metrics.watch_log(log.counts_since_last)
-        # Drift gauges are counted by the log's writer thread, so only with a log.
-        metrics.watch_drift(LiveDistributions.fed_by(log, repository).drift)
-        if store is None and settings.prediction_log is not None:
-            # The log writes through its own connection; feedback and the monitoring
-            # pages share this one.
-            store = open_store(settings.prediction_log)
+    store = store or own_store
     plane = DataPlane(repository, settings, metrics, observers)
     v1 = V1(plane, settings)
     v2 = V2Endpoints(plane, settings.max_body_bytes)
@@ -209,6 +203,8 @@ def create_app(
                 lost = await to_thread.run_sync(log.close, settings.graceful_timeout)
                 if lost:
                     logger.error("prediction log: %d rows could not be written", lost)
+            if own_store is not None:
+                own_store.close()
             flushing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flushing
@@ -229,6 +225,21 @@ def create_app(
     app.runtimes = runtime_headers(repository)
     app.plane = plane
     return app
+
+
+def prediction_log(
+    settings: Settings, metrics: Metrics, repository: ModelRepository
+) -> tuple[PredictionLog | None, Store | None]:
+    """The prediction log ``settings`` ask for, its metrics and drift gauges watched, and a
+    store of its own for feedback and the monitoring pages (the log writes through another
+    connection, from its writer thread); ``(None, None)`` without a log."""
+    log = PredictionLog.from_settings(settings)
+    if log is None or settings.prediction_log is None:
+        return None, None
+    metrics.watch_log(log.counts_since_last)
+    # Drift gauges are counted by the log's writer thread, so only with a log.
+    metrics.watch_drift(LiveDistributions.fed_by(log, repository).drift)
+    return log, open_store(settings.prediction_log)
 
 
 def app_factory() -> DockyardApp:
