@@ -17,7 +17,7 @@ from pydantic import SecretStr, ValidationError
 
 from dockyard.cli.refusals import in_flags
 from dockyard.errors import UsageError
-from dockyard.settings import Settings
+from dockyard.settings import Settings, redacted_url
 
 
 def settings_from_flags(**flags: Any) -> Settings:
@@ -150,6 +150,12 @@ def _serve(settings: Settings, sock: socket.socket, *, auth: str) -> None:
         say(f"  {p.name} {p.version}  {base}/v1/models/{p.name}/predict")
     say(f"  web {base}/   API docs {base}/docs   health {base}/readyz   metrics {base}/metrics")
     say(f"  API key {auth}; workers {settings.workers}")
+    if settings.prediction_log is not None:
+        first = predictors[0].name
+        say(
+            f"  prediction log {redacted_url(settings.prediction_log)}"
+            f"   monitoring {base}/models/{first}/monitor"
+        )
     if settings.exposed_without_key:
         say(f"  Warning: no API key, and {settings.host} is reachable from other machines.")
         say("  Set one with --api-key-file or DOCKYARD_API_KEY, or serve on 127.0.0.1.")
