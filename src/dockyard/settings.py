@@ -7,7 +7,7 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -44,6 +44,12 @@ def redacted_url(url: str) -> str:
     return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
+CSV_CHUNK_ROWS: Final = 10_000
+"""Rows scored at a time in CSV and Parquet scoring, by the server and ``dockyard predict``
+alike: small enough for a chunk's arrays to stay in the CPU caches (10,000 Iris rows
+score about 10 % faster per row than 50,000), large enough to amortise each model call."""
+
+
 class Settings(BaseSettings):
     """How ``dockyard serve`` behaves. Every field can be set as ``DOCKYARD_<NAME>``."""
 
@@ -74,7 +80,7 @@ class Settings(BaseSettings):
     """Adaptive batching: small requests that arrive together are predicted in one model
     call of at most this many rows. 1 turns batching off."""
 
-    csv_chunk_rows: int = Field(default=10_000, ge=1)
+    csv_chunk_rows: int = Field(default=CSV_CHUNK_ROWS, ge=1)
     """Rows scored at a time when streaming CSV; bounds memory. Chunks this size stay
     in the CPU caches: 10-20% faster per row than 50,000."""
 

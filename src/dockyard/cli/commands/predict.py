@@ -18,6 +18,7 @@ from dockyard import files
 from dockyard.cli.console import err
 from dockyard.cli.refusals import in_flags
 from dockyard.errors import UsageError
+from dockyard.settings import CSV_CHUNK_ROWS
 
 if TYPE_CHECKING:
     from dockyard.predictor import Predictor
@@ -47,7 +48,9 @@ def predict(
     output: Path = typer.Option(
         Path("-"), "--output", "-o", help="Scored CSV to write; '-' is stdout."
     ),
-    chunk_rows: int = typer.Option(10_000, min=1, help="Rows scored at a time (bounds memory)."),
+    chunk_rows: int = typer.Option(
+        CSV_CHUNK_ROWS, min=1, help="Rows scored at a time (bounds memory)."
+    ),
     allow_version_mismatch: bool = typer.Option(
         False,
         "--allow-version-mismatch",
