@@ -48,3 +48,14 @@ def test_dockyard_wheel_is_built_from_the_source_tree(tmp_path: Path) -> None:
     # Reproducible: the same sources give the same bytes, so the image layer stays cached.
     again = wheelhouse.dockyard_wheel(Target("3.11"), tmp_path / "again")
     assert again.pins[0].sha256 == pin.sha256
+
+
+def test_the_source_tree_is_the_running_codes_own() -> None:
+    # Run from a git worktree (PYTHONPATH=its src) while pip's editable install points at
+    # another checkout: images must hold the code that runs, not the other checkout's.
+    import dockyard
+    from dockyard.packaging.pip import source_tree
+
+    tree = source_tree()
+    assert tree is not None
+    assert Path(dockyard.__file__).resolve().is_relative_to(tree / "src")

@@ -38,6 +38,12 @@ def source_tree() -> Path | None:
     """The project directory when the running Dockyard is a source (editable) install: pip
     builds the image's Dockyard wheel from it, and its ``pyproject.toml`` declares the
     requirements."""
+    # The tree the running code comes from (an editable install, or PYTHONPATH=src): the
+    # image must hold this code, even when another checkout (a git worktree) is the one
+    # pip installed in editable mode.
+    here = Path(__file__).resolve().parents[3]
+    if (here / "pyproject.toml").is_file() and (here / "src" / "dockyard").is_dir():
+        return here
     try:
         raw = md.distribution("dockyard").read_text("direct_url.json")
     except md.PackageNotFoundError:
@@ -46,10 +52,4 @@ def source_tree() -> Path | None:
         info = json.loads(raw)
         if "dir_info" in info and str(info.get("url", "")).startswith("file:"):
             return Path(unquote(urlparse(info["url"]).path))
-    # Running from a checkout without installing (PYTHONPATH=src): src/dockyard/packaging/…
-    here = Path(__file__).resolve().parents[3]
-    return (
-        here
-        if (here / "pyproject.toml").is_file() and (here / "src" / "dockyard").is_dir()
-        else None
-    )
+    return None
