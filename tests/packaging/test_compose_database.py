@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -194,9 +195,20 @@ def compose_project(tmp_path: Path, docker_client: Any) -> Iterator[tuple[Path, 
         )  # fmt: skip
 
 
-def _stored_rows(db: Compose) -> list[str]:
-    """The rows the test checks survive ``down`` and ``up``: one written by hand."""
-    return db.psql("SELECT note FROM dockyard_probe ORDER BY note")
+def _logged(db: Compose) -> dict[str, int]:
+    """The prediction log's rows in the database, by model."""
+    rows = db.psql("SELECT model, count(*) FROM predictions GROUP BY model ORDER BY model")
+    return {model: int(n) for model, n in (r.split("|") for r in rows)}
+
+
+def _wait_logged(db: Compose, expected: dict[str, int], timeout: float = 30) -> dict[str, int]:
+    """The log's rows once they reach ``expected`` (the log writes behind the answers)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = _logged(db)
+        if found == expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 def _started(container: Any) -> datetime:
@@ -211,9 +223,7 @@ def _ready_at(container: Any) -> datetime:
     return datetime.fromisoformat(ready[-1].split()[0][:26].rstrip("Z") + "+00:00")
 
 
-def _up_and_answering(
-    db: Compose, docker_client: Any, services: list[compose.Service], bundles: list[Path]
-) -> None:
+def _up(db: Compose, docker_client: Any, services: list[compose.Service]) -> None:
     db("up", "-d")
     containers = {
         c.labels["com.docker.compose.service"]: c
@@ -223,11 +233,15 @@ def _up_and_answering(
     }
     assert containers["db"].attrs["State"]["Health"]["Status"] == "healthy"
     ready = _ready_at(containers["db"])
-    for service, bundle in zip(services, bundles, strict=True):
+    for service in services:
         # depends_on: the model started once the database was healthy, not with it.
         assert _started(containers[service.name]) > ready
+        engine.wait_ready(f"http://127.0.0.1:{service.host_port}", timeout=90)
+
+
+def _answering(services: list[compose.Service], bundles: list[Path]) -> None:
+    for service, bundle in zip(services, bundles, strict=True):
         url = f"http://127.0.0.1:{service.host_port}"
-        engine.wait_ready(url, timeout=90)
         records = served.records(bundle)
         served.assert_same(
             served.predict(url, service.name, records), served.local(bundle, records)
@@ -262,9 +276,11 @@ def test_two_models_and_postgres_keep_their_rows_across_down_and_up(
     assert credentials.password not in file.read_text()
     db = Compose(shutil.which("docker-compose") or "docker-compose", file, project)
 
-    _up_and_answering(db, docker_client, services, bundles)
-    db.psql("CREATE TABLE dockyard_probe (note TEXT); INSERT INTO dockyard_probe VALUES ('before')")
-    assert _stored_rows(db) == ["before"]
+    _up(db, docker_client, services)
+    _answering(services, bundles)
+    # Every prediction answered is in the database the compose file gave the models.
+    answered = {s.name: len(served.records(b)) for s, b in zip(services, bundles, strict=True)}
+    assert _wait_logged(db, answered) == answered
 
     db("down", "--timeout", "20")
     assert not docker_client.containers.list(
@@ -273,5 +289,9 @@ def test_two_models_and_postgres_keep_their_rows_across_down_and_up(
     volume = f"{project}_{database.VOLUME}"
     assert docker_client.volumes.get(volume).name == volume
 
-    _up_and_answering(db, docker_client, services, bundles)
-    assert _stored_rows(db) == ["before"]
+    _up(db, docker_client, services)
+    # The rows survived down and up, before anything new was predicted.
+    assert _logged(db) == answered
+    _answering(services, bundles)
+    twice = {name: 2 * n for name, n in answered.items()}
+    assert _wait_logged(db, twice) == twice
