@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -35,6 +36,13 @@ def _load(
                 time.sleep(0.01)
 
 
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 def test_sigterm_drains_then_exits(iris_bundle: Path) -> None:
     server = Server(
         iris_bundle, args=("--drain-seconds", "2"), env={"DOCKYARD_GRACEFUL_TIMEOUT": "10"}
@@ -46,7 +54,7 @@ def test_sigterm_drains_then_exits(iris_bundle: Path) -> None:
         server.wait_ready()
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        _wait_for(lambda: len(results) >= 200, "the load to get going")
         term_at = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         # Readiness flips first, while predictions are still being answered.
@@ -144,7 +152,7 @@ def test_sigterm_under_keepalive_load_resets_no_client(iris_bundle: Path) -> Non
         server.wait_ready()
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        _wait_for(lambda: len(answers) >= 200, "the load to get going")
         term_at.append(time.monotonic())
         server.process.send_signal(signal.SIGTERM)
         for t in threads:
