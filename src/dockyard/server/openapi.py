@@ -17,6 +17,7 @@ from dockyard.__about__ import __version__
 from dockyard.bundle.metadata import Task
 from dockyard.predictor import Predictor
 from dockyard.predictor.repository import ModelRepository
+from dockyard.server.feedback import MAX_ITEMS, MAX_REQUEST_ID, MAX_ROW
 from dockyard.server.input_schemas import csv_pattern, feature_schema, v2_request_schema
 from dockyard.server.tensors import NUMPY_TYPES
 from dockyard.server.v2 import FEATURE_TYPES, label_datatype
@@ -197,6 +198,7 @@ def _model_paths(predictor: Predictor, fixed: dict[str, Any]) -> dict[str, Any]:
                 "responses": {"200": csv_200, **errors("400", "413", "415", "422")},
             }
         },
+        **_feedback_path(predictor, errors),
         v2: {
             "get": {
                 "tags": ["Open Inference Protocol"],
@@ -252,6 +254,85 @@ def _model_paths(predictor: Predictor, fixed: dict[str, Any]) -> dict[str, Any]:
                 },
             }
         },
+    }
+
+
+def _feedback_path(predictor: Predictor, errors: Any) -> dict[str, Any]:
+    """``POST /v1/models/{name}/feedback``, for models that have a true answer to learn."""
+    if predictor.unsupervised is not None:
+        return {}
+    key, name = _key(predictor), predictor.name
+    regression = predictor.task == "regression"
+    truth_key = "value" if regression else "label"
+    truth: dict[str, Any] = (
+        {"type": "number"}
+        if regression
+        else {"enum": list(predictor.classes), "description": "One of the model's classes."}
+    )
+    item = {
+        "type": "object",
+        "properties": {
+            "request_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_REQUEST_ID,
+                "description": "The X-Request-ID of the answer.",
+            },
+            "row": {"type": "integer", "minimum": 0, "maximum": MAX_ROW, "default": 0},
+            truth_key: truth,
+        },
+        "required": ["request_id", truth_key],
+        "additionalProperties": False,
+    }
+    csv_body = {
+        "type": "string",
+        "description": f"CSV with a header naming request_id and {truth_key} (row optional).",
+    }
+    return {
+        f"/v1/models/{name}/feedback": {
+            "post": {
+                "tags": [name],
+                "summary": f"Send {name} the true {truth_key}s of logged predictions",
+                "description": "Paired with the prediction log's rows by request id (and row).",
+                "operationId": f"{key}_feedback",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "array", "items": item, "maxItems": MAX_ITEMS}
+                        },
+                        "text/csv": {"schema": csv_body},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"file": csv_body},
+                                "required": ["file"],
+                                "additionalProperties": False,
+                            },
+                            "encoding": {"file": {"contentType": "text/csv"}},
+                        },
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "How many items were received, and how many matched a logged prediction",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "received": {"type": "integer"},
+                                        "matched": {"type": "integer"},
+                                    },
+                                    "required": ["received", "matched"],
+                                }
+                            }
+                        },
+                    },
+                    **errors("400", "409", "413", "415", "422"),
+                },
+            }
+        }
     }
 
 
