@@ -22,7 +22,15 @@ from bench import batch, containers, envs, models, prepare, report, servers
 from bench.load import wrk_available
 from bench.measure import Plan, measure
 
-ORDER = ("hello", "baseline", "dockyard-sklearn", "dockyard-fast", "mlflow", "bentoml")
+ORDER = (
+    "hello",
+    "baseline",
+    "dockyard-sklearn",
+    "dockyard-fast",
+    "dockyard-fast-log",
+    "mlflow",
+    "bentoml",
+)
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -192,9 +200,10 @@ def _run(
     plan = Plan(seconds, min(2.0, seconds / 2), (1, 32), cold_starts, csv_file, csv_rows)
 
     fast_missing = _fast_runtime_missing()
-    if "dockyard-fast" in wanted and fast_missing:
-        _skip(doc, "dockyard-fast", fast_missing)
-        wanted.remove("dockyard-fast")
+    for fast in ("dockyard-fast", "dockyard-fast-log"):
+        if fast in wanted and fast_missing:
+            _skip(doc, fast, fast_missing)
+            wanted.remove(fast)
 
     specs = [
         spec
@@ -244,7 +253,11 @@ def _specs(
         if server == "baseline":
             specs.append(servers.baseline(port, files[kind]))
             continue
-        if server.startswith("dockyard-"):
+        if server == "dockyard-fast-log":
+            log = workdir / f"predictions-{kind}.db"
+            log.unlink(missing_ok=True)
+            make = functools.partial(servers.dockyard, port, files[kind], runtime="fast", log=log)
+        elif server.startswith("dockyard-"):
             runtime = server.removeprefix("dockyard-")
             make = functools.partial(servers.dockyard, port, files[kind], runtime=runtime)
         elif server == "mlflow":

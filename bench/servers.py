@@ -23,6 +23,7 @@ SERVERS = {
     "baseline": "tutorial: Flask dev server, pickle, DataFrame per request",
     "dockyard-sklearn": "Dockyard, scikit-learn runtime",
     "dockyard-fast": "Dockyard, fast runtime (onnxruntime)",
+    "dockyard-fast-log": "Dockyard, fast runtime, every prediction logged to SQLite",
     "mlflow": "mlflow models serve",
     "bentoml": "BentoML serve",
 }
@@ -107,7 +108,10 @@ def baseline(port: int, model: ModelFiles) -> Spec:
     )
 
 
-def dockyard(port: int, model: ModelFiles, *, runtime: str, workers: int) -> Spec:
+def dockyard(
+    port: int, model: ModelFiles, *, runtime: str, workers: int, log: Path | None = None
+) -> Spec:
+    """``dockyard serve``; with ``log``, every prediction goes to that SQLite file."""
     name = model.bundle_name
     dockyard_bin = Path(sys.executable).with_name("dockyard")
 
@@ -118,8 +122,9 @@ def dockyard(port: int, model: ModelFiles, *, runtime: str, workers: int) -> Spe
     def csv_check(body: bytes, rows: int) -> bool:
         return body.count(b"\n") == rows + 1 and body.startswith(b"sepal_length,")
 
+    extra = {} if log is None else {"DOCKYARD_PREDICTION_LOG": f"sqlite:///{log}"}
     return Spec(
-        f"dockyard-{runtime}",
+        f"dockyard-{runtime}" + ("-log" if log is not None else ""),
         model.kind,
         port,
         [
@@ -136,7 +141,7 @@ def dockyard(port: int, model: ModelFiles, *, runtime: str, workers: int) -> Spe
         f"/v1/models/{name}/predict",
         json.dumps(ROW).encode(),
         check,
-        env=_base_env(DOCKYARD_RUNTIME="onnx" if runtime == "fast" else runtime),
+        env=_base_env(DOCKYARD_RUNTIME="onnx" if runtime == "fast" else runtime, **extra),
         csv_path=f"/v1/models/{name}/predict/csv",
         csv_check=csv_check,
     )
