@@ -24,7 +24,6 @@ import pyarrow as pa
 
 from dockyard.errors import BadRequest, FieldError, InvalidInput
 from dockyard.predictor import Prediction, Predictor
-from dockyard.predictor.validation import MAX_MAGNITUDE
 
 # Rows validated and predicted at a time: enough to amortise each call, few enough for a
 # batch's arrays to stay small (about 1 MB for Iris).
@@ -79,7 +78,6 @@ class ArrowScorer:
         self.schema = pa.schema([*schema, *self.fields], metadata=schema.metadata)
         self._positions = [schema.get_field_index(n) for n in predictor.feature_names]
         kinds = [f.type for f in predictor.metadata.features]
-        self._integer = np.array([k == "integer" for k in kinds])
         self._numeric = all(k in ("number", "integer") for k in kinds) and all(
             pa.types.is_integer(schema.field(i).type) or pa.types.is_floating(schema.field(i).type)
             for i in self._positions
@@ -135,13 +133,7 @@ class ArrowScorer:
         X = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
         for j, column in enumerate(columns):
             X[:, j] = _numbers(column)
-        with np.errstate(invalid="ignore"):
-            # False for NaN and infinities too.
-            if not (np.abs(X) <= MAX_MAGNITUDE).all():
-                return None
-            if self._integer.any() and not (X[:, self._integer] % 1 == 0).all():
-                return None
-        return X
+        return X if self.predictor.validator.passes_matrix(X) else None
 
     def _arrays(self, prediction: Prediction) -> list[pa.Array]:
         if self._regression:
