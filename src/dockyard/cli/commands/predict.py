@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dockyard.bundle.store import new_file_beside
 from dockyard.cli.console import err
 from dockyard.errors import UsageError
 
@@ -73,9 +71,9 @@ def predict(
     ),
 ) -> None:
     """Score a CSV or Parquet file: every row comes out with prediction columns appended."""
-    from dockyard.batch import score_csv
+    # Imported where needed: a Parquet run does not load the CSV modules, nor rich's
+    # progress bar.
     from dockyard.batch.formats import file_format
-    from dockyard.batch.runtime_column import RuntimeColumn
     from dockyard.predictor import Predictor
 
     if spark is not None or file_format(format_, input_csv, output) == "parquet":
@@ -91,6 +89,11 @@ def predict(
             )
         _parquet(bundle, input_csv, output, load, spark=spark, chunk_rows=chunk_rows, trust=trust)
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from dockyard.batch.csv import score_csv
+    from dockyard.batch.runtime_column import RuntimeColumn
+
     with err.status("Loading bundle…"):
         predictor = Predictor.from_path(
             bundle,
@@ -194,6 +197,8 @@ def _open_output(output: Path) -> IO[str]:
 def _new_output(output: Path) -> tuple[int, Path]:
     """A file beside ``output`` to score into, then moved onto it: a failed run leaves
     no half-written output."""
+    from dockyard.bundle.store import new_file_beside
+
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         return new_file_beside(output)
