@@ -130,23 +130,3 @@ def test_the_validator_refuses_what_the_parser_reads_with_the_same_words(
         "expected an integer, got '2.5'",
         22,
     )
-
-
-def by_threads(predictor: Predictor, text: str, threads: int) -> bytes:
-    from dockyard.batch.csv import iter_scored
-
-    blocks = iter_scored(predictor, io.BytesIO(text.encode()), chunk_rows=10, threads=threads)
-    return b"".join(b for b, _, _ in blocks)
-
-
-@pytest.mark.parametrize("threads", [2, 3])
-def test_worker_threads_give_the_same_bytes_and_errors(iris: Predictor, threads: int) -> None:
-    declined = plain().replace("\n" + ROWS[70] + "\n", "\n+" + ROWS[70] + "\n", 1)
-    quoted = plain().replace("\n" + ROWS[60] + "\n", '\n"' + ROWS[60].replace(",", '","') + '"\n')
-    assert '"' in quoted
-    for text in (plain(), declined, quoted):
-        assert by_threads(iris, text, threads) == by_threads(iris, text, 1)
-    late = plain() + "5.1,3.5,oops,0.2\n"
-    with pytest.raises(InvalidInput) as caught:
-        by_threads(iris, late, threads)
-    assert [(e.field, e.line) for e in caught.value.errors] == [("petal_length", 122)]

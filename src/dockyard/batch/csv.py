@@ -40,7 +40,6 @@ def iter_scored(
     processes: int = 1,
     fd: int | None = None,
     escape_formulas: bool = True,
-    threads: int = 1,
 ) -> Iterator[tuple[bytes, int, Prediction | None]]:
     """Yield the output header, then scored rows chunk by chunk, as UTF-8 CSV bytes, each
     with its number of rows and the prediction that made them (``None`` for the header).
@@ -54,10 +53,6 @@ def iter_scored(
     scored by forked processes (:mod:`dockyard.batch.processes`) that write them to ``fd``
     themselves: those come out as empty bytes with their row count, and the prediction
     only of those scored in this process. For command-line use only: never fork a server.
-
-    ``threads`` > 1 (in one process, e.g. a server's): fast-path chunks are parsed and
-    predicted ahead by that many worker threads while this one formats the output (see
-    :meth:`~dockyard.batch.fast.FastScorer.chunks`); the same bytes either way.
 
     ``escape_formulas``: cells a spreadsheet would run as formulas (``=HYPERLINK(...)``,
     ``@SUM(...)``) come out escaped, as OWASP recommends (:mod:`dockyard.batch.writing`);
@@ -88,7 +83,7 @@ def iter_scored(
     if processes > 1 and fd is not None:
         yield from fast.in_processes(processes, fd)
     else:
-        yield from fast.chunks(threads)
+        yield from fast.chunks()
 
 
 def _numeric(predictor: Predictor) -> bool:

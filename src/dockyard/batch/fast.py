@@ -4,7 +4,6 @@ through untouched; a chunk the vectorised parser declines goes through the exact
 
 from __future__ import annotations
 
-import collections
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -57,45 +56,13 @@ class FastScorer:
             for more in (False, True)
         }
 
-    def chunks(self, threads: int = 1) -> Iterator[tuple[bytes, int, Prediction | None]]:
-        """Each chunk scored and formatted, in file order. With ``threads`` > 1, chunks
-        are parsed and predicted ahead by that many worker threads while this one
-        formats: the runtimes release the GIL as they predict, so a second core scores
-        the next chunk meanwhile. At most ``threads`` + 1 chunks are in flight."""
-        if threads <= 1:
-            for job in self._jobs():
-                if isinstance(job, _Switch):
-                    yield from self._switch(job)
-                    return
-                data, prediction = self.score(job)
-                yield data, len(prediction), prediction
-            return
-        yield from self._threaded(threads)
-
-    def _threaded(self, threads: int) -> Iterator[tuple[bytes, int, Prediction | None]]:
-        from concurrent.futures import Future, ThreadPoolExecutor
-
-        pending: collections.deque[Future[_Scored]] = collections.deque()
-        switch: _Switch | None = None
-        with ThreadPoolExecutor(threads, thread_name_prefix="dockyard-csv") as pool:
-            try:
-                for job in self._jobs():
-                    if isinstance(job, _Switch):
-                        switch = job
-                        break
-                    pending.append(pool.submit(self._compute, *job))
-                    if len(pending) > threads:
-                        data, prediction = self._format(pending.popleft().result())
-                        yield data, len(prediction), prediction
-                while pending:
-                    data, prediction = self._format(pending.popleft().result())
-                    yield data, len(prediction), prediction
-            finally:
-                # An error (or a caller that stops early): nothing more is started.
-                for future in pending:
-                    future.cancel()
-        if switch is not None:
-            yield from self._switch(switch)
+    def chunks(self) -> Iterator[tuple[bytes, int, Prediction | None]]:
+        for job in self._jobs():
+            if isinstance(job, _Switch):
+                yield from self._switch(job)
+                return
+            data, prediction = self.score(job)
+            yield data, len(prediction), prediction
 
     def in_processes(
         self, processes: int, fd: int

@@ -68,24 +68,18 @@ def score_to_spool(
     runtime_column: bool = False,
     on_chunk: Callable[[Prediction], None] | None = None,
     memory_bytes: int = SPOOL_MEMORY_BYTES,
-    threads: int = 1,
 ) -> ScoredCSV:
     """Score every row of ``source`` into a :class:`ScoredCSV`, raising any error (a bad
     row, a malformed file) before anything is kept; ``on_chunk`` sees each chunk's
     prediction as it is scored. ``runtime_column``: append the ``runtime`` column (see
     :mod:`dockyard.batch.runtime_column`); ``escape_formulas``: see
     :func:`~dockyard.batch.csv.iter_scored`. Memory holds at most ``memory_bytes`` of
-    the answer (plus a few chunks); the rest goes to a temporary file. ``threads``: see
-    :func:`~dockyard.batch.csv.iter_scored`."""
+    the answer (plus a chunk); the rest goes to a temporary file."""
     # The spool outlives this function when it succeeds: ScoredCSV closes it.
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=memory_bytes)  # noqa: SIM115
     try:
         blocks = iter_scored(
-            predictor,
-            source,
-            chunk_rows=chunk_rows,
-            escape_formulas=escape_formulas,
-            threads=threads,
+            predictor, source, chunk_rows=chunk_rows, escape_formulas=escape_formulas
         )
         if runtime_column:
             blocks = runtime_blocks(blocks, predictor.runtime)
