@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -98,3 +101,30 @@ def test_lines_of_one_layout_are_only_parsed() -> None:
     parsed = parse(b"2.5,1\n3.0,2\n")
     assert parsed is not None
     assert parsed.tolist() == [[2.5, 1.0], [3.0, 2.0]]
+
+
+def _fastest(run: Callable[[], object], repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"1,-22.5,333.25,4444.125\n",  # one layout
+        b"1,-22.5,333.25,4444.125\n5.5,6,-7.75,8\n",  # layouts that vary line by line
+        b"1" * 15 + b"," + b"-" + b"9" * 14 + b"," + b".5,5.\n",  # the longest digits
+        b"1,2,3,4\n1,2,3,4,5\n",  # declined (a ragged line)
+    ],
+    ids=["one layout", "any layout", "long digits", "declined"],
+)
+def test_cost_grows_with_the_input_not_faster(line: bytes) -> None:
+    # 10x the input may cost about 10x, never more: no quadratic step on hostile shapes.
+    small, big = line * 2_000, line * 20_000
+    small_time = _fastest(lambda: parse_lines(small, 4, (0, 1, 2, 3)))
+    big_time = _fastest(lambda: parse_lines(big, 4, (0, 1, 2, 3)))
+    assert big_time < 30 * small_time + 0.01, (small_time, big_time)
