@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-csv-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
     envs.ensure(envs.ENVS["baseline"], workdir / "logs" / "baseline-install.log")
     if "mlflow" in args.servers:
         envs.ensure(envs.ENVS["mlflow"], workdir / "logs" / "mlflow-install.log")
