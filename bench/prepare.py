@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,6 +27,8 @@ def _run(argv: list[str], *, env: dict[str, str] | None = None, log: Path) -> No
 def mlflow_model(model: ModelFiles, workdir: Path) -> Path:
     out = workdir / "mlflow" / model.kind
     out.parent.mkdir(parents=True, exist_ok=True)
+    # MLflow refuses to save over a model: one from an earlier run in this workdir goes.
+    shutil.rmtree(out, ignore_errors=True)
     _run(
         [
             str(envs.ENVS["mlflow"].python),

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from dockyard.batch import score_csv
+from dockyard.batch.csv import score_csv
 from dockyard.errors import BadRequest, InvalidInput
 from dockyard.predictor import Predictor
 

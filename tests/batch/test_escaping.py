@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.batch import score_csv, writing
+from dockyard.batch import writing
+from dockyard.batch.csv import score_csv
 from dockyard.cli.main import main
 from dockyard.errors import BadRequest
 from dockyard.predictor import Predictor

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from dockyard.batch import fast as batch_fast
-from dockyard.batch import score_csv
+from dockyard.batch.csv import score_csv
 from dockyard.errors import InvalidInput
 from dockyard.predictor import Predictor
 
@@ -93,3 +93,40 @@ def test_regressor_and_categorical_models(diabetes: Predictor, churn: Predictor)
     record = "basic,north,3,80.0"
     out = scored(churn, "plan,region,tenure_months,monthly_spend\n" + record + "\n").splitlines()
     assert out[1].startswith(record + ",")
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
+    """All-numeric features, one of them an integer count: the fast path's other rule."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import dockyard
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"size": rng.normal(0, 1, 200), "count": rng.integers(0, 9, 200)})
+    y = pd.Series((X["size"] + X["count"] > 4).map({True: "big", False: "small"}), name="kind")
+    path = tmp_path_factory.mktemp("counted") / "counted"
+    model = LogisticRegression().fit(X.to_numpy(), y.to_numpy())
+    dockyard.save_bundle(model, X, y, name="counted", path=path)
+    return Predictor.from_path(path)
+
+
+def test_the_validator_refuses_what_the_parser_reads_with_the_same_words(
+    counted: Predictor,
+) -> None:
+    assert [f.type for f in counted.metadata.features] == ["number", "integer"]
+    good = "".join(f"{i / 10:.1f},{i % 9}\n" for i in range(30))
+    assert scored(counted, "size,count\n" + good, chunk_rows=10).count("\n") == 31
+    # A plain decimal the parser reads, in the integer feature: the validator refuses it,
+    # worded as the exact path words it, naming the file line.
+    bad = good.replace("\n2.0,2\n", "\n2.0,2.5\n")
+    with pytest.raises(InvalidInput) as caught:
+        scored(counted, "size,count\n" + bad, chunk_rows=10)
+    [error] = caught.value.errors
+    assert (error.field, error.reason, error.line) == (
+        "count",
+        "expected an integer, got '2.5'",
+        22,
+    )

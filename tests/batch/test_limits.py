@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 import pytest
 
-from dockyard.batch import reading, score_csv
+from dockyard.batch import reading
+from dockyard.batch.csv import score_csv
 from dockyard.errors import BadRequest, DockyardError, InvalidInput
 from dockyard.predictor import Predictor
 

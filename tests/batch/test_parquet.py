@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import dockyard
-from dockyard.batch import score_csv
+from dockyard.batch.csv import score_csv
 from dockyard.batch.parquet import score_parquet
 from dockyard.cli.main import main
 from dockyard.errors import BadRequest, InvalidInput, UsageError
@@ -268,8 +268,9 @@ def test_text_columns_are_dictionary_encoded_and_floats_not(
 
 
 def test_parquet_scoring_does_not_import_pandas(iris_bundle: Path, tmp_path: Path) -> None:
-    """pa.array() and Array.to_numpy() import pandas, a large share of a run's start;
-    numeric columns and predictions go through buffers instead."""
+    """pa.array() and Array.to_numpy() import pandas, a large share of a run's start, and
+    Array.take() pyarrow.compute: numeric columns and predictions go through buffers
+    instead. Nor does a Parquet run load the CSV modules or the progress bar."""
     pq.write_table(iris_table(5000).drop_columns(["note"]), tmp_path / "in.parquet")
     code = (
         "import sys\n"
@@ -278,9 +279,21 @@ def test_parquet_scoring_does_not_import_pandas(iris_bundle: Path, tmp_path: Pat
         f"'-o', {str(tmp_path / 'o.parquet')!r}])\n"
         "assert code == 0, code\n"
         "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
+        "unwanted = {'pyarrow.compute', 'dockyard.batch.csv', 'rich.progress'} & set(sys.modules)\n"
+        "assert not unwanted, unwanted\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert pq.read_table(tmp_path / "o.parquet").num_rows == 5000
+    scored = pq.read_table(tmp_path / "o.parquet")
+    assert scored.num_rows == 5000
+    labels = scored["predicted_species"]
+    assert labels.type == pa.string()
+    assert labels.null_count == 0
+    # The labels built from buffers are the classes, as the probabilities rank them.
+    probabilities = np.column_stack(
+        [scored[f"probability_{c}"].to_numpy() for c in ("setosa", "versicolor", "virginica")]
+    )
+    best = np.array(["setosa", "versicolor", "virginica"])[probabilities.argmax(axis=1)]
+    assert labels.to_pylist() == best.tolist()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dockyard.batch import fast as batch_fast
-from dockyard.batch import score_csv
+from dockyard.batch.csv import score_csv
 from dockyard.errors import InvalidInput
 from dockyard.predictor import Prediction, Predictor
 

@@ -204,3 +204,39 @@ def test_all_number_schemas_take_a_shortcut_with_the_same_outcome(records: list)
 
     got, expected = outcome(fast), outcome(general)
     assert repr(got) == repr(expected)  # repr: NaN never equals itself; -0.0 is kept
+
+
+NUMERIC = Validator([Feature(name="x", type="number"), Feature(name="n", type="integer")])
+
+
+@pytest.mark.parametrize(
+    ("rows", "passes"),
+    [
+        ([[0.5, 3.0], [-1e15, 1e15]], True),
+        ([[2.5, 2.5]], False),  # a fraction in the integer feature
+        ([[1e15 + 2, 1.0]], False),  # outside MAX_MAGNITUDE
+        ([[math.nan, 1.0]], False),
+        ([[math.inf, 1.0]], False),
+        ([[1.0, -math.inf]], False),
+    ],
+)
+def test_passes_matrix_applies_the_number_rules(rows: list[list[float]], passes: bool) -> None:
+    import numpy as np
+
+    X = np.array(rows)
+    assert NUMERIC.passes_matrix(X) is passes
+    # The same rules as the text converters, which word the refusals.
+    refused = False
+    try:
+        NUMERIC.text_columns([[repr(v) for v in X[:, j].tolist()] for j in range(2)], first_line=2)
+    except InvalidInput:
+        refused = True
+    assert refused is not passes
+
+
+def test_passes_matrix_only_for_numeric_features_and_their_shape() -> None:
+    import numpy as np
+
+    assert V.passes_matrix(np.zeros((1, len(FEATURES)))) is False  # boolean, category
+    assert NUMERIC.passes_matrix(np.zeros((3, 3))) is False
+    assert NUMERIC.passes_matrix(np.zeros((0, 2))) is True

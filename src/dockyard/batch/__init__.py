@@ -1,7 +1,6 @@
-"""Batch scoring: CSV in, CSV out, in bounded memory."""
+"""Batch scoring: CSV (:mod:`dockyard.batch.csv`) and Parquet (:mod:`dockyard.batch.parquet`)
+in, the same out, in bounded memory.
 
-from __future__ import annotations
-
-from dockyard.batch.csv import score_csv
-
-__all__ = ["score_csv"]
+Nothing is imported here: ``dockyard predict`` on Parquet, which imports
+:mod:`dockyard.batch.formats`, does not pay for the CSV modules, nor a CSV run for pyarrow.
+"""

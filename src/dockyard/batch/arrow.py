@@ -24,7 +24,6 @@ import pyarrow as pa
 
 from dockyard.errors import BadRequest, FieldError, InvalidInput
 from dockyard.predictor import Prediction, Predictor
-from dockyard.predictor.validation import MAX_MAGNITUDE
 
 # Rows validated and predicted at a time: enough to amortise each call, few enough for a
 # batch's arrays to stay small (about 1 MB for Iris).
@@ -79,17 +78,16 @@ class ArrowScorer:
         self.schema = pa.schema([*schema, *self.fields], metadata=schema.metadata)
         self._positions = [schema.get_field_index(n) for n in predictor.feature_names]
         kinds = [f.type for f in predictor.metadata.features]
-        self._integer = np.array([k == "integer" for k in kinds])
         self._numeric = all(k in ("number", "integer") for k in kinds) and all(
             pa.types.is_integer(schema.field(i).type) or pa.types.is_floating(schema.field(i).type)
             for i in self._positions
         )
         self._regression = predictor.task == "regression"
         # String labels are taken from an array of the classes by index.
-        self._classes: tuple[pa.Array, dict[str, int]] | None = None
+        self._classes: tuple[list[bytes], dict[str, int]] | None = None
         if self.fields[0].type == pa.string():
             keys = [str(c) for c in predictor.classes]
-            self._classes = (_strings(keys), {k: i for i, k in enumerate(keys)})
+            self._classes = ([k.encode("utf-8") for k in keys], {k: i for i, k in enumerate(keys)})
 
     def score(self, batch: pa.RecordBatch, *, first_row: int = 0) -> pa.RecordBatch:
         """``batch`` with the prediction columns appended; refusals name rows counted
@@ -135,13 +133,7 @@ class ArrowScorer:
         X = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
         for j, column in enumerate(columns):
             X[:, j] = _numbers(column)
-        with np.errstate(invalid="ignore"):
-            # False for NaN and infinities too.
-            if not (np.abs(X) <= MAX_MAGNITUDE).all():
-                return None
-            if self._integer.any() and not (X[:, self._integer] % 1 == 0).all():
-                return None
-        return X
+        return X if self.predictor.validator.passes_matrix(X) else None
 
     def _arrays(self, prediction: Prediction) -> list[pa.Array]:
         if self._regression:
@@ -161,15 +153,16 @@ class ArrowScorer:
         if kind == pa.string() and self._classes is not None:
             dictionary, index = self._classes
             try:
-                found = np.fromiter(map(index.__getitem__, outputs), np.int32, len(outputs))
+                found = np.fromiter(map(index.__getitem__, outputs), np.intp, len(outputs))
             except KeyError:  # a label outside the recorded classes: convert them one by one
                 return pa.array(outputs, type=kind)
-            return dictionary.take(_from_numpy(found, pa.int32()))
+            return _take_strings(dictionary, found)
         return pa.array(outputs, type=kind)
 
 
 # pa.array() and Array.to_numpy() import pandas (to check for its types): a second or so
-# of a command's start. Numbers go through their buffers instead.
+# of a command's start; Array.take() imports pyarrow.compute (0.2 s). Numbers and labels
+# go through their buffers instead.
 
 
 def _numbers(column: pa.Array) -> np.ndarray:
@@ -188,12 +181,20 @@ def _floats(values: np.ndarray) -> pa.Array:
     return _from_numpy(np.ascontiguousarray(values, dtype=np.float64), pa.float64())
 
 
-def _strings(texts: Sequence[str]) -> pa.Array:
-    encoded = [t.encode("utf-8") for t in texts]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
-    return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
+def _take_strings(texts: list[bytes], index: np.ndarray) -> pa.Array:
+    """A string array of ``texts[i]`` for each ``i`` in ``index``, built with numpy: each
+    text a row of a padded byte table, the rows taken and their padding dropped."""
+    lengths = np.fromiter(map(len, texts), np.int32, len(texts))
+    width = int(lengths.max(initial=0))
+    table = np.zeros((len(texts), max(width, 1)), dtype=np.uint8)
+    for row, text in zip(table, texts, strict=True):
+        row[: len(text)] = np.frombuffer(text, dtype=np.uint8)
+    taken = lengths[index]
+    offsets = np.zeros(len(index) + 1, dtype=np.int64)
+    np.cumsum(taken, out=offsets[1:])
+    data = table[index][np.arange(table.shape[1]) < taken[:, None]]
+    buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), len(index), buffers)
 
 
 def _values(column: pa.Array) -> list[Any]:

@@ -17,7 +17,6 @@ from dockyard.batch.processes import Job, score_in_processes
 from dockyard.batch.reading import CHUNK_BYTES, MAX_FIELD_BYTES, Joined
 from dockyard.batch.writing import float_rows, label_cell
 from dockyard.predictor import Prediction, Predictor
-from dockyard.predictor.validation import MAX_MAGNITUDE
 
 # The fast path reads the file in blocks of this size.
 _BLOCK = 4 << 20
@@ -50,7 +49,6 @@ class FastScorer:
         # Lines that pass the vectorised parser hold plain decimals only: nothing in them
         # needs escaping. The labels and the lines it declines may.
         self.escape = escape
-        self.integer = [f.type == "integer" for f in predictor.metadata.features]
         self.regression = predictor.task == "regression"
         # Label cells, by whether probabilities follow them.
         self.cells = {
@@ -180,11 +178,10 @@ class FastScorer:
         # One line longer than a chunk is no plain numeric row (the csv module then
         # refuses it, without the vectorised parser's arrays of several times its size).
         if (len(rows) > 1 or len(parsed) <= CHUNK_BYTES) and (parsed.isascii() or _utf8(parsed)):
-            X = parse_lines(
-                parsed, self.width, self.positions, integer=self.integer, magnitude=MAX_MAGNITUDE
-            )
-        if X is None:
-            # Not plain decimals: read these lines as the csv module does (and word errors).
+            X = parse_lines(parsed, self.width, self.positions)
+        if X is None or not self.predictor.validator.passes_matrix(X):
+            # Not plain decimals, or values the validator refuses: read these lines as the
+            # csv module does, and let the validator word the errors.
             scored = list(
                 score_exact(
                     self.predictor,

@@ -4,8 +4,9 @@ The fast path of CSV scoring. Only cells of the form ``-?digits[.digits]`` with 
 15 digits are accepted: for those the decimal mantissa and 10**k are exact in float64, so
 one IEEE division gives the correctly rounded value, the same double ``float(cell)``
 returns. Anything else — quotes, spaces, letters, exponents, empty cells, a wrong number
-of fields, a value outside the accepted range — returns ``None``, and the caller takes the
-exact (slower) path, which also words the errors.
+of fields — returns ``None``, and the caller takes the exact (slower) path, which also
+words the errors. This module only parses: whether the values are acceptable (range,
+whole numbers) is the validator's question (``Validator.passes_matrix``).
 
 Files written with one number format (every line the same length, with its commas, points
 and signs in the same places, as ``np.savetxt`` or a fixed-precision export writes them)
@@ -40,18 +41,11 @@ _KINDS = np.where(_CLASS < _DOT, _DIGIT, _CLASS).astype(np.uint8).tobytes()
 _DIGIT_KIND, _DOT_KIND, _MINUS_KIND = bytes([_DIGIT]), bytes([_DOT]), bytes([_MINUS])
 
 
-def parse_lines(
-    data: bytes,
-    width: int,
-    positions: Sequence[int],
-    *,
-    integer: Sequence[bool],
-    magnitude: float,
-) -> np.ndarray | None:
+def parse_lines(data: bytes, width: int, positions: Sequence[int]) -> np.ndarray | None:
     """``data``: whole lines, each ending in a newline, of ``width`` comma-separated fields.
-    Returns the fields at ``positions`` as float64 ``(rows, len(positions))``, or ``None``
-    unless every field of every line is a plain decimal, those at ``positions`` within
-    ``magnitude`` (and integral where ``integer``)."""
+    Returns the fields at ``positions`` as float64 ``(rows, len(positions))``, exactly as
+    ``float()`` reads each, or ``None`` unless every field of every line is a plain
+    decimal."""
     if not data.endswith(b"\n") or data.translate(None, _PLAIN):
         return None  # empty, unterminated, or a byte no plain decimal has
     if data.count(b",") != data.count(b"\n") * (width - 1):
@@ -59,13 +53,6 @@ def parse_lines(
     out = _same_layout(data, width, positions)
     if out is None:
         out = _any_layout(data, width, positions)
-        if out is None:
-            return None
-    if np.abs(out).max() > magnitude:
-        return None
-    whole = np.asarray(integer, dtype=bool)
-    if whole.any() and (out[:, whole] != np.trunc(out[:, whole])).any():
-        return None
     return out
 
 

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from dockyard.bundle.metadata import Feature
 from dockyard.errors import FieldError, InvalidInput
 
@@ -224,6 +226,26 @@ class Validator:
         self.names = tuple(f.name for f in self.features)
         self._name_set = frozenset(self.names)
         self._all_numbers = all(f.type == "number" for f in features)
+        self._matrix_types = all(f.type in ("number", "integer") for f in features)
+        self._integer = np.array([f.type == "integer" for f in features], dtype=bool)
+
+    def passes_matrix(self, X: np.ndarray) -> bool:
+        """Whether every value of ``X`` (float64, ``(rows, features)`` in model order, as
+        a numeric reader parsed it) passes the rules the text and JSON converters apply
+        to numbers: finite, within ``MAX_MAGNITUDE``, whole for integer features. One
+        vectorised check per chunk (CSV fast path, Arrow columns); when it is ``False``,
+        the caller validates the values one by one (:meth:`text_columns`,
+        :meth:`json_columns`), which words each refusal."""
+        if not self._matrix_types or X.ndim != 2 or X.shape[1] != len(self.features):
+            return False
+        if X.size == 0:
+            return True
+        with np.errstate(invalid="ignore"):
+            # False for NaN and infinities too.
+            if not (np.abs(X) <= MAX_MAGNITUDE).all():
+                return False
+            whole = X[:, self._integer] if self._integer.any() else None
+            return whole is None or bool((whole == np.trunc(whole)).all())
 
     def records(self, records: Sequence[Any]) -> list[list[Any]]:
         """JSON objects, one per row → columns. Unknown and missing keys are errors."""

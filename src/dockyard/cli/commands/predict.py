@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from dockyard import files
 from dockyard.cli.console import err
@@ -78,9 +77,9 @@ def predict(
     ),
 ) -> None:
     """Score a CSV or Parquet file: every row comes out with prediction columns appended."""
-    from dockyard.batch import score_csv
+    # Imported where needed: a Parquet run does not load the CSV modules, nor rich's
+    # progress bar.
     from dockyard.batch.formats import file_format
-    from dockyard.batch.runtime_column import RuntimeColumn
     from dockyard.predictor import Predictor
 
     def load() -> Predictor:
@@ -99,6 +98,11 @@ def predict(
             )
         _parquet(bundle, input_csv, output, load, spark=spark, chunk_rows=chunk_rows, trust=trust)
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from dockyard.batch.csv import score_csv
+    from dockyard.batch.runtime_column import RuntimeColumn
+
     with err.status("Loading bundle…"):
         predictor = load()
     source, total = _open_input(input_csv)
