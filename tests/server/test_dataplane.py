@@ -117,22 +117,36 @@ def test_small_requests_are_batched_large_ones_go_to_a_thread(iris: Predictor) -
     assert batcher.calls == 1  # the large one did not go through the batcher
 
 
-def test_csv_chunks_are_observed_with_their_first_row(iris: Predictor) -> None:
+def test_csv_chunks_are_observed_with_their_first_row_and_inputs(iris: Predictor) -> None:
     plane, heard = _plane(iris, csv_chunk_rows=2)
     header = ",".join(IRIS_SETOSA)
     line = ",".join(str(v) for v in ROW)
     source = io.BytesIO(("\n".join([header, *[line] * 5]) + "\n").encode())
-    out = b"".join(plane.score_csv(iris, source, False, _call("csv")))
+    scored = plane.score_csv(iris, source, False, _call("csv"))
+    out = scored.whole(1 << 20)
+    assert out is not None
     assert out.count(b"setosa") >= 5
     assert [(e.entry, e.first_row, len(e.prediction or [])) for e in heard] == [
         ("csv", 0, 2),
         ("csv", 2, 2),
         ("csv", 4, 1),
     ]
-    # Scored again without a call (a large answer as it is sent): not counted twice.
-    source.seek(0)
-    assert b"".join(plane.score_csv(iris, source, False, None)) == out
-    assert len(heard) == 3
+    # Each chunk's validated inputs go with it, one sequence per feature.
+    for event in heard:
+        assert event.columns is not None
+        assert [list(map(float, c)) for c in event.columns] == [
+            [v] * len(event.prediction or []) for v in ROW
+        ]
+
+
+def test_a_bad_csv_line_is_observed_after_the_rows_before_it(iris: Predictor) -> None:
+    plane, heard = _plane(iris, csv_chunk_rows=2)
+    header = ",".join(IRIS_SETOSA)
+    line = ",".join(str(v) for v in ROW)
+    source = io.BytesIO(f"{header}\n{line}\n{line}\nx,1,1,1\n".encode())
+    with pytest.raises(InvalidInput, match="line 4"):
+        plane.score_csv(iris, source, False, _call("csv"))
+    assert [(e.status, e.first_row) for e in heard] == [(200, 0), (422, 2)]
 
 
 def test_models_by_name_and_version(iris: Predictor) -> None:

@@ -8,11 +8,10 @@ into rows, JSON or database records is the observer's work, off the request path
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from dockyard.predictor.prediction import Prediction
+from dockyard.predictor.prediction import Inputs, Prediction
 from dockyard.predictor.predictor import Predictor
 
 ENTRY_POINTS = ("json", "query", "csv", "v2", "form")
@@ -24,8 +23,8 @@ Protocol, or the web form (which calls the JSON API and says so)."""
 class PredictionEvent:
     """One request's predictions, or its refusal.
 
-    ``columns`` are the validated input columns, one list per feature in
-    ``predictor.feature_names`` order (``None`` when the request was refused before its
+    ``columns`` are the validated inputs, one sequence per feature in
+    ``predictor.feature_names`` order (the rows of a float array for CSV's numeric fast path) (``None`` when the request was refused before its
     rows were validated); ``prediction`` is ``None`` when it was refused. ``first_row`` is
     the 0-based number of the first row within the request (CSV chunks after the first).
     ``status`` is the HTTP status of the answer (200, or the error's status).
@@ -39,7 +38,7 @@ class PredictionEvent:
     latency: float
     """Seconds from arrival to the answer."""
     status: int
-    columns: Sequence[Sequence[Any]] | None
+    columns: Inputs | None
     prediction: Prediction | None
     first_row: int = 0
 

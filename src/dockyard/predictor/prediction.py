@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+
+Inputs: TypeAlias = Sequence[Sequence[Any]] | np.ndarray
+"""Validated inputs: one sequence per feature in model order (an array's rows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,9 +20,14 @@ class Prediction:
 
     outputs: list[Any]
     probabilities: np.ndarray | None
+    inputs: Inputs | None = None
+    """The validated inputs the outputs were computed from, one sequence per feature in
+    model order (an array's rows, for the numeric fast path), when the predictor had them
+    at hand: held by reference, never copied. CSV scoring hands them on to the data
+    plane's observers this way."""
 
     def __len__(self) -> int:
         return len(self.outputs)
 
 
-__all__ = ["Prediction"]
+__all__ = ["Inputs", "Prediction"]

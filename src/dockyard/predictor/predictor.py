@@ -14,7 +14,7 @@ from dockyard.bundle.metadata import BundleMetadata
 from dockyard.bundle.store import Bundle
 from dockyard.errors import FieldError, InvalidInput
 from dockyard.predictor.outputs import UnsupervisedOutputs
-from dockyard.predictor.prediction import Prediction
+from dockyard.predictor.prediction import Inputs, Prediction
 from dockyard.predictor.validation import Validator
 from dockyard.runtime.loading import RuntimeChoice, load_for_serving, runtime_from_env
 from dockyard.runtime.onnx import OnnxModel
@@ -121,7 +121,8 @@ class Predictor:
     # -- prediction ------------------------------------------------------------------------
 
     def predict_columns(self, columns: list[list[Any]]) -> Prediction:
-        return self.finish(*self.compute(columns))
+        outputs, probabilities = self.compute(columns)
+        return self.finish(outputs, probabilities, columns)
 
     def compute(self, columns: list[list[Any]]) -> tuple[np.ndarray, np.ndarray | None]:
         """The model's raw outputs (labels or values, probabilities) for validated columns
@@ -138,15 +139,20 @@ class Predictor:
         model = self.model
         if type(model) is OnnxModel:
             if model.numeric:
-                return self.finish(*self._onnx_outputs(*model.run_matrix(X)))
+                return self.finish(*self._onnx_outputs(*model.run_matrix(X)), X.T)
         elif not self._frame_input and not self._column_input:
-            return self.finish(*self._estimator_outputs(X))
+            return self.finish(*self._estimator_outputs(X), X.T)
         return self.predict_columns([X[:, i].tolist() for i in range(X.shape[1])])
 
-    def finish(self, outputs: np.ndarray, probabilities: np.ndarray | None) -> Prediction:
-        """Checked outputs (see :meth:`compute`) → the :class:`Prediction`."""
+    def finish(
+        self,
+        outputs: np.ndarray,
+        probabilities: np.ndarray | None,
+        inputs: Inputs | None = None,
+    ) -> Prediction:
+        """Checked outputs (see :meth:`compute`) → the :class:`Prediction` (of ``inputs``)."""
         self._check_finite(outputs, probabilities)
-        return Prediction(outputs.tolist(), probabilities)
+        return Prediction(outputs.tolist(), probabilities, inputs)
 
     def _onnx_outputs(
         self, outputs: np.ndarray, probabilities: np.ndarray | None

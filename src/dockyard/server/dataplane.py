@@ -23,19 +23,23 @@ about HTTP: the data plane owns
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from anyio import to_thread
 
 from dockyard.errors import DockyardError, FieldError, InvalidInput, PayloadTooLarge
 from dockyard.predictor import Prediction, Predictor
 from dockyard.predictor.events import Observer, PredictionEvent
+from dockyard.predictor.prediction import Inputs
 from dockyard.predictor.repository import ModelRepository
 from dockyard.server.batching import Batcher
 from dockyard.server.metrics import Metrics
 from dockyard.settings import Settings
+
+if TYPE_CHECKING:
+    from dockyard.batch.spool import ScoredCSV
 
 # Requests up to this many rows are predicted on the event loop (batched together): a
 # thread hop would cost more than the prediction. Larger ones go to a worker thread so
@@ -157,36 +161,34 @@ class DataPlane:
     # -- CSV -------------------------------------------------------------------------------
 
     def score_csv(
-        self, predictor: Predictor, source: IO[bytes], runtime_column: bool, call: Call | None
-    ) -> Iterator[bytes]:
-        """The scored CSV of ``source``, block by block (blocking: run it in a thread).
+        self, predictor: Predictor, source: IO[bytes], runtime_column: bool, call: Call
+    ) -> ScoredCSV:
+        """Score every row of ``source`` once (blocking: run it in a thread), raising any
+        error (a bad line late in a file is still a clean error naming it) before the
+        answer is kept. Each chunk is counted and observed as it is scored, with its
+        inputs; the answer is held in memory or, past ``SPOOL_MEMORY_BYTES``, in a
+        temporary file until it is sent."""
+        from dockyard.batch.spool import score_to_spool  # with the first CSV: off start-up
 
-        With ``call``, every chunk is counted and observed as it is scored; a server scores
-        a large upload twice (once to find any error before answering, once as it sends
-        the answer) and passes ``call`` only the first time, so each row counts once.
-        """
-        from dockyard.batch.csv import iter_scored  # with the first CSV: ~15 ms off start-up
-        from dockyard.batch.runtime_column import runtime_blocks
+        scored_rows = 0
 
-        blocks = iter_scored(
-            predictor,
-            source,
-            chunk_rows=self.chunk_rows,
-            escape_formulas=self.escape_formulas,
-        )
-        if runtime_column:
-            blocks = runtime_blocks(blocks, predictor.runtime)
-        first_row = 0
+        def chunk(prediction: Prediction) -> None:
+            nonlocal scored_rows
+            self.count(predictor, prediction)
+            self.observe(call, predictor, 200, prediction.inputs, prediction, scored_rows)
+            scored_rows += len(prediction)
+
         try:
-            for block, rows, prediction in blocks:
-                if call is not None and prediction is not None:
-                    self.count(predictor, prediction)
-                    self.observe(call, predictor, 200, None, prediction, first_row)
-                first_row += rows
-                yield block
+            return score_to_spool(
+                predictor,
+                source,
+                chunk_rows=self.chunk_rows,
+                escape_formulas=self.escape_formulas,
+                runtime_column=runtime_column,
+                on_chunk=chunk,
+            )
         except DockyardError as exc:
-            if call is not None:
-                self.observe(call, predictor, exc.status_code, None, None, first_row)
+            self.observe(call, predictor, exc.status_code, None, None, scored_rows)
             raise
 
     # -- what the plane tells others -------------------------------------------------------
@@ -201,7 +203,7 @@ class DataPlane:
         call: Call,
         predictor: Predictor,
         status: int,
-        columns: Sequence[Sequence[Any]] | None,
+        columns: Inputs | None,
         prediction: Prediction | None,
         first_row: int = 0,
     ) -> None:

@@ -5,12 +5,12 @@ and encoded back. HTTP work only: parsing, limits and status codes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 from anyio import to_thread
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -34,7 +34,7 @@ from dockyard.settings import Settings
 # Query parameters accepted beyond one per feature, so that a few wrong or repeated names
 # are still reported one by one; past that the query is refused unparsed.
 EXTRA_PARAMETERS = 8
-# A scored CSV up to this size is answered in one piece; a larger one streams.
+# A scored CSV up to this size is answered in one piece; a larger one streams from the spool.
 WHOLE_CSV_BYTES = 4 * 1024 * 1024
 ENTRY_HEADER = b"x-dockyard-entry"
 """Sent by the web form's script (``form``), so its predictions are logged as the form's."""
@@ -79,50 +79,26 @@ class V1:
         call = call_of(request.scope, "csv")
         source = await spool_csv(request, self.max_upload_bytes)
         try:
-            whole = await to_thread.run_sync(
-                self._check_csv, predictor, source, runtime_column, call
+            # Every row is scored before the first byte is sent: a bad line late in a file
+            # is still a clean 422 naming it.
+            scored = await to_thread.run_sync(
+                self.plane.score_csv, predictor, source, runtime_column, call
             )
-        except BaseException:
-            source.close()
-            raise
-        filename = f"{predictor.name}-predictions.csv"
-        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-        if whole is not None:
-            source.close()
-            return Response(whole, media_type="text/csv; charset=utf-8", headers=headers)
-        source.seek(0)
-        return StreamingResponse(
-            self._stream_csv(predictor, source, runtime_column),
-            media_type="text/csv; charset=utf-8",
-            headers=headers,
-        )
-
-    def _check_csv(
-        self, predictor: Predictor, source: IO[bytes], runtime_column: bool, call: Call
-    ) -> bytes | None:
-        """Score every row of ``source``, so that any error is raised before an answer is
-        sent: a bad line late in a file still gets a clean 422 naming it. Returns the
-        scored CSV when it is at most ``WHOLE_CSV_BYTES``; a larger one is scored again
-        as it is sent (:meth:`_stream_csv`), never written to disk."""
-        blocks: list[bytes] | None = []
-        size = 0
-        for block in self.plane.score_csv(predictor, source, runtime_column, call):
-            size += len(block)
-            if blocks is not None and size <= WHOLE_CSV_BYTES:
-                blocks.append(block)
-            else:
-                blocks = None  # too large to hold: dropped, and scored again when sent
-        return b"".join(blocks) if blocks is not None else None
-
-    def _stream_csv(
-        self, predictor: Predictor, source: IO[bytes], runtime_column: bool
-    ) -> Iterator[bytes]:
-        """The scored CSV of a checked ``source``, chunk by chunk (Starlette runs each
-        step in a worker thread); ``source`` is closed at the end."""
-        try:
-            yield from self.plane.score_csv(predictor, source, runtime_column, None)
         finally:
             source.close()
+        filename = f"{predictor.name}-predictions.csv"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        whole = scored.whole(WHOLE_CSV_BYTES)
+        if whole is not None:
+            return Response(whole, media_type="text/csv; charset=utf-8", headers=headers)
+        # Read back from the spool as it is sent; closed at the end, or if the client
+        # leaves first.
+        return StreamingResponse(
+            scored.blocks(),
+            media_type="text/csv; charset=utf-8",
+            headers=headers,
+            background=BackgroundTask(scored.close),
+        )
 
 
 def summary(predictor: Predictor) -> dict[str, Any]:
