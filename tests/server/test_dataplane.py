@@ -122,10 +122,13 @@ def test_csv_chunks_are_observed_with_their_first_row_and_inputs(iris: Predictor
     header = ",".join(IRIS_SETOSA)
     line = ",".join(str(v) for v in ROW)
     source = io.BytesIO(("\n".join([header, *[line] * 5]) + "\n").encode())
-    scored = plane.score_csv(iris, source, False, _call("csv"))
-    out = scored.whole(1 << 20)
-    assert out is not None
+    answer = plane.score_csv(iris, source, False, _call("csv"))
+    assert answer.blocks is not None
+    out = b"".join(answer.blocks)
     assert out.count(b"setosa") >= 5
+    assert plane.budget.used == answer.size == len(out)
+    answer.release()
+    assert plane.budget.used == 0
     assert [(e.entry, e.first_row, len(e.prediction or [])) for e in heard] == [
         ("csv", 0, 2),
         ("csv", 2, 2),
@@ -147,6 +150,30 @@ def test_a_bad_csv_line_is_observed_after_the_rows_before_it(iris: Predictor) ->
     with pytest.raises(InvalidInput, match="line 4"):
         plane.score_csv(iris, source, False, _call("csv"))
     assert [(e.status, e.first_row) for e in heard] == [(200, 0), (422, 2)]
+
+
+def test_an_answer_past_the_budget_is_scored_again_not_held(iris: Predictor) -> None:
+    plane, heard = _plane(iris, csv_chunk_rows=2)
+    plane.budget.limit = 100  # bytes: the header and a chunk at most
+    header = ",".join(IRIS_SETOSA)
+    line = ",".join(str(v) for v in ROW)
+    text = ("\n".join([header, *[line] * 9]) + "\n").encode()
+    answer = plane.score_csv(iris, io.BytesIO(text), False, _call("csv"))
+    assert answer.blocks is None
+    assert plane.budget.used == 0  # what was held on the way is given back
+    again = b"".join(plane.rescore_csv(iris, io.BytesIO(text), False))
+    assert again.count(b"\n") == 10
+    assert sum(len(e.prediction or []) for e in heard) == 9  # observed once, not twice
+
+
+def test_a_refused_csv_gives_its_budget_back(iris: Predictor) -> None:
+    plane, _ = _plane(iris, csv_chunk_rows=2)
+    header = ",".join(IRIS_SETOSA)
+    line = ",".join(str(v) for v in ROW)
+    source = io.BytesIO(f"{header}\n{line}\n{line}\nx,1,1,1\n".encode())
+    with pytest.raises(InvalidInput):
+        plane.score_csv(iris, source, False, _call("csv"))
+    assert plane.budget.used == 0
 
 
 def test_models_by_name_and_version(iris: Predictor) -> None:

@@ -87,10 +87,10 @@ async def spool_csv(request: Request, limit: int) -> IO[bytes]:
     """Put a CSV body (raw ``text/csv`` or a multipart upload) in a spooled temporary file:
     memory up to a few MiB, disk beyond, never more than ``limit`` bytes.
 
-    The disk an upload uses (in ``TMPDIR``, RAM on a tmpfs) is its own size, at most
-    ``limit``, until it is scored; its answer is then held the same way until it is sent
-    (:func:`dockyard.batch.spool.score_to_spool`, about 5 times the upload for Iris with
-    probabilities): linear in what the client sent, and scored once."""
+    This is the only temporary file of a CSV request: the disk an upload uses (in
+    ``TMPDIR``, RAM on a tmpfs) is its own size, at most ``limit``, until its answer is
+    sent. The answer is never written to disk: it is held in memory within the worker's
+    budget, or scored again as it is sent (see ``DataPlane.score_csv``)."""
     kind = media_type(request)
     # The spool outlives this function: the caller closes it after scoring.
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115

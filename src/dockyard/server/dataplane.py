@@ -22,10 +22,11 @@ about HTTP: the data plane owns
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from anyio import to_thread
 
@@ -37,9 +38,6 @@ from dockyard.predictor.repository import ModelRepository
 from dockyard.server.batching import Batcher
 from dockyard.server.metrics import Metrics
 from dockyard.settings import Settings
-
-if TYPE_CHECKING:
-    from dockyard.batch.spool import ScoredCSV
 
 # Requests up to this many rows are predicted on the event loop (batched together): a
 # thread hop would cost more than the prediction. Larger ones go to a worker thread so
@@ -59,6 +57,47 @@ class Call:
     """Seconds since the epoch when the request arrived."""
     start: float
     """:func:`time.perf_counter` when the request arrived."""
+
+
+ANSWER_BUDGET_BYTES = 128 * 1024 * 1024
+"""Memory one worker may hold in scored CSV answers waiting to be sent, all requests
+together. A larger answer, or one arriving while others fill the budget, is scored a second
+time as it is sent instead: memory stays bounded whatever clients send, and the CPU a
+client can cost stays linear in its upload."""
+
+
+class AnswerBudget:
+    """Bytes of held answers, shared by a worker's threads."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if self.used + size > self.limit:
+                return False
+            self.used += size
+            return True
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.used -= size
+
+
+@dataclass(slots=True)
+class HeldAnswer:
+    """A scored CSV, in memory (``blocks``), or ``None`` when it must be scored again as it
+    is sent. :meth:`release` returns its memory to the budget once it is sent."""
+
+    blocks: list[bytes] | None
+    size: int
+    budget: AnswerBudget
+
+    def release(self) -> None:
+        self.budget.give(self.size)
+        self.size, self.blocks = 0, None
 
 
 class DataPlane:
@@ -82,6 +121,7 @@ class DataPlane:
         )
         self.ready = False
         """Whether every model is loaded and the server is not shutting down."""
+        self.budget = AnswerBudget(ANSWER_BUDGET_BYTES)
 
     # -- models ----------------------------------------------------------------------------
 
@@ -162,34 +202,54 @@ class DataPlane:
 
     def score_csv(
         self, predictor: Predictor, source: IO[bytes], runtime_column: bool, call: Call
-    ) -> ScoredCSV:
-        """Score every row of ``source`` once (blocking: run it in a thread), raising any
-        error (a bad line late in a file is still a clean error naming it) before the
-        answer is kept. Each chunk is counted and observed as it is scored, with its
-        inputs; the answer is held in memory or, past ``SPOOL_MEMORY_BYTES``, in a
-        temporary file until it is sent."""
-        from dockyard.batch.spool import score_to_spool  # with the first CSV: off start-up
-
-        scored_rows = 0
-
-        def chunk(prediction: Prediction) -> None:
-            nonlocal scored_rows
-            self.count(predictor, prediction)
-            self.observe(call, predictor, 200, prediction.inputs, prediction, scored_rows)
-            scored_rows += len(prediction)
-
+    ) -> HeldAnswer:
+        """Score every row of ``source`` (blocking: run it in a thread), so that any error
+        is raised before an answer is sent: a bad line late in a file is still a clean
+        error naming it. Each chunk is counted and observed as it is scored, with its
+        inputs. The answer is kept in memory while the worker's budget for held answers
+        (:data:`ANSWER_BUDGET_BYTES`) allows; past it, it is dropped as it is scored and
+        :meth:`rescore_csv` makes it again as it is sent. Nothing is written to disk."""
+        held: list[bytes] | None = []
+        size = 0
+        first_row = 0
         try:
-            return score_to_spool(
-                predictor,
-                source,
-                chunk_rows=self.chunk_rows,
-                escape_formulas=self.escape_formulas,
-                runtime_column=runtime_column,
-                on_chunk=chunk,
-            )
-        except DockyardError as exc:
-            self.observe(call, predictor, exc.status_code, None, None, scored_rows)
+            for block, rows, prediction in self._scored(predictor, source, runtime_column):
+                if prediction is not None:
+                    self.count(predictor, prediction)
+                    self.observe(call, predictor, 200, prediction.inputs, prediction, first_row)
+                first_row += rows
+                if held is not None:
+                    if self.budget.take(len(block)):
+                        held.append(block)
+                        size += len(block)
+                    else:  # too large to hold now: scored again when sent
+                        self.budget.give(size)
+                        held, size = None, 0
+        except BaseException as exc:
+            self.budget.give(size)
+            if isinstance(exc, DockyardError):
+                self.observe(call, predictor, exc.status_code, None, None, first_row)
             raise
+        return HeldAnswer(held, size, self.budget)
+
+    def rescore_csv(
+        self, predictor: Predictor, source: IO[bytes], runtime_column: bool
+    ) -> Iterator[bytes]:
+        """The answer of a checked ``source`` that was too large to hold, made again as it
+        is sent (neither counted nor observed twice)."""
+        for block, _, _ in self._scored(predictor, source, runtime_column):
+            yield block
+
+    def _scored(
+        self, predictor: Predictor, source: IO[bytes], runtime_column: bool
+    ) -> Iterator[tuple[bytes, int, Prediction | None]]:
+        from dockyard.batch.csv import iter_scored  # with the first CSV: off start-up
+        from dockyard.batch.runtime_column import runtime_blocks
+
+        blocks = iter_scored(
+            predictor, source, chunk_rows=self.chunk_rows, escape_formulas=self.escape_formulas
+        )
+        return runtime_blocks(blocks, predictor.runtime) if runtime_column else blocks
 
     # -- what the plane tells others -------------------------------------------------------
 
@@ -226,4 +286,4 @@ class DataPlane:
             observer(event)
 
 
-__all__ = ["INLINE_ROWS", "Call", "DataPlane"]
+__all__ = ["ANSWER_BUDGET_BYTES", "INLINE_ROWS", "AnswerBudget", "Call", "DataPlane", "HeldAnswer"]

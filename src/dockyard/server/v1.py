@@ -5,12 +5,12 @@ and encoded back. HTTP work only: parsing, limits and status codes."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 from urllib.parse import parse_qsl
 
 import orjson
 from anyio import to_thread
-from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -25,7 +25,7 @@ from dockyard.server.bodies import (
     parse_media_type,
     spool_csv,
 )
-from dockyard.server.dataplane import Call, DataPlane
+from dockyard.server.dataplane import Call, DataPlane, HeldAnswer
 from dockyard.server.responses import JSON_HEADERS, JSONResponse, send_json
 from dockyard.server.security import BodyDeadlines
 from dockyard.server.steps import request_id
@@ -34,7 +34,7 @@ from dockyard.settings import Settings
 # Query parameters accepted beyond one per feature, so that a few wrong or repeated names
 # are still reported one by one; past that the query is refused unparsed.
 EXTRA_PARAMETERS = 8
-# A scored CSV up to this size is answered in one piece; a larger one streams from the spool.
+# A scored CSV up to this size is answered in one piece; a larger one streams.
 WHOLE_CSV_BYTES = 4 * 1024 * 1024
 ENTRY_HEADER = b"x-dockyard-entry"
 """Sent by the web form's script (``form``), so its predictions are logged as the form's."""
@@ -79,26 +79,48 @@ class V1:
         call = call_of(request.scope, "csv")
         source = await spool_csv(request, self.max_upload_bytes)
         try:
-            # Every row is scored before the first byte is sent: a bad line late in a file
-            # is still a clean 422 naming it.
-            scored = await to_thread.run_sync(
+            answer = await to_thread.run_sync(
                 self.plane.score_csv, predictor, source, runtime_column, call
             )
-        finally:
+        except BaseException:
             source.close()
+            raise
         filename = f"{predictor.name}-predictions.csv"
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-        whole = scored.whole(WHOLE_CSV_BYTES)
-        if whole is not None:
-            return Response(whole, media_type="text/csv; charset=utf-8", headers=headers)
-        # Read back from the spool as it is sent; closed at the end, or if the client
-        # leaves first.
+        if answer.blocks is not None and answer.size <= WHOLE_CSV_BYTES:
+            body = b"".join(answer.blocks)
+            answer.release()
+            source.close()
+            return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+        if answer.blocks is not None:  # held: sent block by block, then released
+            source.close()
+            return StreamingResponse(
+                _releasing(answer), media_type="text/csv; charset=utf-8", headers=headers
+            )
+        source.seek(0)
         return StreamingResponse(
-            scored.blocks(),
+            self._rescored(predictor, source, runtime_column),
             media_type="text/csv; charset=utf-8",
             headers=headers,
-            background=BackgroundTask(scored.close),
         )
+
+    def _rescored(
+        self, predictor: Predictor, source: IO[bytes], runtime_column: bool
+    ) -> Iterator[bytes]:
+        """Starlette runs each step in a worker thread; ``source`` is closed at the end."""
+        try:
+            yield from self.plane.rescore_csv(predictor, source, runtime_column)
+        finally:
+            source.close()
+
+
+def _releasing(answer: HeldAnswer) -> Iterator[bytes]:
+    """The held answer's blocks; its memory goes back to the budget when they are sent, or
+    when the client left first (the generator is closed)."""
+    try:
+        yield from answer.blocks or ()
+    finally:
+        answer.release()
 
 
 def summary(predictor: Predictor) -> dict[str, Any]:
