@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dockyard.monitoring")
 
 RETENTION_INTERVAL_SECONDS = 3600.0
+LINGER_SECONDS = 0.2
+"""How long rows may wait for a batch to fill before they are written anyway."""
 """How often old rows are deleted when a retention is set."""
 _RETRY_FIRST_SECONDS = 0.1
 _RETRY_MAX_SECONDS = 10.0
@@ -183,7 +185,9 @@ class PredictionLog:
                 return
             self._accepted += rows
             self._events.append(event)
-        if not self._wake.is_set():
+        # The writer is woken for a full batch only; otherwise it comes by itself within
+        # LINGER_SECONDS. Waking it per request would cost every request a thread switch.
+        if queued + rows >= self.batch and not self._wake.is_set():
             self._wake.set()
 
     # -- life ------------------------------------------------------------------------------
@@ -274,7 +278,7 @@ class PredictionLog:
                 continue
             if self._closing.is_set():
                 return
-            self._wake.wait(RETENTION_INTERVAL_SECONDS if self.retention_days else None)
+            self._wake.wait(LINGER_SECONDS)
             self._wake.clear()
 
     def _take(self) -> list[EncodedRow]:
