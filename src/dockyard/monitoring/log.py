@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dockyard.monitoring")
 
 RETENTION_INTERVAL_SECONDS = 3600.0
+YIELD_EVERY = 32
+"""Events the writer encodes between two chances for the event loop to run."""
 LINGER_SECONDS = 0.2
 """How long rows may wait for a batch to fill before they are written anyway."""
 """How often old rows are deleted when a retention is set."""
@@ -291,6 +293,10 @@ class PredictionLog:
             try:
                 rows += rows_of(event, inputs=self.inputs)
                 taken.append(event)
+                if len(taken) % YIELD_EVERY == 0:
+                    # Let the event loop have the GIL: a whole batch encoded at once kept
+                    # requests waiting for milliseconds.
+                    time.sleep(0)
             except Exception:
                 # A bug, not the database: the rows are counted lost and the log goes on.
                 logger.exception("prediction log: cannot record request %s", event.request_id)
