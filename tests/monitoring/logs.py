@@ -1,40 +1,16 @@
-"""An in-memory prediction log with the read API of ``dockyard.monitoring.store``."""
+"""An in-memory prediction log with the read API of ``dockyard.monitoring.store`` (its
+row types are the store's own)."""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dockyard.monitoring.store import Feedback, LoggedRow
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """The fields of ``dockyard.monitoring.store.LoggedRow`` (MONITORING.md)."""
-
-    request_id: str
-    row: int
-    time: float
-    model: str
-    version: str
-    bundle_sha256: str
-    runtime: str
-    entry: str
-    status: int
-    latency_ms: float
-    inputs: dict[str, Any] | None
-    prediction: Any
-    output: dict[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Feedback:
-    request_id: str
-    row: int
-    model: str
-    truth: Any
-    time: float
+Row = LoggedRow
 
 
 class MemoryLog:
