@@ -183,16 +183,7 @@ def _model_paths(predictor: Predictor, fixed: dict[str, Any]) -> dict[str, Any]:
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "text/csv": {"schema": csv_body},
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"file": csv_body},
-                                "required": ["file"],
-                                "additionalProperties": False,
-                            },
-                            "encoding": {"file": {"contentType": "text/csv"}},
-                        },
+                        **_csv_content(csv_body),
                     },
                 },
                 "responses": {"200": csv_200, **errors("400", "413", "415", "422")},
@@ -301,16 +292,7 @@ def _feedback_path(predictor: Predictor, errors: Any) -> dict[str, Any]:
                         "application/json": {
                             "schema": {"type": "array", "items": item, "maxItems": MAX_ITEMS}
                         },
-                        "text/csv": {"schema": csv_body},
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"file": csv_body},
-                                "required": ["file"],
-                                "additionalProperties": False,
-                            },
-                            "encoding": {"file": {"contentType": "text/csv"}},
-                        },
+                        **_csv_content(csv_body),
                     },
                 },
                 "responses": {
@@ -333,6 +315,22 @@ def _feedback_path(predictor: Predictor, errors: Any) -> dict[str, Any]:
                 },
             }
         }
+    }
+
+
+def _csv_content(csv_body: dict[str, Any]) -> dict[str, Any]:
+    """A CSV request body: raw ``text/csv``, or a file uploaded from a form."""
+    return {
+        "text/csv": {"schema": csv_body},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": csv_body},
+                "required": ["file"],
+                "additionalProperties": False,
+            },
+            "encoding": {"file": {"contentType": "text/csv"}},
+        },
     }
 
 
