@@ -7,11 +7,12 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dockyard.batch.formats import CSV_CHUNK_ROWS
 from dockyard.errors import UsageError
 
 MiB = 1024 * 1024
@@ -42,12 +43,6 @@ def redacted_url(url: str) -> str:
     if not (sep and at and ":" in userinfo):
         return url
     return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
-
-
-CSV_CHUNK_ROWS: Final = 10_000
-"""Rows scored at a time in CSV and Parquet scoring, by the server and ``dockyard predict``
-alike: small enough for a chunk's arrays to stay in the CPU caches (10,000 Iris rows
-score about 10 % faster per row than 50,000), large enough to amortise each model call."""
 
 
 class Settings(BaseSettings):

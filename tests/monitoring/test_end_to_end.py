@@ -5,6 +5,7 @@ feature, only that one, and the live accuracy."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,12 @@ def test_drift_feedback_and_live_metrics(
             answered.append((answer.headers["x-request-id"], answer.json()["predictions"][0]))
         drifted = client.post("/v1/models/churn/predict", json={"instances": _records(shifted)})
         assert drifted.status_code == 200
+        # Feedback comes later in life: here, once the log has written what it queued (it
+        # writes behind the answers, in batches).
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").json()["prediction_log"]["queued"]:
+            assert time.monotonic() < deadline, "the log did not write its queue"
+            time.sleep(0.05)
         feedback = [
             {"request_id": request_id, "label": label}
             for (request_id, _), label in zip(answered, truth, strict=True)

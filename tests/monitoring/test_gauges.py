@@ -106,7 +106,7 @@ def test_the_gauges_agree_with_the_monitor(churn: Predictor, churn_bundle: Path)
     for name in FEATURES:
         expected = compare(reference.features[name], [r[name] for r in records], Thresholds())
         assert found.features[name] == pytest.approx(expected.psi, abs=1e-12)
-    outputs = churn.predict_records(records).outputs
+    outputs = churn.predict_columns(churn.validator.records(records)).outputs
     predicted = compare(reference.prediction, outputs, Thresholds())
     assert found.prediction == pytest.approx(predicted.psi, abs=1e-12)
 

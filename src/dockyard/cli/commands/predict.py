@@ -14,10 +14,10 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import typer
 
 from dockyard import files
+from dockyard.batch.formats import CSV_CHUNK_ROWS
 from dockyard.cli.console import err
 from dockyard.cli.refusals import in_flags
 from dockyard.errors import UsageError
-from dockyard.settings import CSV_CHUNK_ROWS
 
 if TYPE_CHECKING:
     from dockyard.predictor import Predictor
