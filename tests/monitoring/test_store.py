@@ -279,3 +279,16 @@ def test_several_processes_write_one_database(store_url: str) -> None:
     found = raw(store_url, 'SELECT request_id, "row" FROM predictions')
     assert len(found) == len(set(found)) == 4 * 20 * 10
     assert raw(store_url, "SELECT version FROM dockyard_schema") == [(1,)]
+
+
+def test_without_the_driver_a_postgresql_log_is_refused_with_the_way_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A slim image leaves psycopg out.
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.delitem(sys.modules, "dockyard.monitoring.postgres", raising=False)
+    with pytest.raises(PredictionLogError, match="needs psycopg") as caught:
+        open_store("postgresql://dockyard:secret@127.0.0.1:5432/dockyard")
+    assert "sqlite:///" in (caught.value.hint or "")

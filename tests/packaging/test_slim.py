@@ -41,6 +41,12 @@ def test_slim_requirements_leave_the_scikit_learn_stack_out(iris_bundle: Path) -
     assert f"onnxruntime=={meta.runtime.versions['onnxruntime']}" in requirements_for([meta])
 
 
+def test_the_slim_image_leaves_the_postgresql_driver_out(iris_bundle: Path) -> None:
+    meta = dockyard.read_metadata(iris_bundle)
+    assert {"psycopg", "psycopg-binary"} <= _names(requirements_for([meta]))
+    assert not {"psycopg", "psycopg-binary"} & _names(requirements_for([meta], slim=True))
+
+
 def test_a_churn_bundle_goes_slim_without_pandas(churn_bundle: Path) -> None:
     meta = dockyard.read_metadata(churn_bundle)
     # Every supported scikit-learn exports this pipeline: no export is a bug, not a skip.

@@ -324,6 +324,11 @@ def open_store(url: str) -> Store:
         from dockyard.monitoring.sqlite import SQLiteBackend
 
         return Store(SQLiteBackend(Path(url.removeprefix("sqlite:///"))))
-    from dockyard.monitoring.postgres import PostgresBackend
-
+    try:
+        from dockyard.monitoring.postgres import PostgresBackend
+    except ImportError as exc:  # a slim image leaves the driver out
+        raise PredictionLogError(
+            f"A prediction log in PostgreSQL needs psycopg, which this installation lacks ({exc}).",
+            hint="Log to sqlite:///PATH, or serve from a full (not slim) image.",
+        ) from None
     return Store(PostgresBackend(url))

@@ -46,6 +46,9 @@ TRAINING_ONLY = frozenset({"pandas", "matplotlib", "skl2onnx", "onnx"})
 # What a slim image leaves out: it serves verified ONNX exports with onnxruntime, and that
 # path imports none of these (see dockyard.runtime).
 SKLEARN_STACK = frozenset({"scikit-learn", "scipy", "skops", "pandas"})
+# Nor the PostgreSQL driver of the prediction log (10 MB with its libpq): a slim image logs
+# to SQLite, and refuses a PostgreSQL log with the reason at start.
+POSTGRES_DRIVER = frozenset({"psycopg", "psycopg-binary"})
 _MACHINES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
 
 
@@ -223,7 +226,7 @@ def requirements_for(
     if not training:
         wanted -= TRAINING_ONLY - recorded.keys()
     if slim:
-        wanted = (wanted - TRAINING_ONLY - SKLEARN_STACK) | {"onnxruntime"}
+        wanted = (wanted - TRAINING_ONLY - SKLEARN_STACK - POSTGRES_DRIVER) | {"onnxruntime"}
     elif not training and not any(_serves_onnx(m) for m in bundles):
         # Every bundle records scikit-learn: onnxruntime would add 31 MB that never runs.
         # A bundle that records its ONNX export is served with it, by the onnxruntime that
