@@ -30,6 +30,10 @@ TUTORIAL_ADDED_BYTES = 455e6
 # What a bundle that records its ONNX export adds on top: onnxruntime, which serves it
 # (measured: 33 MB for the iris image, docs/reproducibility.md).
 ONNX_RUNTIME_BYTES = 35e6
+# And the prediction log's PostgreSQL driver, which the server needs to log there (compose
+# with a database): psycopg with its binary build and the libpq in its wheel (10.4 MB
+# measured; a slim image leaves it out and logs to SQLite).
+POSTGRES_DRIVER_BYTES = 11e6
 
 
 def test_image_is_small_hardened_and_labelled(
@@ -37,7 +41,8 @@ def test_image_is_small_hardened_and_labelled(
 ) -> None:
     assert iris_image.base_size is not None
     added = iris_image.size - iris_image.base_size
-    assert added <= TUTORIAL_ADDED_BYTES / 2 + ONNX_RUNTIME_BYTES, f"image adds {engine.mb(added)}"
+    allowed = TUTORIAL_ADDED_BYTES / 2 + ONNX_RUNTIME_BYTES + POSTGRES_DRIVER_BYTES
+    assert added <= allowed, f"image adds {engine.mb(added)}"
     config = docker_client.images.get(iris_image.tag).attrs["Config"]
     assert config["User"] == "10001:10001"
     assert config["Healthcheck"]["Test"][0] == "CMD"
