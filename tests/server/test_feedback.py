@@ -20,6 +20,7 @@ from dockyard.server import feedback
 from dockyard.server.app import create_app
 from dockyard.settings import Settings
 from tests.monitoring.logstore import LoggedRow, SQLiteLog
+from tests.server.conftest import request_cost
 
 JSON = {"content-type": "application/json"}
 CSV = {"content-type": "text/csv"}
@@ -314,23 +315,11 @@ def cost_client(predictors: list[Predictor]) -> Iterator[TestClient]:
         yield test_client
 
 
-def _cost(
-    client: TestClient, build: Callable[[TestClient, int], httpx.Response], n: int, status: int
-) -> float:
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        response = build(client, n)
-        best = min(best, time.perf_counter() - started)
-        assert response.status_code == status, response.text[:300]
-    return best
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_ten_times_the_input_costs_about_ten_times_the_time(
     cost_client: TestClient, case: str
 ) -> None:
     build, status = CASES[case]
-    small = _cost(cost_client, build, SMALL, status)
-    large = _cost(cost_client, build, 10 * SMALL, status)
+    small = request_cost(cost_client, build, SMALL, status)
+    large = request_cost(cost_client, build, 10 * SMALL, status)
     assert large < RATIO * small, f"{case}: {large * 1e3:.1f} ms vs {small * 1e3:.1f} ms"

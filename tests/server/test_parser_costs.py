@@ -9,7 +9,6 @@ minimum of a few repeats keeps a busy machine from failing the test."""
 from __future__ import annotations
 
 import struct
-import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -20,6 +19,7 @@ from starlette.testclient import TestClient
 from dockyard.predictor import Predictor
 from dockyard.server.app import create_app
 from dockyard.settings import Settings
+from tests.server.conftest import request_cost
 
 SMALL = 1_000
 RATIO = 30  # ten times the input may cost at most this many times the time
@@ -171,21 +171,9 @@ CASES: dict[str, tuple[Callable[[TestClient, int], httpx.Response], int]] = {
 }
 
 
-def _cost(
-    client: TestClient, build: Callable[[TestClient, int], httpx.Response], n: int, status: int
-) -> float:
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        response = build(client, n)
-        best = min(best, time.perf_counter() - started)
-        assert response.status_code == status, response.text[:300]
-    return best
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_ten_times_the_input_costs_about_ten_times_the_time(client: TestClient, case: str) -> None:
     build, status = CASES[case]
-    small = _cost(client, build, SMALL, status)
-    large = _cost(client, build, 10 * SMALL, status)
+    small = request_cost(client, build, SMALL, status)
+    large = request_cost(client, build, 10 * SMALL, status)
     assert large < RATIO * small, f"{case}: {large * 1e3:.1f} ms vs {small * 1e3:.1f} ms"
