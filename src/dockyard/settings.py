@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from dockyard.batch.formats import CSV_CHUNK_ROWS
+from dockyard.defaults import CSV_CHUNK_ROWS
 from dockyard.errors import UsageError
 
 MiB = 1024 * 1024

@@ -21,14 +21,14 @@ from typing import IO, Any
 
 from dockyard.batch.exact import score_exact
 from dockyard.batch.fast import FastScorer
-from dockyard.batch.formats import CSV_CHUNK_ROWS
 from dockyard.batch.processes import write as write_to
 from dockyard.batch.reading import MAX_FIELD_BYTES, Joined, read_header
 from dockyard.batch.writing import csv_line
+from dockyard.defaults import CSV_CHUNK_ROWS
 from dockyard.errors import BadRequest
 from dockyard.predictor import Prediction, Predictor
 
-DEFAULT_CHUNK_ROWS = CSV_CHUNK_ROWS  # one default for every caller (see dockyard.batch.formats)
+DEFAULT_CHUNK_ROWS = CSV_CHUNK_ROWS  # one default for every caller (see dockyard.defaults)
 
 
 def iter_scored(

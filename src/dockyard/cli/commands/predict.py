@@ -14,9 +14,9 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import typer
 
 from dockyard import files
-from dockyard.batch.formats import CSV_CHUNK_ROWS
 from dockyard.cli.console import err
 from dockyard.cli.refusals import in_flags
+from dockyard.defaults import CSV_CHUNK_ROWS
 from dockyard.errors import UsageError
 
 if TYPE_CHECKING:
