@@ -152,7 +152,12 @@ def test_sigterm_under_keepalive_load_resets_no_client(iris_bundle: Path) -> Non
         server.wait_ready()
         for t in threads:
             t.start()
-        _wait_for(lambda: len(answers) >= 200, "the load to get going")
+        # Going for half a second at least: the checks below compare answers sent well
+        # before the signal with those sent during the drain.
+        _wait_for(
+            lambda: len(answers) >= 200 and answers[0][0] < time.monotonic() - 0.5,
+            "the load to get going",
+        )
         term_at.append(time.monotonic())
         server.process.send_signal(signal.SIGTERM)
         for t in threads:
