@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from dockyard.bundle import bins
 from dockyard.errors import BadRequest
 from dockyard.monitoring import summary
 from dockyard.monitoring.summary import Tally
@@ -31,7 +32,7 @@ def test_psi_by_hand() -> None:
 def test_psi_takes_an_empty_bin_as_one_in_ten_thousand() -> None:
     expected = (0.5 - 1) * math.log(0.5) + (0.5 - 1e-4) * math.log(0.5 / 1e-4)
     assert summary.psi([100, 0], [50, 50]) == pytest.approx(expected)
-    assert summary.EMPTY_BIN == 1e-4
+    assert bins.PSI_EPSILON == 1e-4  # the page, the monitor and the gauges share it
 
 
 def test_psi_of_nothing_is_none() -> None:

@@ -1,4 +1,5 @@
-"""What the monitor reads from a prediction log: the read side of the log store.
+"""What the monitor and the monitoring page read from a prediction log: the read side of
+the log store.
 
 :mod:`dockyard.monitoring.store` implements it (``open_store(url)`` returns a ``Store``
 whose ``window`` and ``labelled`` have these shapes; its ``LoggedRow`` has these fields).
@@ -13,10 +14,18 @@ from typing import Any, Protocol
 
 
 class LoggedRowView(Protocol):
-    """One logged prediction row (``status`` 200) as the monitor uses it."""
+    """One logged prediction row (``status`` 200) as the monitor and the monitoring page
+    use it."""
+
+    @property
+    def row(self) -> int:
+        """0-based within its request."""
 
     @property
     def time(self) -> float: ...
+
+    @property
+    def latency_ms(self) -> float: ...
 
     @property
     def version(self) -> str: ...

@@ -17,16 +17,15 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from dockyard.bundle import bins
+from dockyard.bundle.bins import OTHER, category_key
 from dockyard.errors import BadRequest
+from dockyard.monitoring.source import LoggedRowView
 
-OTHER = "(other)"
-"""The bin of category values the reference does not list (as the reference names its own)."""
-EMPTY_BIN = 1e-4
-"""The share :func:`psi` gives an empty bin, so that the logarithm stays finite."""
 DRIFT_THRESHOLD = 0.2
 """A PSI above this is drift (the usual rule of thumb: under 0.1 stable, 0.1-0.2 moderate)."""
 MAX_BUCKETS = 24
@@ -36,21 +35,6 @@ STEPS = (300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0)
 MAX_WINDOW = 90 * 86400.0
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
 _UNITS = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
-
-
-class RowLike(Protocol):
-    """What is read from a logged row (``dockyard.monitoring.store.LoggedRow``)."""
-
-    @property
-    def row(self) -> int: ...
-    @property
-    def time(self) -> float: ...
-    @property
-    def latency_ms(self) -> float: ...
-    @property
-    def inputs(self) -> dict[str, Any] | None: ...
-    @property
-    def prediction(self) -> Any: ...
 
 
 # -- durations ------------------------------------------------------------------------------
@@ -71,20 +55,12 @@ def parse_duration(text: str) -> float:
 # -- bins and PSI ---------------------------------------------------------------------------
 
 
-def label_text(value: Any) -> str:
-    """A JSON scalar as the reference writes category values: ``true``/``false`` for
-    booleans, ``str()`` otherwise (as :func:`dockyard.predictor.label_text`)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def same_label(a: Any, b: Any) -> bool:
     """Whether a prediction and a true label name the same class: equal as text, or equal
     numbers (a class 2.0 and a label 2)."""
     if _is_number(a) and _is_number(b):
         return float(a) == float(b)
-    return label_text(a) == label_text(b)
+    return category_key(a) == category_key(b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +78,13 @@ class Histogram:
         return psi(self.reference, self.live)
 
 
-def psi(
-    expected: Sequence[float], actual: Sequence[float], empty: float = EMPTY_BIN
-) -> float | None:
+def psi(expected: Sequence[float], actual: Sequence[float]) -> float | None:
     """Population stability index of ``actual`` counts against ``expected`` counts over the
-    same bins: ``sum((a - e) * ln(a / e))`` over the bins' shares, an empty bin's share
-    taken as ``empty`` (1e-4). ``None`` when either side has no values."""
-    e = np.asarray(expected, dtype=np.float64)
-    a = np.asarray(actual, dtype=np.float64)
-    if e.sum() <= 0 or a.sum() <= 0:
+    same bins, as ``dockyard monitor`` and the drift gauges compute it
+    (:func:`dockyard.bundle.bins.psi`); ``None`` when either side has no values."""
+    if sum(expected) <= 0 or sum(actual) <= 0:
         return None
-    e = np.maximum(e / e.sum(), empty)
-    a = np.maximum(a / a.sum(), empty)
-    return float(np.sum((a - e) * np.log(a / e)))
+    return bins.psi(expected, actual)
 
 
 def histogram(spec: Mapping[str, Any], values: Sequence[Any]) -> Histogram:
@@ -151,7 +121,7 @@ def _category_histogram(counts: Mapping[str, int], values: Sequence[Any]) -> His
         if value is None:
             missing += 1
             continue
-        i = position.get(label_text(value))
+        i = position.get(category_key(value))
         if i is None:
             other += 1
         else:
@@ -172,7 +142,7 @@ def _number(value: float) -> str:
 
 
 def feature_histograms(
-    reference: Mapping[str, Any], rows: Sequence[RowLike]
+    reference: Mapping[str, Any], rows: Sequence[LoggedRowView]
 ) -> dict[str, Histogram]:
     """Each reference feature's histogram over the rows that logged their inputs."""
     logged = [r.inputs for r in rows if r.inputs is not None]
@@ -182,7 +152,7 @@ def feature_histograms(
     }
 
 
-def prediction_histogram(reference: Mapping[str, Any], rows: Sequence[RowLike]) -> Histogram:
+def prediction_histogram(reference: Mapping[str, Any], rows: Sequence[LoggedRowView]) -> Histogram:
     return histogram(reference["prediction"], [r.prediction for r in rows])
 
 
@@ -213,7 +183,7 @@ def buckets(since: float, until: float) -> Buckets:
 
 
 def prediction_mix(
-    rows: Sequence[RowLike], spans: Buckets, classes: Sequence[str]
+    rows: Sequence[LoggedRowView], spans: Buckets, classes: Sequence[str]
 ) -> list[dict[str, int]]:
     """For categorical predictions: per bucket, how many rows got each class (every class
     listed, in ``classes`` order, then any other answer)."""
@@ -221,12 +191,12 @@ def prediction_mix(
     if not rows:
         return mix
     for i, row in zip(spans.index([r.time for r in rows]), rows, strict=True):
-        key = label_text(row.prediction)
+        key = category_key(row.prediction)
         mix[i][key] = mix[i].get(key, 0) + 1
     return mix
 
 
-def mean_prediction(rows: Sequence[RowLike], spans: Buckets) -> list[float | None]:
+def mean_prediction(rows: Sequence[LoggedRowView], spans: Buckets) -> list[float | None]:
     """For numeric predictions: per bucket, the mean predicted value (``None`` if empty)."""
     sums = np.zeros(len(spans.starts))
     counts = np.zeros(len(spans.starts))
@@ -238,7 +208,7 @@ def mean_prediction(rows: Sequence[RowLike], spans: Buckets) -> list[float | Non
     return [float(s / c) if c else None for s, c in zip(sums, counts, strict=True)]
 
 
-def latency_percentiles(rows: Sequence[RowLike]) -> dict[str, float] | None:
+def latency_percentiles(rows: Sequence[LoggedRowView]) -> dict[str, float] | None:
     """p50, p95 and p99 of request latency in milliseconds: one value per request (its
     first row; a CSV upload's chunks after the first are not requests)."""
     latencies = [r.latency_ms for r in rows if r.row == 0]
@@ -288,8 +258,8 @@ def classification_scores(pairs: Sequence[tuple[Any, Any]]) -> dict[str, float] 
     scikit-learn's default)."""
     if not pairs:
         return None
-    predicted = [label_text(p) for p, _ in pairs]
-    truth = [label_text(t) for _, t in pairs]
+    predicted = [category_key(p) for p, _ in pairs]
+    truth = [category_key(t) for _, t in pairs]
     correct = [same_label(p, t) for p, t in pairs]
     f1s = []
     for label in sorted(set(predicted) | set(truth)):
@@ -319,18 +289,14 @@ def _is_number(value: Any) -> bool:
 
 __all__ = [
     "DRIFT_THRESHOLD",
-    "EMPTY_BIN",
-    "OTHER",
     "Buckets",
     "Histogram",
-    "RowLike",
     "Tally",
     "bucket_tallies",
     "buckets",
     "classification_scores",
     "feature_histograms",
     "histogram",
-    "label_text",
     "latency_percentiles",
     "mean_prediction",
     "parse_duration",

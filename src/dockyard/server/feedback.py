@@ -16,7 +16,6 @@ import io
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from anyio import to_thread
@@ -24,13 +23,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.errors import BadRequest, Conflict, FieldError, InvalidInput, PayloadTooLarge
+from dockyard.monitoring.source import LogReader
+from dockyard.monitoring.store import Feedback
 from dockyard.predictor import Predictor, label_text
 from dockyard.predictor.validation import MAX_ERRORS
 from dockyard.server.bodies import check_json_type, decode_json, media_type, read_body, spool_csv
 from dockyard.server.dataplane import DataPlane
 from dockyard.server.responses import JSONResponse
 from dockyard.settings import Settings
-from dockyard.web.monitor import LogReader
 
 MAX_ITEMS = 10_000
 """Feedback items one request may carry; more are refused (413): send them in parts."""
@@ -41,24 +41,10 @@ CSV_TYPES = ("text/csv", "application/csv", "text/plain", "multipart/form-data")
 LOG_SETTING = "DOCKYARD_PREDICTION_LOG"
 
 
-@dataclass(frozen=True, slots=True)
-class Feedback:
-    """One true label or value, for the row ``row`` of the request ``request_id``. The
-    fields and their order are those of ``dockyard.monitoring.store.Feedback``."""
-
-    request_id: str
-    row: int
-    model: str
-    truth: Any
-    """The model's own class (as ``bundle.json`` holds it), or a float."""
-    time: float
-
-
 class FeedbackSink(Protocol):
     """Where feedback goes: the prediction log's store."""
 
-    # Any: the store's own Feedback type; the items here have its fields, in its order.
-    def insert_feedback(self, items: Sequence[Any]) -> int:
+    def insert_feedback(self, items: Sequence[Feedback]) -> int:
         """Write ``items``; return how many match a logged prediction."""
         ...
 

@@ -14,13 +14,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
 
 from dockyard.errors import BadRequest
 from dockyard.monitoring import summary
-from dockyard.monitoring.summary import DRIFT_THRESHOLD, Buckets, Histogram, RowLike
+from dockyard.monitoring.source import LoggedRowView, LogReader
+from dockyard.monitoring.summary import DRIFT_THRESHOLD, Buckets, Histogram
 
 if TYPE_CHECKING:
     from dockyard.predictor import Predictor
@@ -33,18 +34,6 @@ FEATURE_WIDTH = 320
 CHART_HEIGHT = 140
 PALETTE_SIZE = 8
 """Colours for classes in the prediction mix (``.mix-0`` to ``.mix-7`` in the CSS)."""
-
-
-class LogReader(Protocol):
-    """What the page reads from the prediction log (``dockyard.monitoring.store.Store``)."""
-
-    def window(self, model: str, since: float, until: float | None = None) -> Sequence[RowLike]:
-        """Answered rows (status 200) of ``model`` logged from ``since``."""
-        ...
-
-    def labelled(self, model: str, since: float) -> Sequence[tuple[Any, Any]]:
-        """(prediction, truth) pairs of ``model`` from ``since``."""
-        ...
 
 
 def bundle_reference(predictor: Predictor) -> Mapping[str, Any] | None:
@@ -206,7 +195,7 @@ def _feature(name: str, h: Histogram) -> FeatureView:
 def _mix(
     page: MonitorPage,
     predictor: Predictor,
-    rows: Sequence[RowLike],
+    rows: Sequence[LoggedRowView],
     spans: Buckets,
     regression: bool,
 ) -> None:
@@ -225,7 +214,7 @@ def _mix(
                     Bar(i * slot + 2, slot - 4, CHART_HEIGHT - height, height, "mix-0", title)
                 )
     else:
-        classes = [summary.label_text(c) for c in predictor.classes]
+        classes = list(predictor.class_keys)
         mix = summary.prediction_mix(rows, spans, classes)
         names = list(dict.fromkeys(k for bucket in mix for k in bucket))
         colour = {n: f"mix-{i % PALETTE_SIZE}" for i, n in enumerate(names)}
@@ -316,4 +305,4 @@ def _short(label: str) -> str:
     return label if len(label) <= 14 else label[:13] + "…"
 
 
-__all__ = ["LogReader", "MonitorPage", "bundle_reference", "monitor_page"]
+__all__ = ["MonitorPage", "bundle_reference", "monitor_page"]

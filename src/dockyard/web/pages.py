@@ -30,9 +30,10 @@ from dockyard.settings import Settings
 if TYPE_CHECKING:
     import jinja2
 
+    from dockyard.monitoring.source import LogReader
+
     # Only a type here: the server imports this module while building its route list.
     from dockyard.predictor.repository import ModelRepository
-    from dockyard.web.monitor import LogReader
     from dockyard.web.views import ModelView
 
 _HERE = Path(__file__).parent
