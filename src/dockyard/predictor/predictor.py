@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from dockyard.bundle.bins import category_key
 from dockyard.bundle.metadata import BundleMetadata
 from dockyard.bundle.store import Bundle
 from dockyard.errors import FieldError, InvalidInput
@@ -22,10 +23,9 @@ from dockyard.runtime.onnx import OnnxModel
 
 def label_text(label: Any) -> str:
     """A class label as text: how JSON writes it for booleans (``true``/``false``), ``str()``
-    otherwise. The one spelling of a label as a probability key, a CSV cell or a column name."""
-    if isinstance(label, bool | np.bool_):
-        return "true" if label else "false"
-    return str(label)
+    otherwise. The one spelling of a label as a probability key, a CSV cell or a column name,
+    and the one the training reference counts categories by (:func:`category_key`)."""
+    return category_key(label)
 
 
 # The scikit-learn runtime pads batches to a multiple of this many rows (see
