@@ -4,6 +4,7 @@ filled with iris rows, one feature drifted. Every test ends with an error-free c
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dockyard.monitoring.store import Feedback
 from dockyard.predictor import Predictor
 from dockyard.server.app import create_app
 from dockyard.settings import Settings
@@ -32,15 +34,6 @@ WRONG = 10
 @dataclass(frozen=True)
 class Site:
     url: str
-
-
-@dataclass(frozen=True)
-class Feedback:
-    request_id: str
-    row: int
-    model: str
-    truth: Any
-    time: float
 
 
 def iris_data(iris: Predictor) -> tuple[np.ndarray, list[str]]:
@@ -159,6 +152,29 @@ def test_the_monitor_shows_drift_where_the_inputs_moved(
     # Latency percentiles, from 2 to 8 ms.
     assert browser.find_element(By.CLASS_NAME, "latency-p50").text.endswith(" ms")
     shoot(browser, screenshots, "monitor-iris")
+
+
+def test_the_axis_labels_of_the_bundles_own_bins_do_not_overlap(
+    browser: Any, site: Site, iris: Predictor, screenshots: Path
+) -> None:
+    # The bundle's own reference: about ten bins a feature, each named by its range.
+    assert iris.metadata.reference is not None
+    open_page(browser, site, "/models/iris/monitor")
+    shown = features(browser)
+    assert set(shown) == set(iris.feature_names)
+    bins: dict[str, int] = {}
+    for name, figure in shown.items():
+        boxes = browser.execute_script(
+            "return [...arguments[0].querySelectorAll('text.tick')].map(t => {"
+            " const r = t.getBoundingClientRect(); return [r.left, r.right]; });",
+            figure,
+        )
+        assert len(boxes) >= 2, name
+        bins[name] = len(figure.find_elements(By.CSS_SELECTOR, "svg rect.bar-ref"))
+        for (_, right), (left, _) in itertools.pairwise(sorted(boxes)):
+            assert right <= left, f"{name}: axis labels overlap"
+    assert max(bins.values()) >= 8, bins  # enough bins for labels that would overlap
+    shoot(browser, screenshots, "monitor-own-bins")
 
 
 @pytest.mark.usefixtures("with_reference")

@@ -32,6 +32,11 @@ CHART_WIDTH = 900
 """Time charts; feature histograms are narrower (``FEATURE_WIDTH``), their text as legible."""
 FEATURE_WIDTH = 320
 CHART_HEIGHT = 140
+TIME_TICKS = 6
+"""Axis labels on a time chart at most (about)."""
+FEATURE_TICKS = 3
+"""Axis labels under a feature histogram (about; four for ten bins): a bin's range such as
+``4.3 to 4.81`` is about 70 of the chart's 320 units wide."""
 PALETTE_SIZE = 8
 """Colours for classes in the prediction mix (``.mix-0`` to ``.mix-7`` in the CSS)."""
 
@@ -179,7 +184,8 @@ def _feature(name: str, h: Histogram) -> FeatureView:
                     f"{label}: {who} {share:.1%}",
                 )
             )
-    labels = tuple((i * slot + slot / 2, _short(label)) for i, label in enumerate(h.labels))
+    # Every bar's own range is in its title; the axis names a few, so that none overlap.
+    labels = _ticks([_short(label) for label in h.labels], slot, FEATURE_TICKS)
     description = f"{name}: share of rows in each bin, training against live"
     return FeatureView(
         name,
@@ -283,13 +289,14 @@ def _scores(
 
 
 def _time_labels(spans: Buckets, slot: float) -> tuple[tuple[float, str], ...]:
-    # About six labels, so that they never overlap.
-    every = max(1, len(spans.starts) // 6)
-    return tuple(
-        (i * slot + slot / 2, _clock(s, spans.step))
-        for i, s in enumerate(spans.starts)
-        if i % every == 0
-    )
+    return _ticks([_clock(s, spans.step) for s in spans.starts], slot, TIME_TICKS)
+
+
+def _ticks(labels: Sequence[str], slot: float, most: int) -> tuple[tuple[float, str], ...]:
+    """Axis labels under the bars of ``slot`` width: one bar in ``len(labels) // most``,
+    so that about ``most`` are shown (one more at most) and they never overlap."""
+    every = max(1, len(labels) // most)
+    return tuple((i * slot + slot / 2, label) for i, label in enumerate(labels) if i % every == 0)
 
 
 def _clock(epoch: float, step: float) -> str:
