@@ -10,4 +10,9 @@ CSV_CHUNK_ROWS: Final = 10_000
 alike: small enough for a chunk's arrays to stay in the CPU caches (10,000 Iris rows
 score about 10 % faster per row than 50,000), large enough to amortise each model call."""
 
-__all__ = ["CSV_CHUNK_ROWS"]
+PARQUET_BATCH_ROWS: Final = 65_536
+"""Rows scored at a time in Parquet and Spark scoring: Arrow batches are scored without a
+text parser's per-row work, so larger batches amortise each model call better (Iris:
+~10 % fewer CPU-seconds per row than 10,000), and a batch of 64k rows is still about 1 MB."""
+
+__all__ = ["CSV_CHUNK_ROWS", "PARQUET_BATCH_ROWS"]
