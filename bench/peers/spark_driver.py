@@ -21,7 +21,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
+
+import pyarrow as pa
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
@@ -56,9 +59,7 @@ def cpu_seconds(roots: list[int]) -> float:
 def constant_answers() -> Any:
     """``frame`` with a constant label and three probabilities appended by an iterator
     Arrow UDF returning a struct, selected as ``dockyard.spark.score`` does."""
-    from collections.abc import Iterator
-
-    import pyarrow as pa
+    # PySpark reads the UDF's type hints: Iterator and pa are the module's, not local.
     from pyspark.sql.functions import arrow_udf, col
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
