@@ -11,8 +11,8 @@ alike: small enough for a chunk's arrays to stay in the CPU caches (10,000 Iris 
 score about 10 % faster per row than 50,000), large enough to amortise each model call."""
 
 PARQUET_BATCH_ROWS: Final = 65_536
-"""Rows scored at a time in Parquet and Spark scoring: Arrow batches are scored without a
-text parser's per-row work, so larger batches amortise each model call better (Iris:
-~10 % fewer CPU-seconds per row than 10,000), and a batch of 64k rows is still about 1 MB."""
+"""Rows scored at a time in Parquet and Spark scoring: Arrow batches need no parsing, so
+fewer, larger ones keep ``dockyard predict``'s scoring threads busy (1M Iris rows in
+0.61 s, against 0.66 s in batches of 10,000), and 64k Iris rows are still about 2 MB."""
 
 __all__ = ["CSV_CHUNK_ROWS", "PARQUET_BATCH_ROWS"]
