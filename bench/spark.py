@@ -1,7 +1,8 @@
 """Parquet and Spark scoring, side by side (issue 16):
 
 * one machine: ``dockyard predict`` on Parquet against the same rows as CSV, wall time of
-  the whole command, process start included;
+  the whole command, process start included, and against the floor of
+  ``parquet_floor.py`` (the same file through numpy, ONNX Runtime and pyarrow alone);
 * a Spark standalone cluster on 127.0.0.1 (a master and two one-core workers, from
   PySpark's ``spark-class``): ``dockyard.spark.score`` against ``mlflow.pyfunc.spark_udf``
   with ``env_manager="local"``, same data, same model (LogisticRegression on Iris), each
@@ -62,8 +63,11 @@ def _source_dir() -> str:
     return str(Path(dockyard.__file__).resolve().parents[1])
 
 
+WORKERS = 2
+
+
 class Cluster:
-    """A master and two one-core, 1 GiB workers; stopped by PID."""
+    """A master and ``WORKERS`` one-core, 1 GiB workers; stopped by PID."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -93,7 +97,7 @@ class Cluster:
                 stderr=subprocess.STDOUT,
             )
         )
-        for n in (1, 2):
+        for n in range(1, WORKERS + 1):
             worker = ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1"]
             self.processes.append(
                 subprocess.Popen(
@@ -118,7 +122,7 @@ class Cluster:
                 )
             )
         deadline = time.monotonic() + 180
-        while self._alive() < 2:
+        while self._alive() < WORKERS:
             if time.monotonic() > deadline:
                 self.__exit__()
                 raise RuntimeError(f"the cluster did not start; see {self.workdir / 'cluster.log'}")
@@ -198,6 +202,22 @@ def single_machine(
     """Best of ``repeats`` runs of the whole ``dockyard predict`` command."""
     out = workdir / f"scored{source.suffix}"
     argv = [str(Path(sys.executable).with_name("dockyard")), "predict", str(bundle), str(source)]
+    return _timed([*argv, "-o", str(out)], out, rows, repeats)
+
+
+def floor(bundle: Path, source: Path, rows: int, repeats: int, workdir: Path) -> dict[str, Any]:
+    """The same file scored by ``parquet_floor.py`` (imports, model, read, run, write; no
+    labels, checks or threads), and that script's imports alone: what this machine
+    cannot go below."""
+    out = workdir / "floor.parquet"
+    script = [sys.executable, str(envs.ROOT / "parquet_floor.py"), str(bundle / "model.onnx")]
+    return {
+        "imports": _timed([*script, "-", "-", "--imports-only"], out, rows, repeats),
+        "scoring": _timed([*script, str(source), str(out)], out, rows, repeats),
+    }
+
+
+def _timed(argv: list[str], out: Path, rows: int, repeats: int) -> dict[str, Any]:
     times = []
     cpus = []
     for _ in range(repeats):
@@ -205,7 +225,7 @@ def single_machine(
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run(
-            [*argv, "-o", str(out)],
+            argv,
             env=envs.server_env(),
             check=True,
             timeout=900,
@@ -226,13 +246,16 @@ def single_machine(
 def on_spark(
     scorer: str, cluster: Cluster, model: Path, source: Path, repeats: int, workdir: Path
 ) -> dict[str, Any]:
-    python = sys.executable if scorer == "dockyard" else str(MLFLOW.python)
+    python = str(MLFLOW.python) if scorer == "mlflow" else sys.executable
     outdir = workdir / f"out-{scorer}"
     shutil.rmtree(outdir, ignore_errors=True)
     env = envs.server_env(PYSPARK_PYTHON=python, SPARK_LOCAL_IP="127.0.0.1")
-    if scorer == "dockyard":
+    if scorer != "mlflow":
         env["PYTHONPATH"] = _source_dir()
     cpu = cluster.cpu_seconds()
+    # Splits of half the file: each of the two workers scores half of every job (by
+    # default Spark would read a file this small as one partition, on one worker).
+    split = source.stat().st_size // WORKERS + 1
     done = subprocess.run(
         [
             python,
@@ -243,6 +266,8 @@ def on_spark(
             str(source),
             str(outdir),
             str(repeats),
+            str(split),
+            *(str(p.pid) for p in cluster.processes[1:]),
         ],
         env=env,
         capture_output=True,
@@ -256,7 +281,15 @@ def on_spark(
     # The executors' CPU for the whole session: a count and `repeats` scoring jobs.
     result["cluster_cpu_seconds"] = round(cluster.cpu_seconds() - cpu, 2)
     best = min(result["seconds"])
-    return {**result, "status": "ok", "rows_per_s": round(result["rows"] / best)}
+    # The first job starts the executors' Python workers and loads the model; the others
+    # show what scoring costs once that is paid.
+    steady = sorted(result["cpu_seconds"][1:]) or result["cpu_seconds"]
+    return {
+        **result,
+        "status": "ok",
+        "rows_per_s": round(result["rows"] / best),
+        "steady_cpu_seconds_median": steady[len(steady) // 2],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2, help="Spark sessions per scorer")
     parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument(
+        "--scorers",
+        default="dockyard,mlflow,copy,constant",
+        help="Spark runs, comma-separated (copy and constant are floors)",
+    )
     parser.add_argument("--out", type=Path, default=envs.CACHE / "spark.json")
     args = parser.parse_args(argv)
     workdir = envs.CACHE / "spark-run"
@@ -275,15 +313,26 @@ def main(argv: list[str] | None = None) -> int:
     csv_file, parquet_file = _data(workdir, args.rows)
     doc: dict[str, Any] = {"rows": args.rows, "cores": os.cpu_count()}
     doc["predict_parquet"] = single_machine(bundle, parquet_file, args.rows, args.repeats, workdir)
+    doc["parquet_floor"] = floor(bundle, parquet_file, args.rows, args.repeats, workdir)
     doc["predict_csv"] = single_machine(bundle, csv_file, args.rows, args.repeats, workdir)
     print(json.dumps(doc), flush=True)
     if not args.skip_spark:
         # Rounds alternate the two, so a busy spell on a shared machine hits both alike.
-        runs: dict[str, list[dict[str, Any]]] = {"dockyard": [], "mlflow": []}
-        models = {"dockyard": bundle, "mlflow": mlflow_model}
+        # copy and constant are floors: the same job with no model (see the driver).
+        runs: dict[str, list[dict[str, Any]]] = {
+            "dockyard": [],
+            "mlflow": [],
+            "copy": [],
+            "constant": [],
+        }
+        models = {"dockyard": bundle, "mlflow": mlflow_model, "copy": bundle, "constant": bundle}
         with Cluster(workdir) as cluster:
-            for _ in range(args.rounds):
+            for n in range(args.rounds):
                 for scorer, model in models.items():
+                    if scorer not in args.scorers.split(","):
+                        continue
+                    if scorer in ("copy", "constant") and n > 0:
+                        continue  # floors: one session is enough
                     runs[scorer].append(
                         on_spark(scorer, cluster, model, parquet_file, args.repeats, workdir)
                     )
@@ -291,8 +340,10 @@ def main(argv: list[str] | None = None) -> int:
         for scorer, results in runs.items():
             ok = [r for r in results if r["status"] == "ok"]
             seconds = sorted(t for r in ok for t in r["seconds"])
+            steady = sorted(r["steady_cpu_seconds_median"] for r in ok)
             doc[f"spark_{scorer}"] = {
                 "runs": results,
+                "steady_cpu_seconds_per_job": steady[len(steady) // 2] if steady else None,
                 "cluster_cpu_seconds_min": min(
                     (r["cluster_cpu_seconds"] for r in ok), default=None
                 ),
@@ -300,6 +351,19 @@ def main(argv: list[str] | None = None) -> int:
                 "rows_per_s_median": round(args.rows / seconds[len(seconds) // 2])
                 if seconds
                 else None,
+            }
+        ours, theirs = doc["spark_dockyard"], doc["spark_mlflow"]
+        if ours["steady_cpu_seconds_per_job"] and theirs["steady_cpu_seconds_per_job"]:
+            doc["spark_ratio"] = {
+                "best_rows_per_s": round(ours["rows_per_s_best"] / theirs["rows_per_s_best"], 2),
+                "median_rows_per_s": round(
+                    ours["rows_per_s_median"] / theirs["rows_per_s_median"], 2
+                ),
+                # Executors' CPU seconds per job, the first of each session left out: what
+                # a busy machine disturbs least.
+                "steady_cpu": round(
+                    theirs["steady_cpu_seconds_per_job"] / ours["steady_cpu_seconds_per_job"], 2
+                ),
             }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2))

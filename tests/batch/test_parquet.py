@@ -270,7 +270,7 @@ def test_text_columns_are_dictionary_encoded_and_floats_not(
 def test_parquet_scoring_does_not_import_pandas(iris_bundle: Path, tmp_path: Path) -> None:
     """pa.array() and Array.to_numpy() import pandas, a large share of a run's start, and
     Array.take() pyarrow.compute: numeric columns and predictions go through buffers
-    instead. Nor does a Parquet run load the CSV modules or the progress bar."""
+    instead. Nor does a Parquet run load the CSV modules, or rich off a terminal."""
     pq.write_table(iris_table(5000).drop_columns(["note"]), tmp_path / "in.parquet")
     code = (
         "import sys\n"
@@ -279,7 +279,7 @@ def test_parquet_scoring_does_not_import_pandas(iris_bundle: Path, tmp_path: Pat
         f"'-o', {str(tmp_path / 'o.parquet')!r}])\n"
         "assert code == 0, code\n"
         "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
-        "unwanted = {'pyarrow.compute', 'dockyard.batch.csv', 'rich.progress'} & set(sys.modules)\n"
+        "unwanted = {'pyarrow.compute', 'dockyard.batch.csv', 'rich'} & set(sys.modules)\n"
         "assert not unwanted, unwanted\n"
     )
     done = subprocess.run(
@@ -297,3 +297,58 @@ def test_parquet_scoring_does_not_import_pandas(iris_bundle: Path, tmp_path: Pat
     )
     best = np.array(["setosa", "versicolor", "virginica"])[probabilities.argmax(axis=1)]
     assert labels.to_pylist() == best.tolist()
+
+
+def test_threads_score_in_file_order_and_report_the_first_bad_row(
+    iris: Predictor, tmp_path: Path
+) -> None:
+    """Batches scored on several threads come out in file order, the same as on one; of
+    two bad rows in different batches, the one earlier in the file is reported."""
+    table = iris_table(3000)
+    one = parquet_scored(iris, table, tmp_path, batch_rows=100, threads=1)
+    several = parquet_scored(iris, table, tmp_path, batch_rows=100, threads=3)
+    assert several.equals(one)
+    X = iris_rows(3000)
+    X[420, 0] = np.nan  # batches 2 and 4, in flight together: 4 may be finished first
+    X[250, 2] = np.inf
+    bad = pa.table({n: X[:, i] for i, n in enumerate(FEATURES)})
+    with pytest.raises(InvalidInput) as refused:
+        parquet_scored(iris, bad, tmp_path, batch_rows=100, threads=3)
+    (error,) = refused.value.errors
+    assert (error.field, error.row) == ("petal_length", 250)
+
+
+def test_scored_file_mode_follows_the_umask(iris: Predictor, tmp_path: Path) -> None:
+    """As a CSV output is: 0644 under the usual umask, not a temporary file's 0600."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        parquet_scored(iris, iris_table(10), tmp_path)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.parquet").stat().st_mode & 0o777 == 0o644
+
+
+def test_predict_scores_parquet_in_larger_batches_than_csv(
+    iris_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --chunk-rows, Parquet is scored PARQUET_BATCH_ROWS at a time (no text to
+    parse: bigger batches cost less per row); --chunk-rows still bounds it."""
+    from dockyard.batch import parquet
+    from dockyard.defaults import PARQUET_BATCH_ROWS
+
+    seen: list[int] = []
+    original = parquet.score_parquet
+
+    def spy(*args: object, batch_rows: int, **kw: object) -> int:
+        seen.append(batch_rows)
+        return original(*args, batch_rows=batch_rows, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parquet, "score_parquet", spy)
+    source = tmp_path / "in.parquet"
+    pq.write_table(iris_table(50), source)
+    argv = ["predict", str(iris_bundle), str(source), "-o", str(tmp_path / "o.parquet")]
+    assert main(argv) == 0
+    assert main([*argv, "--chunk-rows", "7"]) == 0
+    assert seen == [PARQUET_BATCH_ROWS, 7]

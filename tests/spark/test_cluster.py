@@ -74,6 +74,20 @@ def test_a_million_rows_match_local_predict(
         assert np.allclose(scored[name].to_numpy(), expected[name].to_numpy(), atol=1e-6)
 
 
+def test_a_small_file_is_split_across_the_executors(
+    cluster: Cluster, iris_bundle: Path, tmp_path: Path
+) -> None:
+    """A file far under Spark's 4 MiB per-file open cost is still scored by both workers,
+    one task each, rather than by one while the other idles."""
+    source = tmp_path / "in.parquet"
+    pq.write_table(iris_table(40_000), source, row_group_size=10_000)
+    done = on_spark(cluster, iris_bundle, source, tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    parts = sorted((tmp_path / "out").glob("part-*.parquet"))
+    assert len(parts) == 2
+    assert sum(pq.ParquetFile(p).metadata.num_rows for p in parts) == 40_000
+
+
 def test_an_executor_with_another_numpy_is_refused(
     cluster: Cluster, iris_bundle: Path, tmp_path: Path, skewed_python: tuple[str, str]
 ) -> None:

@@ -16,18 +16,19 @@ naming the row (0-based, counted from the start of the file or partition).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from dockyard.defaults import PARQUET_BATCH_ROWS
 from dockyard.errors import BadRequest, FieldError, InvalidInput
 from dockyard.predictor import Prediction, Predictor
 
 # Rows validated and predicted at a time: enough to amortise each call, few enough for a
 # batch's arrays to stay small (about 1 MB for Iris).
-DEFAULT_BATCH_ROWS = 65_536
+DEFAULT_BATCH_ROWS = PARQUET_BATCH_ROWS
 
 
 def label_type(classes: Sequence[Any]) -> pa.DataType:
@@ -99,17 +100,6 @@ class ArrowScorer:
     def predictions(self, batch: pa.RecordBatch, *, first_row: int = 0) -> list[pa.Array]:
         """The prediction columns alone (:attr:`fields`) for ``batch``."""
         return self._arrays(self._predict(batch, first_row))
-
-    def score_all(
-        self, batches: Iterator[pa.RecordBatch], *, batch_rows: int = DEFAULT_BATCH_ROWS
-    ) -> Iterator[pa.RecordBatch]:
-        """Each batch scored, in slices of at most ``batch_rows`` rows."""
-        row = 0
-        for batch in batches:
-            for start in range(0, batch.num_rows, batch_rows):
-                part = batch.slice(start, batch_rows)
-                yield self.score(part, first_row=row)
-                row += part.num_rows
 
     def _predict(self, batch: pa.RecordBatch, first_row: int) -> Prediction:
         X = self._matrix(batch) if self._numeric else None

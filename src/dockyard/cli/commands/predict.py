@@ -14,9 +14,8 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import typer
 
 from dockyard import files
-from dockyard.cli.console import err
 from dockyard.cli.refusals import in_flags
-from dockyard.defaults import CSV_CHUNK_ROWS
+from dockyard.defaults import CSV_CHUNK_ROWS, PARQUET_BATCH_ROWS
 from dockyard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -47,8 +46,11 @@ def predict(
     output: Path = typer.Option(
         Path("-"), "--output", "-o", help="Scored CSV to write; '-' is stdout."
     ),
-    chunk_rows: int = typer.Option(
-        CSV_CHUNK_ROWS, min=1, help="Rows scored at a time (bounds memory)."
+    chunk_rows: int | None = typer.Option(
+        None,
+        min=1,
+        help=f"Rows scored at a time (bounds memory); default {CSV_CHUNK_ROWS:,} for CSV, "
+        f"{PARQUET_BATCH_ROWS:,} for Parquet and Spark.",
     ),
     allow_version_mismatch: bool = typer.Option(
         False,
@@ -96,12 +98,15 @@ def predict(
             raise UsageError(
                 "--allow-version-mismatch does not apply to --spark: every executor must match the bundle."
             )
-        _parquet(bundle, input_csv, output, load, spark=spark, chunk_rows=chunk_rows, trust=trust)
+        batch_rows = chunk_rows or PARQUET_BATCH_ROWS
+        _parquet(bundle, input_csv, output, load, spark=spark, chunk_rows=batch_rows, trust=trust)
         return
+    chunk_rows = chunk_rows or CSV_CHUNK_ROWS
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from dockyard.batch.csv import score_csv
     from dockyard.batch.runtime_column import RuntimeColumn
+    from dockyard.cli.console import err
 
     with err.status("Loading bundle…"):
         predictor = load()
@@ -214,6 +219,7 @@ def _parquet(
 ) -> None:
     """Parquet in and out: on this machine, or on the Spark cluster ``spark``."""
     if spark is not None:
+        from dockyard.cli.console import err
         from dockyard.spark.command import predict_on_spark
 
         rows = predict_on_spark(
@@ -232,10 +238,21 @@ def _parquet(
     require_pyarrow()
     from dockyard.batch.parquet import score_parquet
 
-    with err.status("Loading bundle…"):
+    # rich (a spinner while the bundle loads) only on a terminal: elsewhere, its import
+    # would be a tenth of a run's start-up for one line of text.
+    with _loading_status():
         predictor = load()
     rows = score_parquet(predictor, source, output, batch_rows=chunk_rows)
-    err.print(f"Scored {rows:,} rows with {predictor.name} {predictor.version} → {output}")
+    done = f"Scored {rows:,} rows with {predictor.name} {predictor.version} → {output}"
+    print(done, file=sys.stderr)
+
+
+def _loading_status() -> contextlib.AbstractContextManager[object]:
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from dockyard.cli.console import err
+
+    return err.status("Loading bundle…")
 
 
 def _cores() -> int:
