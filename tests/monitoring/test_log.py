@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from dockyard.monitoring.log import LogState, PredictionLog, rows_of
+from dockyard.monitoring.log import LogState, PredictionLog
+from dockyard.monitoring.rows import rows_of
 from dockyard.monitoring.store import LoggedRow, SchemaTooNew, Store, open_store
 from dockyard.predictor import Predictor
 from dockyard.settings import Settings

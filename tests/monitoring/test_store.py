@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from dockyard.monitoring.log import rows_of
 from dockyard.monitoring.migrations import SCHEMA_VERSION, Dialect, Migration
+from dockyard.monitoring.rows import rows_of
 from dockyard.monitoring.store import (
     DatabaseUnavailable,
     Feedback,

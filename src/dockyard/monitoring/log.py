@@ -26,26 +26,23 @@ the writer), so the writer's need no lock.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
-
-from dockyard.monitoring.migrations import WIDTH, rows_from
+from dockyard.monitoring.migrations import WIDTH
+from dockyard.monitoring.rows import encode_into
 from dockyard.monitoring.store import (
     DatabaseUnavailable,
-    EncodedRow,
     PredictionLogError,
     Store,
     open_store,
 )
-from dockyard.predictor.events import PredictionEvent
+from dockyard.predictor.events import AnsweredRows, PredictionEvent
 
 if TYPE_CHECKING:
     from dockyard.settings import Settings
@@ -81,56 +78,6 @@ class LogState:
     """Why the database is unavailable."""
 
 
-def encode_into(values: list[Any], event: PredictionEvent, *, inputs: bool = True) -> None:
-    """Append the ``predictions`` rows of ``event`` to ``values``, :data:`WIDTH` values a
-    row in the columns' order, with JSON as text: one row per answered row, numbered from
-    ``event.first_row``, or one row with the status and no inputs or outputs when the
-    request was refused."""
-    p = event.predictor
-    request_id, at, latency_ms = event.request_id, event.time, event.latency * 1000.0
-    head = (p.name, p.version, p.digest, p.runtime, event.entry, event.status, latency_ms)
-    if event.prediction is None or event.status != 200:
-        values += (request_id, event.first_row, at, *head, None, None, None)
-        return
-    answers = p.to_json(event.prediction)
-    key = (
-        p.unsupervised.label_key
-        if p.unsupervised is not None
-        else "value"
-        if p.task == "regression"
-        else "label"
-    )
-    dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
-    records: Iterable[str | None]
-    if inputs and event.columns is not None:
-        names = p.feature_names
-        records = [
-            dumps(dict(zip(names, row, strict=True)), option=option).decode()
-            for row in zip(*event.columns, strict=True)
-        ]
-    else:
-        records = itertools.repeat(None, len(answers))
-    row = event.first_row
-    for record, answer in zip(records, answers, strict=True):
-        values += (
-            request_id,
-            row,
-            at,
-            *head,
-            record,
-            dumps(answer[key], option=option).decode(),
-            dumps(answer, option=option).decode(),
-        )
-        row += 1
-
-
-def rows_of(event: PredictionEvent, *, inputs: bool = True) -> list[EncodedRow]:
-    """The ``predictions`` rows of one event, encoded (see :func:`encode_into`)."""
-    values: list[Any] = []
-    encode_into(values, event, inputs=inputs)
-    return rows_from(values)
-
-
 class PredictionLog:
     """Records each :class:`PredictionEvent` it is called with in the database at ``url``.
 
@@ -158,10 +105,10 @@ class PredictionLog:
         self.retention_days = retention_days
         self._store = store_factory(url)
         self._retry_first = retry_seconds
-        # Under _accepting: the rows encoded by the observer (flat, WIDTH values a row) and
-        # their events (for on_taken); the large events the writer encodes itself.
+        # Under _accepting: the rows encoded by the observer (flat, WIDTH values a row); the
+        # answered rows of each model for on_taken; the large events the writer encodes.
         self._values: list[Any] = []
-        self._encoded: list[PredictionEvent] = []
+        self._answered: dict[str, AnsweredRows] = {}
         self._events: deque[PredictionEvent] = deque()
         self._accepting = threading.Lock()
         self._wake = threading.Event()
@@ -180,10 +127,11 @@ class PredictionLog:
         self._error: str | None = None
         # Read by counts_since_last only:
         self._reported = (0, 0)
-        self.on_taken: Callable[[list[PredictionEvent]], None] | None = None
-        """Called by the writer thread with the events it takes off the queue (the live
-        drift gauges count them there: off the request path, and while the database is
-        down too). Set it before :meth:`start`."""
+        self.on_taken: Callable[[list[AnsweredRows]], None] | None = None
+        """Called by the writer thread with the answered rows of the events it takes off
+        the queue, one :class:`AnsweredRows` per model (the live drift gauges count them
+        there: off the request path, and while the database is down too). Set it before
+        :meth:`start`."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PredictionLog | None:
@@ -213,6 +161,8 @@ class PredictionLog:
             self._accepted += rows
             if rows > INLINE_ROWS:
                 self._events.append(event)
+            if self.on_taken is not None:
+                self._gather(event)
         if rows <= INLINE_ROWS:
             values: list[Any] = []
             try:
@@ -226,12 +176,16 @@ class PredictionLog:
                 return
             with self._accepting:
                 self._values += values
-                if self.on_taken is not None:
-                    self._encoded.append(event)
         # The writer is woken for a full batch only; otherwise it comes by itself within
         # LINGER_SECONDS. Waking it per request would cost every request a thread switch.
         if queued + rows >= self.batch and not self._wake.is_set():
             self._wake.set()
+
+    def _gather(self, event: PredictionEvent) -> None:
+        answered = self._answered.get(event.predictor.name)
+        if answered is None:
+            answered = self._answered[event.predictor.name] = AnsweredRows.of(event.predictor)
+        answered.add(event)
 
     # -- life ------------------------------------------------------------------------------
 
@@ -331,14 +285,13 @@ class PredictionLog:
         ``batch`` rows or none is left: flat, :data:`WIDTH` values a row."""
         with self._accepting:
             values, self._values = self._values, []
-            taken, self._encoded = self._encoded, []
+            answered, self._answered = self._answered, {}
         events = self._events
         encoded = 0
         while events and len(values) < self.batch * WIDTH:
             event = events.popleft()
             try:
                 encode_into(values, event, inputs=self.inputs)
-                taken.append(event)
                 encoded += 1
                 if encoded % YIELD_EVERY == 0:
                     # Let the event loop have the GIL: many chunks encoded at once kept
@@ -351,12 +304,12 @@ class PredictionLog:
                 del values[len(values) - len(values) % WIDTH :]
                 self._lost += lost
                 self._done += lost
-        if self.on_taken is not None and taken:
+        if self.on_taken is not None and answered:
             try:
-                self.on_taken(taken)
+                self.on_taken(list(answered.values()))
             except Exception:
                 # A bug in the callback: its rows are still written.
-                logger.exception("prediction log: on_taken failed for %d events", len(taken))
+                logger.exception("prediction log: on_taken failed for %d models", len(answered))
         return values
 
     def _write(self, values: list[Any]) -> None:
@@ -404,7 +357,7 @@ class PredictionLog:
     def _give_up(self, pending: int) -> None:
         with self._accepting:
             waiting = len(self._values) // WIDTH
-            self._values, self._encoded = [], []
+            self._values, self._answered = [], {}
         waiting += sum(1 if e.prediction is None else len(e.prediction) for e in self._events)
         self._events.clear()
         lost = pending + waiting
