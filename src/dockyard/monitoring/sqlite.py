@@ -25,6 +25,8 @@ from dockyard.monitoring.migrations import (
 BUSY_TIMEOUT_SECONDS = 30.0
 """How long a writer waits for another process's transaction before giving up (the
 prediction log then retries the batch later)."""
+PAGE_SIZE = 16_384
+"""Bytes per page of a new log file."""
 CHUNK_ROWS = 1000
 """Rows inserted by one statement (13,000 parameters; SQLite allows 32,766 since 3.32).
 
@@ -75,6 +77,10 @@ class SQLiteBackend:
                 isolation_level=None,
                 check_same_thread=False,
             )
+            # Set before the first table exists (later it changes nothing): 16 KiB pages
+            # make a logged row cost about 40 % less CPU than the default 4 KiB ones
+            # (fewer page splits and WAL frames per row; bench/log_insert.py).
+            connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             connection.execute("PRAGMA journal_mode = WAL")
             # In WAL mode NORMAL never corrupts the file; a power cut may lose the last
             # transactions, which a log can afford for a write that costs no fsync.
