@@ -164,12 +164,13 @@ class Settings(BaseSettings):
     """Record each row's inputs. ``false`` for personal data: the log keeps outputs only
     (drift of the inputs then cannot be measured)."""
 
-    prediction_log_queue: int = Field(default=10_000, ge=1)
-    """Requests (or CSV chunks) waiting for the database, per worker; beyond it new ones
+    prediction_log_queue: int = Field(default=20_000, ge=1)
+    """Rows waiting for the database, per worker (about 0.5 KB each); beyond it new ones
     are dropped and counted (``dockyard_prediction_log_dropped_total``), never waited for."""
 
-    prediction_log_batch: int = Field(default=500, ge=1)
-    """Most rows written in one transaction."""
+    prediction_log_batch: int = Field(default=2_000, ge=1)
+    """Most rows written in one transaction; the writer is woken when this many wait
+    (otherwise every half second). Fewer, larger batches cost the requests less."""
 
     prediction_log_retention_days: float | None = Field(default=None, gt=0)
     """Delete logged predictions and feedback older than this many days (checked hourly).

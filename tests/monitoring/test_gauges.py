@@ -18,7 +18,7 @@ from dockyard.monitoring.drift import Thresholds, compare
 from dockyard.monitoring.gauges import LiveDistributions
 from dockyard.monitoring.log import PredictionLog
 from dockyard.predictor import Predictor
-from dockyard.predictor.events import PredictionEvent
+from dockyard.predictor.events import AnsweredRows
 from dockyard.server.app import create_app
 from dockyard.server.metrics import FLUSH_SECONDS
 from dockyard.settings import Settings
@@ -170,22 +170,32 @@ def test_a_model_without_a_reference_gets_no_gauges(
     assert len(caplog.records) == 1
 
 
-def test_the_log_hands_its_writer_the_events(churn: Predictor, tmp_path: Path) -> None:
+def test_the_log_hands_its_writer_the_answered_rows(
+    churn: Predictor, iris: Predictor, tmp_path: Path
+) -> None:
     log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}")
-    taken: list[PredictionEvent] = []
+    taken: list[AnsweredRows] = []
     log.on_taken = taken.extend
     log.start()
-    events = [answered(churn, [_churn_row()], request_id=f"r-{i}") for i in range(5)]
-    for event in events:
-        log(event)
+    rows = [{**_churn_row(), "tenure_months": i} for i in range(5)]
+    for i, row in enumerate(rows):
+        log(answered(churn, [row], request_id=f"r-{i}"))
+    log(refused(churn))
+    log(answered(iris, [IRIS_SETOSA]))
     assert log.close() == 0
-    assert [e.request_id for e in taken] == [e.request_id for e in events]
+    by_model: dict[str, list[AnsweredRows]] = {}
+    for part in taken:
+        by_model.setdefault(part.predictor.name, []).append(part)
+    tenure = churn.feature_names.index("tenure_months")
+    assert [v for p in by_model["churn"] for v in p.columns[tenure]] == list(range(5))
+    assert sum(len(p.outputs) for p in by_model["churn"]) == 5
+    assert [v for p in by_model["iris"] for v in p.outputs] == ["setosa"]
 
 
 def test_a_failing_callback_loses_no_row(churn: Predictor, tmp_path: Path) -> None:
     log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}")
 
-    def broken(events: list[PredictionEvent]) -> None:
+    def broken(answered: list[AnsweredRows]) -> None:
         raise RuntimeError("a bug in the gauges")
 
     log.on_taken = broken

@@ -55,4 +55,4 @@ def test_the_environment_sets_the_log(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not settings.prediction_log_inputs
     assert settings.prediction_log_retention_days == 30
     assert settings.prediction_log_required
-    assert (settings.prediction_log_queue, settings.prediction_log_batch) == (10_000, 500)
+    assert (settings.prediction_log_queue, settings.prediction_log_batch) == (20_000, 2_000)

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from dockyard.predictor import Predictor
 from dockyard.server.app import DockyardApp, create_app
 from dockyard.server.fastpath import FastPath
-from dockyard.server.steps import RequestIdMiddleware, Step
+from dockyard.server.steps import RequestIdMiddleware, RequestIds, Step
 from dockyard.settings import Settings
 from tests.conftest import IRIS_SETOSA
 from tests.server.conftest import exchange
@@ -119,3 +119,12 @@ def test_request_ids(iris: Predictor, fast: bool) -> None:
         # Every route, errors included.
         assert client.get("/healthz").headers["x-request-id"]
         assert client.get("/no/such/route").headers["x-request-id"]
+
+
+def test_one_process_ids_sort_in_the_order_they_were_given() -> None:
+    # The prediction log indexes request ids: ids that sort in order are appended to the
+    # index instead of inserted anywhere in it.
+    ids = RequestIds()
+    given = [ids.of({"headers": []}) for _ in range(300)]
+    assert given == sorted(given)
+    assert len(set(given)) == 300

@@ -5,9 +5,10 @@ training reference, as a population stability index per feature.
 (:mod:`dockyard.bundle.bins`, which ``dockyard monitor`` uses too, so a gauge and the
 monitor's PSI agree on the same rows): numbers by the reference's edges, categories by
 their key (values the reference never saw pooled), texts by the edges of their lengths,
-and the predictions. It is fed by the prediction log's writer thread, a batch of events at
-a time (:attr:`PredictionLog.on_taken <dockyard.monitoring.log.PredictionLog>`), never on
-the request path; so without a prediction log there are no drift gauges.
+and the predictions. It is fed by the prediction log's writer thread, the rows of many
+events at a time (:attr:`PredictionLog.on_taken <dockyard.monitoring.log.PredictionLog>`,
+:class:`~dockyard.predictor.events.AnsweredRows`), never on the request path; so without a
+prediction log there are no drift gauges.
 
 The window is the most recent ``window_rows`` rows, kept as a ring of :data:`SLOTS`
 chunks of ``window_rows / SLOTS`` rows' counts: when the open chunk is full it is sealed,
@@ -44,7 +45,7 @@ from dockyard.bundle.bins import (
     reference_counts,
 )
 from dockyard.bundle.metadata import BinnedReference, DistributionReference, Reference
-from dockyard.predictor.events import PredictionEvent
+from dockyard.predictor.events import AnsweredRows, PredictionEvent
 from dockyard.predictor.predictor import Predictor
 
 if TYPE_CHECKING:
@@ -157,21 +158,11 @@ class _Model:
         cells = [c for _, _, c in self.features] + [self.prediction]
         self.window = _Window([c.size for c in cells], max(1, math.ceil(window_rows / SLOTS)))
 
-    def cells(self, events: list[PredictionEvent]) -> tuple[list[np.ndarray], int]:
-        """The cell of each answered row of ``events`` in each distribution, and the rows."""
-        columns: list[list[Any]] = [[] for _ in self.features]
-        outputs: list[Any] = []
-        for event in events:
-            if event.prediction is None:
-                continue
-            rows = len(event.prediction)
-            for values, (_, position, _) in zip(columns, self.features, strict=True):
-                # Without its inputs (CSV chunks) a row counts for the predictions only.
-                values.extend([None] * rows if event.columns is None else event.columns[position])
-            outputs.extend(event.prediction.outputs)
-        cells = [c.of(values) for values, (_, _, c) in zip(columns, self.features, strict=True)]
-        cells.append(self.prediction.of(outputs))
-        return cells, len(outputs)
+    def cells(self, answered: AnsweredRows) -> tuple[list[np.ndarray], int]:
+        """The cell of each of ``answered``'s rows in each distribution, and the rows."""
+        cells = [c.of(answered.columns[position]) for _, position, c in self.features]
+        cells.append(self.prediction.of(answered.outputs))
+        return cells, len(answered.outputs)
 
     def drift(self) -> ModelDrift:
         totals = self.window.totals
@@ -189,7 +180,7 @@ class LiveDistributions:
     """Each model's recent inputs and predictions in its training reference's bins.
 
     Models without a reference (bundles saved before schema 4) are left out, with one log
-    line each. :meth:`observe` is the prediction log's ``on_taken`` callback (its writer
+    line each. :meth:`count` is the prediction log's ``on_taken`` callback (its writer
     thread); :meth:`drift` is read at each metrics flush, from another thread.
     """
 
@@ -223,7 +214,7 @@ class LiveDistributions:
     ) -> LiveDistributions:
         """The distributions of ``predictors``, counted by ``log``'s writer thread."""
         live = cls(predictors, window_rows=window_rows)
-        log.on_taken = live.observe
+        log.on_taken = live.count
         return live
 
     @property
@@ -231,20 +222,21 @@ class LiveDistributions:
         """The models that have drift gauges."""
         return list(self._models)
 
-    def observe(self, events: Sequence[PredictionEvent]) -> None:
+    def observe(self, events: Iterable[PredictionEvent]) -> None:
         """Count the answered rows of ``events`` in their model's window."""
-        by_model: dict[str, list[PredictionEvent]] = {}
-        for event in events:
-            if event.status != 200 or event.prediction is None:
+        self.count(AnsweredRows.by_model(events))
+
+    def count(self, answered: Iterable[AnsweredRows]) -> None:
+        """Count answered rows, gathered per model, in their model's window (the
+        prediction log's ``on_taken`` callback)."""
+        for rows in answered:
+            model = self._models.get(rows.predictor.name)
+            if model is None or not rows.outputs:
                 continue
-            if event.predictor.name in self._models:
-                by_model.setdefault(event.predictor.name, []).append(event)
-        for name, taken in by_model.items():
-            model = self._models[name]
             # Binning (the work) outside the lock: a flush waits only for the additions.
-            cells, rows = model.cells(taken)
+            cells, count = model.cells(rows)
             with self._lock:
-                model.window.add(cells, rows)
+                model.window.add(cells, count)
 
     def drift(self) -> dict[str, ModelDrift]:
         """Each model's PSI per feature and of its predictions over its current window."""

@@ -2,16 +2,26 @@
 request path.
 
 A :class:`PredictionLog` is a data-plane observer. Called on the event loop with each
-:class:`~dockyard.predictor.events.PredictionEvent`, it appends the event to a bounded
-queue and returns: a few attribute reads and a ``deque.append``. Its writer thread turns
-events into rows (:func:`rows_of`) and writes them in transactions of at most ``batch``
-rows. While the database is unreachable, events wait in the queue and the writer retries
-with exponential backoff; when the queue is full, new events are dropped and their rows
-counted (:attr:`LogState.dropped`), so the server never waits for the database and never
-grows without bound. :meth:`PredictionLog.close` flushes the queue (SIGTERM).
+:class:`~dockyard.predictor.events.PredictionEvent`, it encodes a small event's rows at once
+(:func:`encode_into`: a few microseconds) onto a flat list of values, and leaves the rows of
+a large one (a CSV chunk) for the writer thread to encode. The writer takes everything
+queued when a batch is full or every :data:`LINGER_SECONDS`, and writes it in
+transactions of at most ``batch`` rows.
 
-Every count is written by one thread only (the observer's by the event loop, the writer's
-by the writer), so none needs a lock.
+Why encode on the request path: the writer shares the GIL with the event loop, and each
+time it wants the GIL back while the loop is busy it is woken at every one of the loop's
+system calls until it gets it (up to the 5 ms switch interval). Every such wake-up is CPU
+taken from the requests, so the writer is built to want the GIL a few times a second, not
+per event or per row: the events are encoded where the GIL already is, and the database
+gets many rows per statement (:mod:`.sqlite`).
+
+While the database is unreachable, rows wait and the writer retries with exponential
+backoff; when the queue is full, new rows are dropped and counted (:attr:`LogState.dropped`),
+so the server never waits for the database and never grows without bound.
+:meth:`PredictionLog.close` flushes the queue (SIGTERM).
+
+Every count is written by one thread only (the observer's under its lock, the writer's by
+the writer), so the writer's need no lock.
 """
 
 from __future__ import annotations
@@ -22,18 +32,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
-
+from dockyard.monitoring.migrations import WIDTH
+from dockyard.monitoring.rows import encode_into
 from dockyard.monitoring.store import (
     DatabaseUnavailable,
-    EncodedRow,
     PredictionLogError,
     Store,
     open_store,
 )
-from dockyard.predictor.events import PredictionEvent
+from dockyard.predictor.events import AnsweredRows, PredictionEvent
 
 if TYPE_CHECKING:
     from dockyard.settings import Settings
@@ -41,11 +50,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dockyard.monitoring")
 
 RETENTION_INTERVAL_SECONDS = 3600.0
-YIELD_EVERY = 32
-"""Events the writer encodes between two chances for the event loop to run."""
-LINGER_SECONDS = 0.2
-"""How long rows may wait for a batch to fill before they are written anyway."""
 """How often old rows are deleted when a retention is set."""
+INLINE_ROWS = 16
+"""Events of at most this many rows are encoded by the observer; larger ones (CSV chunks,
+observed from worker threads) by the writer."""
+YIELD_EVERY = 32
+"""Large events the writer encodes between two chances for the event loop to run."""
+LINGER_SECONDS = 0.5
+"""How long rows may wait for a batch to fill before they are written anyway."""
 _RETRY_FIRST_SECONDS = 0.1
 _RETRY_MAX_SECONDS = 10.0
 _DAY = 86_400.0
@@ -66,51 +78,6 @@ class LogState:
     """Why the database is unavailable."""
 
 
-def rows_of(event: PredictionEvent, *, inputs: bool = True) -> list[EncodedRow]:
-    """The ``predictions`` rows of one event, encoded (JSON as text): one per answered row,
-    numbered from ``event.first_row``, or one row with the status and no inputs or outputs
-    when the request was refused. Built straight from the event (no :class:`LoggedRow` on
-    the way): the writer shares the GIL with the event loop, so each microsecond here is
-    taken from the requests."""
-    p = event.predictor
-    head = (p.name, p.version, p.digest, p.runtime, event.entry, event.status)
-    request_id, at, latency_ms = event.request_id, event.time, event.latency * 1000.0
-    if event.prediction is None or event.status != 200:
-        return [(request_id, event.first_row, at, *head, latency_ms, None, None, None)]
-    answers = p.to_json(event.prediction)
-    key = (
-        p.unsupervised.label_key
-        if p.unsupervised is not None
-        else "value"
-        if p.task == "regression"
-        else "label"
-    )
-    dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
-    records: list[str | None]
-    if inputs and event.columns is not None:
-        names = p.feature_names
-        records = [
-            dumps(dict(zip(names, values, strict=True)), option=option).decode()
-            for values in zip(*event.columns, strict=True)
-        ]
-    else:
-        records = [None] * len(answers)
-    first = event.first_row
-    return [
-        (
-            request_id,
-            first + i,
-            at,
-            *head,
-            latency_ms,
-            record,
-            dumps(answer[key], option=option).decode(),
-            dumps(answer, option=option).decode(),
-        )
-        for i, (record, answer) in enumerate(zip(records, answers, strict=True))
-    ]
-
-
 class PredictionLog:
     """Records each :class:`PredictionEvent` it is called with in the database at ``url``.
 
@@ -125,8 +92,8 @@ class PredictionLog:
         url: str,
         *,
         inputs: bool = True,
-        queue: int = 10_000,
-        batch: int = 500,
+        queue: int = 20_000,
+        batch: int = 2_000,
         retention_days: float | None = None,
         store_factory: Callable[[str], Store] = open_store,
         retry_seconds: float = _RETRY_FIRST_SECONDS,
@@ -138,6 +105,10 @@ class PredictionLog:
         self.retention_days = retention_days
         self._store = store_factory(url)
         self._retry_first = retry_seconds
+        # Under _accepting: the rows encoded by the observer (flat, WIDTH values a row); the
+        # answered rows of each model for on_taken; the large events the writer encodes.
+        self._values: list[Any] = []
+        self._answered: dict[str, AnsweredRows] = {}
         self._events: deque[PredictionEvent] = deque()
         self._accepting = threading.Lock()
         self._wake = threading.Event()
@@ -156,10 +127,11 @@ class PredictionLog:
         self._error: str | None = None
         # Read by counts_since_last only:
         self._reported = (0, 0)
-        self.on_taken: Callable[[list[PredictionEvent]], None] | None = None
-        """Called by the writer thread with the events it takes off the queue (the live
-        drift gauges count them there: off the request path, and while the database is
-        down too). Set it before :meth:`start`."""
+        self.on_taken: Callable[[list[AnsweredRows]], None] | None = None
+        """Called by the writer thread with the answered rows of the events it takes off
+        the queue, one :class:`AnsweredRows` per model (the live drift gauges count them
+        there: off the request path, and while the database is down too). Set it before
+        :meth:`start`."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PredictionLog | None:
@@ -177,7 +149,8 @@ class PredictionLog:
     # -- the request path ------------------------------------------------------------------
 
     def __call__(self, event: PredictionEvent) -> None:
-        """Queue ``event`` for the writer; drop it (and count its rows) if the queue is full."""
+        """Queue ``event``'s rows for the writer (encoded now when it has at most
+        :data:`INLINE_ROWS`); drop them, and count them, if the queue is full."""
         rows = 1 if event.prediction is None else len(event.prediction)
         # CSV chunks are observed from worker threads, everything else on the event loop.
         with self._accepting:
@@ -186,11 +159,33 @@ class PredictionLog:
                 self._dropped += rows
                 return
             self._accepted += rows
-            self._events.append(event)
+            if rows > INLINE_ROWS:
+                self._events.append(event)
+            if self.on_taken is not None:
+                self._gather(event)
+        if rows <= INLINE_ROWS:
+            values: list[Any] = []
+            try:
+                encode_into(values, event, inputs=self.inputs)
+            except Exception:
+                # A bug, not the database: the rows are counted dropped and the log goes on.
+                logger.exception("prediction log: cannot record request %s", event.request_id)
+                with self._accepting:
+                    self._accepted -= rows
+                    self._dropped += rows
+                return
+            with self._accepting:
+                self._values += values
         # The writer is woken for a full batch only; otherwise it comes by itself within
         # LINGER_SECONDS. Waking it per request would cost every request a thread switch.
         if queued + rows >= self.batch and not self._wake.is_set():
             self._wake.set()
+
+    def _gather(self, event: PredictionEvent) -> None:
+        answered = self._answered.get(event.predictor.name)
+        if answered is None:
+            answered = self._answered[event.predictor.name] = AnsweredRows.of(event.predictor)
+        answered.add(event)
 
     # -- life ------------------------------------------------------------------------------
 
@@ -243,7 +238,8 @@ class PredictionLog:
     # -- the writer thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        pending: list[EncodedRow] = []
+        pending: list[Any] = []
+        step = self.batch * WIDTH
         retry = self._retry_first
         while True:
             # Here, not only when idle: under steady load the queue is never empty.
@@ -251,13 +247,14 @@ class PredictionLog:
             if not pending:
                 pending = self._take()
             if pending:
-                chunk = pending[: self.batch]
+                chunk = pending[:step]
+                rows = len(chunk) // WIDTH
                 try:
                     self._write(chunk)
                 except PredictionLogError as exc:
                     self._failed(exc)
                     if self._closing.is_set() and time.monotonic() >= self._deadline:
-                        self._give_up(len(pending))
+                        self._give_up(len(pending) // WIDTH)
                         return
                     # Woken early only by close(), never by new events: a database that
                     # is down is not retried at the request rate.
@@ -267,14 +264,14 @@ class PredictionLog:
                 except Exception:
                     # Not the database: a bug, which retrying would only repeat. The chunk
                     # is counted lost, and the log goes on with the next.
-                    logger.exception("prediction log: cannot write %d rows", len(chunk))
-                    del pending[: len(chunk)]
-                    self._lost += len(chunk)
-                    self._done += len(chunk)
+                    logger.exception("prediction log: cannot write %d rows", rows)
+                    del pending[:step]
+                    self._lost += rows
+                    self._done += rows
                     continue
-                del pending[: len(chunk)]
-                self._done += len(chunk)
-                self._written += len(chunk)
+                del pending[:step]
+                self._done += rows
+                self._written += rows
                 self._recovered()
                 retry = self._retry_first
                 continue
@@ -283,39 +280,43 @@ class PredictionLog:
             self._wake.wait(LINGER_SECONDS)
             self._wake.clear()
 
-    def _take(self) -> list[EncodedRow]:
-        """Events off the queue, as rows, until there are ``batch`` of them or none is left."""
-        rows: list[EncodedRow] = []
-        taken: list[PredictionEvent] = []
+    def _take(self) -> list[Any]:
+        """Everything the observer encoded, then the large events' rows until there are
+        ``batch`` rows or none is left: flat, :data:`WIDTH` values a row."""
+        with self._accepting:
+            values, self._values = self._values, []
+            answered, self._answered = self._answered, {}
         events = self._events
-        while events and len(rows) < self.batch:
+        encoded = 0
+        while events and len(values) < self.batch * WIDTH:
             event = events.popleft()
             try:
-                rows += rows_of(event, inputs=self.inputs)
-                taken.append(event)
-                if len(taken) % YIELD_EVERY == 0:
-                    # Let the event loop have the GIL: a whole batch encoded at once kept
+                encode_into(values, event, inputs=self.inputs)
+                encoded += 1
+                if encoded % YIELD_EVERY == 0:
+                    # Let the event loop have the GIL: many chunks encoded at once kept
                     # requests waiting for milliseconds.
                     time.sleep(0)
             except Exception:
                 # A bug, not the database: the rows are counted lost and the log goes on.
                 logger.exception("prediction log: cannot record request %s", event.request_id)
                 lost = 1 if event.prediction is None else len(event.prediction)
+                del values[len(values) - len(values) % WIDTH :]
                 self._lost += lost
                 self._done += lost
-        if self.on_taken is not None and taken:
+        if self.on_taken is not None and answered:
             try:
-                self.on_taken(taken)
+                self.on_taken(list(answered.values()))
             except Exception:
                 # A bug in the callback: its rows are still written.
-                logger.exception("prediction log: on_taken failed for %d events", len(taken))
-        return rows
+                logger.exception("prediction log: on_taken failed for %d models", len(answered))
+        return values
 
-    def _write(self, rows: list[EncodedRow]) -> None:
+    def _write(self, values: list[Any]) -> None:
         if not self._migrated:
             self._migrate()
         try:
-            self._store.insert_encoded(rows)
+            self._store.insert_values(values)
         except PredictionLogError:
             # The database may come back empty (a new PostgreSQL, a deleted file).
             self._migrated = False
@@ -354,7 +355,10 @@ class PredictionLog:
             self._error = None
 
     def _give_up(self, pending: int) -> None:
-        waiting = sum(1 if e.prediction is None else len(e.prediction) for e in self._events)
+        with self._accepting:
+            waiting = len(self._values) // WIDTH
+            self._values, self._answered = [], {}
+        waiting += sum(1 if e.prediction is None else len(e.prediction) for e in self._events)
         self._events.clear()
         lost = pending + waiting
         logger.error(

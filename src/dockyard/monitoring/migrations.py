@@ -103,6 +103,17 @@ PREDICTION_COLUMNS = (
     "latency_ms, inputs, prediction, output"
 )
 """The columns a row is written with, in the order of ``store.LoggedRow``'s fields."""
+WIDTH = 13
+"""Columns of a ``predictions`` row (``store.EncodedRow``). The log keeps the rows it has not written yet as one
+flat list, ``WIDTH`` values a row: no tuple per row to build, and SQLite inserts many rows
+per statement from a slice of it."""
+
+
+def rows_from(values: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a flat sequence of ``WIDTH`` values a row."""
+    columns = iter(values)
+    return list(zip(*[columns] * WIDTH, strict=True))
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(

@@ -14,6 +14,7 @@ from dockyard.monitoring.migrations import (
     PREDICTION_COLUMNS,
     DatabaseUnavailable,
     Dialect,
+    rows_from,
 )
 from dockyard.settings import redacted_url
 
@@ -54,9 +55,9 @@ class PostgresBackend:
     def lock_schema(self, cursor: Any) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
 
-    def insert_predictions(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    def insert_predictions(self, cursor: Any, values: Sequence[Any]) -> None:
         with cursor.copy(_COPY) as copy:
-            for row in rows:
+            for row in rows_from(values):
                 copy.write_row(row)
 
     def unavailable(self, exc: BaseException) -> bool:

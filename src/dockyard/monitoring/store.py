@@ -22,6 +22,7 @@ import orjson
 
 from dockyard.monitoring.migrations import (
     MIGRATIONS,
+    WIDTH,
     DatabaseUnavailable,
     Dialect,
     Migration,
@@ -100,7 +101,7 @@ EncodedRow = tuple[
     str, int, float, str, str, str, str, str, int, float, str | None, str | None, str | None
 ]
 """A ``predictions`` row as its columns, in :class:`LoggedRow`'s order, with its JSON as
-text: what the log's writer builds straight from an event."""
+text: what the log builds straight from an event."""
 
 
 class Backend(Protocol):
@@ -113,7 +114,9 @@ class Backend(Protocol):
     def connect(self) -> Any: ...
     def begin(self, connection: Any, *, write: bool) -> None: ...
     def lock_schema(self, cursor: Any) -> None: ...
-    def insert_predictions(self, cursor: Any, rows: Sequence[EncodedRow]) -> None: ...
+    def insert_predictions(self, cursor: Any, values: Sequence[Any]) -> None:
+        """Insert rows given as one flat sequence, :data:`WIDTH` values a row."""
+
     def unavailable(self, exc: BaseException) -> bool: ...
     def database_error(self, exc: BaseException) -> bool: ...
 
@@ -221,10 +224,17 @@ class Store:
 
     def insert_encoded(self, rows: Sequence[EncodedRow]) -> None:
         """Write rows already encoded (see :data:`EncodedRow`) in one transaction."""
-        if not rows:
+        self.insert_values([value for row in rows for value in row])
+
+    def insert_values(self, values: Sequence[Any]) -> None:
+        """Write encoded rows given as one flat sequence (:data:`WIDTH` values a row) in one
+        transaction."""
+        if len(values) % WIDTH:
+            raise ValueError(f"{len(values)} values are not rows of {WIDTH} columns")
+        if not values:
             return
         with self._transaction() as cursor:
-            self.backend.insert_predictions(cursor, rows)
+            self.backend.insert_predictions(cursor, values)
 
     def insert_feedback(self, items: Sequence[Feedback]) -> int:
         """Record true answers; returns how many name a logged row of their model. The

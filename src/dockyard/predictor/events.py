@@ -8,8 +8,9 @@ into rows, JSON or database records is the observer's work, off the request path
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.predictor.prediction import Inputs, Prediction
 from dockyard.predictor.predictor import Predictor
@@ -19,7 +20,9 @@ ENTRY_POINTS = ("json", "query", "csv", "v2", "form")
 Protocol, or the web form (which calls the JSON API and says so)."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs three times as much, and one is built per
+# request. Nothing changes an event once it is built.
+@dataclass(slots=True)
 class PredictionEvent:
     """One request's predictions, or its refusal.
 
@@ -43,7 +46,51 @@ class PredictionEvent:
     first_row: int = 0
 
 
+@dataclass(slots=True)
+class AnsweredRows:
+    """The answered rows of one model gathered from many events, column by column: each
+    feature's values in ``predictor.feature_names`` order (``None`` for a row that came
+    without its inputs, as CSV chunks do) and the outputs.
+
+    What the live drift gauges count. The prediction log gathers it as it observes the
+    events, so that no event outlives its request: thousands of events held for the writer
+    thread made every garbage collection of the event loop's longer."""
+
+    predictor: Predictor
+    columns: list[list[Any]]
+    outputs: list[Any]
+
+    @classmethod
+    def of(cls, predictor: Predictor) -> AnsweredRows:
+        return cls(predictor, [[] for _ in predictor.feature_names], [])
+
+    def add(self, event: PredictionEvent) -> None:
+        """Add ``event``'s rows if it was answered (refusals are left out)."""
+        prediction = event.prediction
+        if prediction is None or event.status != 200:
+            return
+        if event.columns is None:
+            missing = [None] * len(prediction)
+            for values in self.columns:
+                values.extend(missing)
+        else:
+            for values, column in zip(self.columns, event.columns, strict=True):
+                values.extend(column)
+        self.outputs.extend(prediction.outputs)
+
+    @classmethod
+    def by_model(cls, events: Iterable[PredictionEvent]) -> list[AnsweredRows]:
+        """The answered rows of ``events``, one :class:`AnsweredRows` per model."""
+        found: dict[str, AnsweredRows] = {}
+        for event in events:
+            rows = found.get(event.predictor.name)
+            if rows is None:
+                rows = found[event.predictor.name] = cls.of(event.predictor)
+            rows.add(event)
+        return list(found.values())
+
+
 Observer = Callable[[PredictionEvent], None]
 """Called on the event loop once per event; must not block (queue and return)."""
 
-__all__ = ["ENTRY_POINTS", "Observer", "PredictionEvent"]
+__all__ = ["ENTRY_POINTS", "AnsweredRows", "Observer", "PredictionEvent"]

@@ -70,7 +70,9 @@ class RequestIds:
                 if _CALLER_ID.fullmatch(value):
                     return bytes(value).decode("ascii")
                 break
-        return f"{self._prefix}{next(self._counter):x}"
+        # Fixed width: one process's ids sort in the order they were given, so the
+        # prediction log's request-id index grows at its end instead of anywhere.
+        return f"{self._prefix}{next(self._counter):012x}"
 
 
 class RequestIdMiddleware:

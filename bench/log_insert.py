@@ -1,0 +1,107 @@
+"""What one logged prediction costs the prediction log, in CPU, without a server around it:
+building the data plane's event and encoding its row (the observer's work, on the request
+path), and inserting it into SQLite in the log's batches (the writer thread's work), for
+SQLite page sizes of 4, 16 and 64 KiB. Rows are single-row Iris answers, as ``bench/run``
+sends them.
+
+    PYTHONPATH=src:. .venv/bin/python -m bench.log_insert --rows 20000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dockyard
+from bench.models import build_model, load_data
+from dockyard.monitoring.migrations import MIGRATIONS, SQLITE, WIDTH
+from dockyard.monitoring.rows import encode_into
+from dockyard.monitoring.sqlite import PAGE_SIZE, SQLiteBackend
+from dockyard.predictor.events import PredictionEvent
+from dockyard.predictor.predictor import Predictor
+from dockyard.server.steps import RequestIds
+
+COLUMNS = [[5.1], [3.5], [1.4], [0.2]]
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def encoded(predictor: Predictor, rows: int) -> tuple[list[Any], float]:
+    """``rows`` rows as the observer encodes them, and the CPU µs each took."""
+    prediction = predictor.predict_columns(COLUMNS)
+    ids = RequestIds()
+    values: list[Any] = []
+    start = cpu_seconds()
+    for _ in range(rows):
+        event = PredictionEvent(
+            request_id=ids.of({"headers": []}),
+            entry="json",
+            predictor=predictor,
+            time=time.time(),
+            latency=0.001,
+            status=200,
+            columns=COLUMNS,
+            prediction=prediction,
+        )
+        encode_into(values, event)
+    return values, (cpu_seconds() - start) / rows * 1e6
+
+
+def insert_cost(values: Sequence[Any], page_size: int, batch: int, repeats: int) -> float:
+    """CPU µs per row to insert ``values`` ``repeats`` times into a new log file with
+    ``page_size`` pages, in transactions of ``batch`` rows."""
+    with tempfile.TemporaryDirectory() as scratch:
+        connection = sqlite3.connect(Path(scratch) / "log.db", isolation_level=None)
+        connection.execute(f"PRAGMA page_size = {page_size}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        for statement in MIGRATIONS[0].statements(SQLITE):
+            connection.execute(statement)
+        backend = SQLiteBackend(Path(scratch) / "log.db")
+        cursor = connection.cursor()
+        step = batch * WIDTH
+        start = cpu_seconds()
+        for _ in range(repeats):
+            for at in range(0, len(values), step):
+                connection.execute("BEGIN IMMEDIATE")
+                backend.insert_predictions(cursor, values[at : at + step])
+                connection.execute("COMMIT")
+        spent = cpu_seconds() - start
+        connection.close()
+    return spent / (len(values) // WIDTH * repeats) * 1e6
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3, help="inserts of the rows per run")
+    parser.add_argument("--batch", type=int, default=2_000, help="rows per transaction")
+
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        X, y = load_data()
+        model = build_model("lr").fit(X.to_numpy(), y.to_numpy())
+        bundle = Path(scratch) / "iris"
+        dockyard.save_bundle(model, X, y, name="iris-lr", path=bundle)
+        predictor = Predictor.from_path(bundle, runtime="onnx")
+    values, encode_us = encoded(predictor, args.rows)
+    print(f"event + encoding: {encode_us:.2f} µs CPU per row")
+    for page_size in sorted({4096, PAGE_SIZE, 65_536}):
+        cost = insert_cost(values, page_size, args.batch, args.repeats)
+        mark = " (the log's)" if page_size == PAGE_SIZE else ""
+        print(f"SQLite insert, {page_size // 1024} KiB pages{mark}: {cost:.2f} µs CPU per row")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
