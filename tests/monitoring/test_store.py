@@ -189,6 +189,18 @@ def test_window_bounds_and_order(store: Store) -> None:
     assert [r.request_id for r in store.window("m", 11.0, 25.0)] == ["b"]
 
 
+def test_a_batch_larger_than_one_statement_goes_in_whole(store: Store) -> None:
+    # SQLite takes CHUNK_ROWS rows per INSERT: whole statements, then a shorter last one.
+    from dockyard.monitoring.sqlite import CHUNK_ROWS
+
+    store.migrate()
+    rows = [row(f"r-{n:05d}", n, at=float(n)) for n in range(2 * CHUNK_ROWS + 7)]
+    store.insert_predictions(rows)
+    assert store.window("m", 0.0) == rows
+    with pytest.raises(ValueError, match="not rows of 13 columns"):
+        store.insert_values(["only", "three", "values"])
+
+
 def test_feedback_is_paired_with_its_row(store: Store) -> None:
     store.migrate()
     store.insert_predictions([row("a", 0, at=10.0), row("a", 1, at=10.0), row("b", at=20.0)])
