@@ -307,7 +307,7 @@ def test_without_the_driver_a_postgresql_log_is_refused_with_the_way_out(
 
 
 def test_a_new_sqlite_log_has_16_kib_pages(tmp_path: Path) -> None:
-    # 4 KiB pages cost about 40 % more CPU per logged row (bench/log_insert.py).
+    # 4 KiB pages cost about a quarter more CPU per logged row (bench/log_insert.py).
     store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
     store.migrate()
     store.close()
