@@ -132,14 +132,3 @@ def test_the_flushed_histogram_exposition_is_pinned(multiprocess: bool, tmp_path
         [sys.executable, "-c", _PIN_SCRIPT], capture_output=True, text=True, env=env, check=True
     )
     assert _latency_lines(done.stdout) == _latency_lines(_PINNED_LATENCY)
-
-
-def test_predictions_are_counted_by_their_text() -> None:
-    metrics = Metrics()
-    metrics.count_predictions("m", [1, 1, 2], True)
-    metrics.count_predictions("m", [1, True, 1.0], True)  # equal values, spelled apart
-    metrics.count_predictions("m", [float("nan"), float("nan")], True)  # never equal
-    metrics.flush()
-    text = metrics.exposition().decode()
-    for label, count in (("1", 3.0), ("2", 1.0), ("True", 1.0), ("1.0", 1.0), ("nan", 2.0)):
-        assert f'dockyard_predictions_total{{label="{label}",model="m"}} {count}' in text

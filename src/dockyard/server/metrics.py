@@ -182,13 +182,6 @@ class Metrics:
             counts: dict[str, int] = {"value": len(outputs)}
         elif len(outputs) == 1:
             counts = {str(outputs[0]): 1}
-        elif len(set(map(type, outputs))) == 1:
-            # Counted as they are, then spelled: a str() per row cost 0.1 s per 1M CSV rows.
-            # Of one type, so that 1 and True (equal, but spelled apart) are never merged.
-            counts = {}
-            for label, n in Tally(outputs).items():
-                text = str(label)
-                counts[text] = counts.get(text, 0) + n
         else:
             counts = Tally(str(o) for o in outputs)
         with self._lock:
