@@ -5,6 +5,7 @@ through untouched; a chunk the vectorised parser declines goes through the exact
 from __future__ import annotations
 
 import io
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +21,10 @@ from dockyard.batch.reading import CHUNK_BYTES, MAX_FIELD_BYTES, Joined
 from dockyard.batch.writing import float_rows, label_cell
 from dockyard.predictor import Prediction, Predictor
 
+MODEL_SHARE = 0.5
+"""The model runs in threads when it costs at least this share of the parsing and
+formatting (which hold the GIL): a LogisticRegression (0.25) scored 10% slower in threads
+than in one, a RandomForest (3) twice as fast."""
 # The fast path reads the file in blocks of this size.
 _BLOCK = 4 << 20
 _NEWLINE = 10
@@ -60,27 +65,59 @@ class FastScorer:
         }
 
     def chunks(self, threads: int = 1) -> Iterator[tuple[bytes, int, Prediction | None]]:
-        """The scored chunks, in file order; with ``threads`` > 1, scored by that many
-        threads, at most ``threads`` + 1 chunks ahead of the one being yielded."""
+        """The scored chunks, in file order. With ``threads`` > 1, the model runs in that
+        many threads (see :meth:`_in_threads`) when the second chunk shows it costs at
+        least :data:`MODEL_SHARE` of what parsing and formatting that chunk cost."""
+        jobs = self._jobs()
         if threads > 1:
-            yield from self._in_threads(threads)
-            return
-        for job in self._jobs():
+            measured = 0
+            for job in jobs:
+                if isinstance(job, _Switch):
+                    yield from self._switch(job)
+                    return
+                data, prediction, model_share = self._timed(job)
+                yield data, len(prediction), prediction
+                if model_share is None:
+                    continue  # scored the exact way: no measure of the model
+                # The second measure: the first includes what the model does once.
+                measured += 1
+                if measured < 2:
+                    continue
+                if model_share >= MODEL_SHARE:
+                    yield from self._in_threads(jobs, threads)
+                    return
+                break
+        for job in jobs:
             if isinstance(job, _Switch):
                 yield from self._switch(job)
                 return
             data, prediction = self.score(job)
             yield data, len(prediction), prediction
 
-    def _in_threads(self, threads: int) -> Iterator[tuple[bytes, int, Prediction | None]]:
-        """:meth:`chunks` with the model run by ``threads`` threads. Only the model: the
-        parsing and formatting, which hold the GIL, stay in this thread (spread over
+    def _timed(self, job: Job) -> tuple[bytes, Prediction, float | None]:
+        """:meth:`score`, and the model's CPU time as a share of the rest's."""
+        start = time.thread_time()
+        rows, X = self._parse(*job)
+        if X is None:
+            return *self._format(self._exact(*job[:2])), None
+        parsed = time.thread_time()
+        prediction = self._predict(X)
+        predicted = time.thread_time()
+        data, prediction = self._format(_Scored(rows, prediction, None))
+        rest = parsed - start + time.thread_time() - predicted
+        return data, prediction, (predicted - parsed) / max(rest, 1e-9)
+
+    def _in_threads(
+        self, jobs: Iterator[Job | _Switch], threads: int
+    ) -> Iterator[tuple[bytes, int, Prediction | None]]:
+        """The rest of ``jobs`` with the model run by ``threads`` threads. Only the model:
+        the parsing and formatting, which hold the GIL, stay in this thread (spread over
         threads too, they contended for the GIL and a LogisticRegression took 15% longer).
         Chunks are finished in file order, so errors and their order are the serial ones."""
         pending: deque[_Scored | tuple[list[bytes], Future[Prediction]] | Job] = deque()
         pool = ThreadPoolExecutor(threads, thread_name_prefix="dockyard-csv")
         try:
-            for job in self._jobs():
+            for job in jobs:
                 if isinstance(job, _Switch):
                     while pending:
                         yield self._finish(pending.popleft())
