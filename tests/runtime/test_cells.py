@@ -109,6 +109,9 @@ def test_other_graphs_small_batches_and_missing_values_are_scored_as_they_are(
     read = TreeCells.read(forest, "X")
     assert read is not None
     assert read.pick(rounded(MIN_ROWS - 1)) is None
+    with pytest.MonkeyPatch.context() as patch:  # an older protobuf
+        patch.delattr(cells_module.message_factory, "GetMessageClass")
+        assert TreeCells.read(forest, "X") is None
     X = rounded(2 * MIN_ROWS).astype(np.float32)
     assert read.pick(X) is not None
     X[5, 0] = np.nan

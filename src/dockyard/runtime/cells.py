@@ -116,7 +116,9 @@ class TreeCells:
     @classmethod
     def read(cls, path: Path, input_name: str) -> TreeCells | None:
         """The ensemble's cells if ``path`` is one tree ensemble fed from ``input_name``;
-        ``None`` for any other graph."""
+        ``None`` for any other graph, or with a protobuf older than 4.22 (2023)."""
+        if not hasattr(message_factory, "GetMessageClass"):
+            return None
         model = _model_class()()
         model.ParseFromString(path.read_bytes())
         attributes = _ensemble_attributes(list(model.graph.node), input_name)
