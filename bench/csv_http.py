@@ -107,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--servers", nargs="+", default=["dockyard", "mlflow"], choices=["dockyard", "mlflow"]
     )
+    parser.add_argument(
+        "--decimals",
+        type=int,
+        default=1,
+        help="Decimal places of the rows (1, as measurements are written; more: fewer repeats).",
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = parser.parse_args(argv)
@@ -116,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "mlflow" in args.servers:
         envs.ensure(envs.ENVS["mlflow"], workdir / "logs" / "mlflow-install.log")
     files = {k: models.prepare(k, workdir, envs.ENVS["baseline"]) for k in args.kinds}
-    csv_file = models.write_csv(workdir / "iris.csv", args.rows)
+    name = "iris.csv" if args.decimals == 1 else f"iris-{args.decimals}.csv"
+    csv_file = models.write_csv(workdir / name, args.rows, decimals=args.decimals)
     results = []
     for kind in args.kinds:
         for server in args.servers:

@@ -53,13 +53,14 @@ def prepare(kind: str, workdir: Path, baseline: envs.PeerEnv) -> ModelFiles:
     return ModelFiles(kind, pkl, bundle)
 
 
-def write_csv(path: Path, rows: int, *, seed: int = 0) -> Path:
-    """``rows`` Iris-like rows (measured flowers plus noise, one decimal), with a header."""
+def write_csv(path: Path, rows: int, *, seed: int = 0, decimals: int = 1) -> Path:
+    """``rows`` Iris-like rows (measured flowers plus noise, to ``decimals`` places), with a
+    header."""
     X, _ = load_data()
     rng = np.random.default_rng(seed)
     base = X.to_numpy()[rng.integers(0, len(X), rows)]
     data = np.clip(base + rng.normal(0, 0.2, base.shape), 0.1, None)
     with path.open("w", encoding="utf-8", newline="") as fh:
         fh.write(",".join(FEATURES) + "\n")
-        np.savetxt(fh, data, fmt="%.1f", delimiter=",")
+        np.savetxt(fh, data, fmt=f"%.{decimals}f", delimiter=",")
     return path

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import threading
+from typing import Any
 
 import pytest
 
 from dockyard.batch import fast as batch_fast
-from dockyard.batch.csv import score_csv
+from dockyard.batch.csv import iter_scored, score_csv
 from dockyard.errors import InvalidInput
 from dockyard.predictor import Predictor
 
@@ -130,3 +132,79 @@ def test_the_validator_refuses_what_the_parser_reads_with_the_same_words(
         "expected an integer, got '2.5'",
         22,
     )
+
+
+@pytest.fixture
+def model_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the model costs, it runs in threads when there are threads."""
+    monkeypatch.setattr(batch_fast, "MODEL_SHARE", 0.0)
+
+
+def threaded(predictor: Predictor, text: str, threads: int, chunk_rows: int = 7) -> bytes:
+    blocks = iter_scored(
+        predictor, io.BytesIO(text.encode()), chunk_rows=chunk_rows, threads=threads
+    )
+    return b"".join(block for block, _, _ in blocks)
+
+
+@pytest.mark.usefixtures("model_in_threads")
+def test_threads_give_the_serial_bytes(iris: Predictor) -> None:
+    quoted = HEADER + "\n" + "\n".join(ROWS[:60]) + '\n"' + ROWS[60].replace(",", '","') + '"\n'
+    quoted += "\n".join(ROWS[61:]) + "\n"
+    declined = plain().replace("\n" + ROWS[70] + "\n", "\n+" + ROWS[70] + "\n", 1)
+    blanks = HEADER + "\n\n" + "\n\n".join(ROWS) + "\n\n"
+    for text in (plain(), quoted, declined, blanks):
+        serial = threaded(iris, text, 1)
+        assert serial.count(b"\n") == 121
+        assert threaded(iris, text, 2) == serial
+        assert threaded(iris, text, 3, chunk_rows=1) == threaded(iris, text, 1, chunk_rows=1)
+
+
+@pytest.mark.usefixtures("model_in_threads")
+def test_threads_stop_at_the_first_error_in_file_order(iris: Predictor) -> None:
+    lines = plain().splitlines()
+    lines[35] = "1,2,oops,4"  # file line 36, in the sixth chunk of 7 rows
+    lines[100] = "1,2,3,x"  # a later chunk's error, parsed ahead: never reported
+    blocks = iter_scored(
+        iris, io.BytesIO(("\n".join(lines) + "\n").encode()), chunk_rows=7, threads=2
+    )
+    scored = []
+
+    def consume() -> None:
+        scored.extend(rows for _, rows, _ in blocks)
+
+    with pytest.raises(InvalidInput) as exc:
+        consume()
+    assert [(e.line, e.field) for e in exc.value.errors] == [(36, "petal_length")]
+    assert sum(scored) == 28  # every chunk before the bad one, as when scored serially
+
+
+@pytest.mark.usefixtures("model_in_threads")
+def test_a_consumer_that_stops_early_leaves_no_scoring_thread(iris: Predictor) -> None:
+    text = HEADER + "\n" + "\n".join(ROWS * 20) + "\n"
+    blocks = iter_scored(iris, io.BytesIO(text.encode()), chunk_rows=10, threads=2)
+    for _ in range(4):  # the header, two chunks measured, one from the threads
+        next(blocks)
+    assert any(t.name.startswith("dockyard-csv") for t in threading.enumerate())
+    blocks.close()
+    assert not any(t.name.startswith("dockyard-csv") for t in threading.enumerate())
+
+
+@pytest.mark.parametrize(("share", "in_threads"), [(0.0, True), (float("inf"), False)])
+def test_the_model_runs_in_threads_only_when_it_costs_enough(
+    iris: Predictor, monkeypatch: pytest.MonkeyPatch, share: float, in_threads: bool
+) -> None:
+    monkeypatch.setattr(batch_fast, "MODEL_SHARE", share)
+    names: set[str] = set()
+    predict_matrix = iris.predict_matrix
+
+    def recording(X: Any) -> Any:
+        names.add(threading.current_thread().name)
+        return predict_matrix(X)
+
+    monkeypatch.setattr(iris, "predict_matrix", recording)
+    text = HEADER + "\n" + "\n".join(ROWS * 5) + "\n"
+    assert threaded(iris, text, 2, chunk_rows=50) == threaded(iris, text, 1, chunk_rows=50)
+    workers = {n for n in names if n.startswith("dockyard-csv")}
+    assert bool(workers) is in_threads
+    assert threading.current_thread().name in names  # the first chunks, measured here

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -96,3 +98,33 @@ def test_a_feature_named_twice_is_a_400_naming_it(client: TestClient) -> None:
     response = client.post(PATH, content=f"petal_width,{HEADER}\n1,2,3,4,5\n", headers=CSV)
     assert response.status_code == 400
     assert "'petal_width' is columns 1, 5" in response.json()["error"]
+
+
+def test_the_model_runs_in_threads_and_the_answer_is_local_scoring_s(
+    iris: Predictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockyard.batch import fast as batch_fast
+    from dockyard.batch.csv import score_csv
+    from dockyard.server import dataplane
+
+    monkeypatch.setattr(dataplane, "CSV_THREADS", 2)
+    monkeypatch.setattr(batch_fast, "MODEL_SHARE", 0.0)  # however cheap the model
+    threads: set[str] = set()
+    predict_matrix = iris.predict_matrix
+
+    def recording(X: Any) -> Any:
+        threads.add(threading.current_thread().name)
+        return predict_matrix(X)
+
+    monkeypatch.setattr(iris, "predict_matrix", recording)
+    body = f"{HEADER}\n" + "".join(
+        f"{4 + i / 100:g},3.{i % 9},1.{i % 7},0.{i % 5}\n" for i in range(500)
+    )
+    with make_client(iris, Settings(csv_chunk_rows=20)) as client:
+        response = client.post(PATH, content=body, headers=CSV)
+    assert response.status_code == 200
+    assert any(name.startswith("dockyard-csv") for name in threads)
+    local = io.StringIO()
+    score_csv(iris, io.BytesIO(body.encode()), local, chunk_rows=20)
+    assert response.text == local.getvalue()
+    assert response.text.count("\n") == 501

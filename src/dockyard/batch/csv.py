@@ -39,6 +39,7 @@ def iter_scored(
     processes: int = 1,
     fd: int | None = None,
     escape_formulas: bool = True,
+    threads: int = 1,
 ) -> Iterator[tuple[bytes, int, Prediction | None]]:
     """Yield the output header, then scored rows chunk by chunk, as UTF-8 CSV bytes, each
     with its number of rows and the prediction that made them (``None`` for the header).
@@ -56,6 +57,9 @@ def iter_scored(
     ``escape_formulas``: cells a spreadsheet would run as formulas (``=HYPERLINK(...)``,
     ``@SUM(...)``) come out escaped, as OWASP recommends (:mod:`dockyard.batch.writing`);
     ``False`` writes every cell as it came.
+
+    ``threads`` > 1 scores that many fast-path chunks at once, in threads (see
+    :meth:`~dockyard.batch.fast.FastScorer.chunks`); the bytes are the same.
     """
     csv.field_size_limit(MAX_FIELD_BYTES)
     first = source.readline(MAX_FIELD_BYTES)
@@ -82,7 +86,7 @@ def iter_scored(
     if processes > 1 and fd is not None:
         yield from fast.in_processes(processes, fd)
     else:
-        yield from fast.chunks()
+        yield from fast.chunks(threads)
 
 
 def _numeric(predictor: Predictor) -> bool:

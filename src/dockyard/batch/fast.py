@@ -5,7 +5,10 @@ through untouched; a chunk the vectorised parser declines goes through the exact
 from __future__ import annotations
 
 import io
+import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO
 
@@ -18,6 +21,10 @@ from dockyard.batch.reading import CHUNK_BYTES, MAX_FIELD_BYTES, Joined
 from dockyard.batch.writing import float_rows, label_cell
 from dockyard.predictor import Prediction, Predictor
 
+MODEL_SHARE = 0.5
+"""The model runs in threads when it costs at least this share of the parsing and
+formatting (which hold the GIL). The Iris benchmark's LogisticRegression (0.23) took 15%
+more CPU in threads and was no faster; its RandomForest (3.6) took 40% less time."""
 # The fast path reads the file in blocks of this size.
 _BLOCK = 4 << 20
 _NEWLINE = 10
@@ -27,8 +34,9 @@ class FastScorer:
     """Scores a numeric-feature CSV in chunks of ``chunk_rows`` rows, read in large
     blocks, handing each chunk the vectorised parser rejects to the exact path.
 
-    (A worker thread parsing the next chunk while this one is formatted was tried: the
-    two contend for the GIL between numpy calls, and it was no faster.)
+    :meth:`chunks` can score several chunks at once in threads: the model (ONNX Runtime,
+    scikit-learn's compiled code) runs without the GIL, so a RandomForest scores almost
+    twice as fast on two cores; parsing and formatting hold the GIL, and gain little.
     """
 
     def __init__(
@@ -56,13 +64,90 @@ class FastScorer:
             for more in (False, True)
         }
 
-    def chunks(self) -> Iterator[tuple[bytes, int, Prediction | None]]:
-        for job in self._jobs():
+    def chunks(self, threads: int = 1) -> Iterator[tuple[bytes, int, Prediction | None]]:
+        """The scored chunks, in file order. With ``threads`` > 1, the model runs in that
+        many threads (see :meth:`_in_threads`) when the second chunk shows it costs at
+        least :data:`MODEL_SHARE` of what parsing and formatting that chunk cost."""
+        jobs = self._jobs()
+        if threads > 1:
+            measured = 0
+            for job in jobs:
+                if isinstance(job, _Switch):
+                    yield from self._switch(job)
+                    return
+                data, prediction, model_share = self._timed(job)
+                yield data, len(prediction), prediction
+                if model_share is None:
+                    continue  # scored the exact way: no measure of the model
+                # The second measure: the first includes what the model does once.
+                measured += 1
+                if measured < 2:
+                    continue
+                if model_share >= MODEL_SHARE:
+                    yield from self._in_threads(jobs, threads)
+                    return
+                break
+        for job in jobs:
             if isinstance(job, _Switch):
                 yield from self._switch(job)
                 return
             data, prediction = self.score(job)
             yield data, len(prediction), prediction
+
+    def _timed(self, job: Job) -> tuple[bytes, Prediction, float | None]:
+        """:meth:`score`, and the model's CPU time as a share of the rest's."""
+        start = time.thread_time()
+        rows, X = self._parse(*job)
+        if X is None:
+            return *self._format(self._exact(*job[:2])), None
+        parsed = time.thread_time()
+        prediction = self._predict(X)
+        predicted = time.thread_time()
+        data, prediction = self._format(_Scored(rows, prediction, None))
+        rest = parsed - start + time.thread_time() - predicted
+        return data, prediction, (predicted - parsed) / max(rest, 1e-9)
+
+    def _in_threads(
+        self, jobs: Iterator[Job | _Switch], threads: int
+    ) -> Iterator[tuple[bytes, int, Prediction | None]]:
+        """The rest of ``jobs`` with the model run by ``threads`` threads. Only the model:
+        the parsing and formatting, which hold the GIL, stay in this thread (spread over
+        threads too, they contended for the GIL and a LogisticRegression took 15% longer).
+        Chunks are finished in file order, so errors and their order are the serial ones."""
+        pending: deque[_Scored | tuple[list[bytes], Future[Prediction]] | Job] = deque()
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="dockyard-csv")
+        try:
+            for job in jobs:
+                if isinstance(job, _Switch):
+                    while pending:
+                        yield self._finish(pending.popleft())
+                    yield from self._switch(job)
+                    return
+                rows, X = self._parse(*job)
+                # A chunk the fast path declines is scored when its turn comes.
+                pending.append(job if X is None else (rows, pool.submit(self._predict, X)))
+                if len(pending) > threads:
+                    yield self._finish(pending.popleft())
+            while pending:
+                yield self._finish(pending.popleft())
+        finally:
+            # An error, or a consumer that stopped early: nothing goes on scoring after.
+            for item in pending:
+                if isinstance(item, tuple) and isinstance(item[1], Future):
+                    item[1].cancel()
+            pool.shutdown(wait=True)
+
+    def _finish(
+        self, item: _Scored | tuple[list[bytes], Future[Prediction]] | Job
+    ) -> tuple[bytes, int, Prediction]:
+        if isinstance(item, _Scored):
+            scored = item
+        elif isinstance(item[1], Future):
+            scored = _Scored(item[0], item[1].result(), None)
+        else:
+            scored = self._compute(*item)
+        data, prediction = self._format(scored)
+        return data, len(prediction), prediction
 
     def in_processes(
         self, processes: int, fd: int
@@ -170,36 +255,51 @@ class FastScorer:
 
     def _compute(self, data: bytes, first_line: int, blanks: bool) -> _Scored:
         """Parse and predict one chunk (``data``: whole lines, each ending in a newline)."""
+        rows, X = self._parse(data, first_line, blanks)
+        if X is None:
+            return self._exact(data, first_line)
+        return _Scored(rows, self._predict(X), None)
+
+    def _parse(
+        self, data: bytes, first_line: int, blanks: bool
+    ) -> tuple[list[bytes], np.ndarray | None]:
+        """The chunk's non-blank lines, and their features if the vectorised parser reads
+        them and the validator passes every value (``None`` otherwise)."""
         lines = data.split(b"\n")
         lines.pop()
         rows = [x for x in lines if x] if blanks else lines
         parsed = b"\n".join(rows) + b"\n" if blanks else data
-        X = None
         # One line longer than a chunk is no plain numeric row (the csv module then
         # refuses it, without the vectorised parser's arrays of several times its size).
         if (len(rows) > 1 or len(parsed) <= CHUNK_BYTES) and (parsed.isascii() or _utf8(parsed)):
             X = parse_lines(parsed, self.width, self.positions)
-        if X is None or not self.predictor.validator.passes_matrix(X):
-            # Not plain decimals, or values the validator refuses: read these lines as the
-            # csv module does, and let the validator word the errors.
-            scored = list(
-                score_exact(
-                    self.predictor,
-                    io.BytesIO(data),
-                    first_line=first_line,
-                    header=False,
-                    chunk_rows=len(lines) + 1,
-                    chunk_bytes=len(data) + 1,
-                    width=self.width,
-                    positions=self.positions,
-                    escape=self.escape,
-                )
+            if X is not None and self.predictor.validator.passes_matrix(X):
+                return rows, X
+        return rows, None
+
+    def _predict(self, X: np.ndarray) -> Prediction:
+        return self.predictor.predict_matrix(X)
+
+    def _exact(self, data: bytes, first_line: int) -> _Scored:
+        """Not plain decimals, or values the validator refuses: these lines read as the
+        csv module does, and the validator words the errors."""
+        scored = list(
+            score_exact(
+                self.predictor,
+                io.BytesIO(data),
+                first_line=first_line,
+                header=False,
+                chunk_rows=data.count(b"\n") + 1,
+                chunk_bytes=len(data) + 1,
+                width=self.width,
+                positions=self.positions,
+                escape=self.escape,
             )
-            body, _, prediction = scored[0]
-            assert len(scored) == 1
-            assert prediction is not None
-            return _Scored(rows, prediction, body)
-        return _Scored(rows, self.predictor.predict_matrix(X), None)
+        )
+        body, _, prediction = scored[0]
+        assert len(scored) == 1
+        assert prediction is not None
+        return _Scored([], prediction, body)
 
     def _format(self, scored: _Scored) -> tuple[bytes, Prediction]:
         prediction = scored.prediction

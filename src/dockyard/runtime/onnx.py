@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from dockyard.runtime.cells import MIN_ROWS, TreeCells
+
 
 class OnnxUnavailable(Exception):
     """ONNX Runtime is missing or cannot open the file; the caller may fall back."""
@@ -68,6 +70,10 @@ class OnnxModel:
             else [outputs[0]]
         )
         self._run = self._session.run
+        self._path = path
+        # Read with the first large batch (run_matrix): most servers never see one.
+        self._cells: TreeCells | None = None
+        self._cells_read = False
 
     def run(self, columns: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray | None]:
         """Validated columns (model order) → (labels or values, probabilities or None)."""
@@ -90,8 +96,22 @@ class OnnxModel:
         """Like :meth:`run`, for a numeric ``(rows, features)`` array in model order."""
         X = np.ascontiguousarray(X, dtype=self._float)
         if self._single:
+            picked = self._tree_cells(len(X))
+            cells = None if picked is None else picked.pick(X)
+            if cells is not None:  # one row per cell (see dockyard.runtime.cells)
+                first, inverse = cells
+                labels, probabilities = self._outputs_of({self._names[0]: X[first]})
+                return labels[inverse], None if probabilities is None else probabilities[inverse]
             return self._outputs_of({self._names[0]: X})
         return self._outputs_of({name: X[:, [i]] for i, name in enumerate(self._names)})
+
+    def _tree_cells(self, rows: int) -> TreeCells | None:
+        if rows < MIN_ROWS:
+            return None
+        if not self._cells_read:
+            self._cells = TreeCells.read(self._path, self._names[0])
+            self._cells_read = True
+        return self._cells
 
     def _outputs_of(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         rows = len(next(iter(feeds.values())))

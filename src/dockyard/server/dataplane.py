@@ -22,6 +22,7 @@ about HTTP: the data plane owns
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -58,6 +59,17 @@ class Call:
     start: float
     """:func:`time.perf_counter` when the request arrived."""
 
+
+def _cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+CSV_THREADS = min(4, _cores())
+"""Threads that score the chunks of one CSV upload together (the models run without the
+GIL). Single-row requests keep one thread: ONNX Runtime's own pool stays at one."""
 
 ANSWER_BUDGET_BYTES = 128 * 1024 * 1024
 """Memory one worker may hold in scored CSV answers waiting to be sent, all requests
@@ -247,7 +259,11 @@ class DataPlane:
         from dockyard.batch.runtime_column import runtime_blocks
 
         blocks = iter_scored(
-            predictor, source, chunk_rows=self.chunk_rows, escape_formulas=self.escape_formulas
+            predictor,
+            source,
+            chunk_rows=self.chunk_rows,
+            escape_formulas=self.escape_formulas,
+            threads=CSV_THREADS,
         )
         return runtime_blocks(blocks, predictor.runtime) if runtime_column else blocks
 
