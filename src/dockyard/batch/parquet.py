@@ -11,7 +11,6 @@ reported.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 
 from dockyard import files
 from dockyard.batch.arrow import DEFAULT_BATCH_ROWS, ArrowScorer
+from dockyard.defaults import scoring_threads
 from dockyard.errors import BadRequest, UsageError
 from dockyard.predictor import Predictor
 
@@ -33,19 +33,6 @@ ROW_GROUP_ROWS = 262_144
 # releases the GIL), the threads go on scoring the next ones.
 AHEAD = 3
 
-# Threads scoring batches: one per core this process may use, up to this many (a model
-# call on 64k rows is a few milliseconds; more threads would mostly wait on the writer).
-MAX_THREADS = 4
-
-
-def scoring_threads() -> int:
-    """Threads to score with: the cores this process may run on, at most ``MAX_THREADS``."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_THREADS))
-
 
 def iter_scored(
     predictor: Predictor,
@@ -55,7 +42,7 @@ def iter_scored(
     threads: int | None = None,
 ) -> tuple[ArrowScorer, Iterator[pa.RecordBatch]]:
     """The scorer for ``source``'s schema, and its batches scored in file order, read one
-    at a time and scored on ``threads`` threads (default: :func:`scoring_threads`)."""
+    at a time and scored on ``threads`` threads (default: :func:`dockyard.defaults.scoring_threads`)."""
     try:
         # pre_buffer (the default) keeps every row group's bytes it has read until the
         # file is closed: memory would grow with the file.

@@ -22,7 +22,6 @@ about HTTP: the data plane owns
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,6 +30,7 @@ from typing import IO, Any
 
 from anyio import to_thread
 
+from dockyard.defaults import scoring_threads
 from dockyard.errors import DockyardError, FieldError, InvalidInput, PayloadTooLarge
 from dockyard.predictor import Prediction, Predictor
 from dockyard.predictor.events import Observer, PredictionEvent
@@ -60,14 +60,7 @@ class Call:
     """:func:`time.perf_counter` when the request arrived."""
 
 
-def _cores() -> int:
-    """The cores this process may run on (a container's CPU set, not the host's)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-CSV_THREADS = min(4, _cores())
+CSV_THREADS = scoring_threads()
 """Threads that score the chunks of one CSV upload together (the models run without the
 GIL). Single-row requests keep one thread: ONNX Runtime's own pool stays at one."""
 

@@ -15,7 +15,7 @@ import typer
 
 from dockyard import files
 from dockyard.cli.refusals import in_flags
-from dockyard.defaults import CSV_CHUNK_ROWS, PARQUET_BATCH_ROWS
+from dockyard.defaults import CSV_CHUNK_ROWS, PARQUET_BATCH_ROWS, scoring_threads
 from dockyard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def predict(
                     sink,
                     chunk_rows=chunk_rows,
                     on_rows=on_rows,
-                    processes=processes or min(_cores(), 4),
+                    processes=processes or scoring_threads(),
                     escape_formulas=escape_formulas,
                 )
 
@@ -253,14 +253,6 @@ def _loading_status() -> contextlib.AbstractContextManager[object]:
     from dockyard.cli.console import err
 
     return err.status("Loading bundle…")
-
-
-def _cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _runtime(value: str) -> RuntimeChoice:
