@@ -87,6 +87,22 @@ def diabetes(diabetes_bundle: Path) -> Predictor:
     return Predictor.from_path(diabetes_bundle)
 
 
+def threads_scoring(monkeypatch: pytest.MonkeyPatch, predictor: Predictor) -> set[str]:
+    """The names of the threads that call ``predictor.predict_matrix`` from now on (the set
+    fills as they do)."""
+    import threading
+
+    names: set[str] = set()
+    predict_matrix = predictor.predict_matrix
+
+    def recording(X: Any) -> Any:
+        names.add(threading.current_thread().name)
+        return predict_matrix(X)
+
+    monkeypatch.setattr(predictor, "predict_matrix", recording)
+    return names
+
+
 def churn_frame(rows: int = 200, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     """A small synthetic customer table: numeric, integer and string categorical columns."""
     rng = np.random.default_rng(seed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import Any
 
 import pytest
 
@@ -12,6 +11,7 @@ from dockyard.batch import fast as batch_fast
 from dockyard.batch.csv import iter_scored, score_csv
 from dockyard.errors import InvalidInput
 from dockyard.predictor import Predictor
+from tests.conftest import threads_scoring
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 ROWS = [f"{4 + i / 50:g},{3 + i % 7 / 10:g},{1 + i / 20:g},{i / 40:g}" for i in range(120)]
@@ -195,14 +195,7 @@ def test_the_model_runs_in_threads_only_when_it_costs_enough(
     iris: Predictor, monkeypatch: pytest.MonkeyPatch, share: float, in_threads: bool
 ) -> None:
     monkeypatch.setattr(batch_fast, "MODEL_SHARE", share)
-    names: set[str] = set()
-    predict_matrix = iris.predict_matrix
-
-    def recording(X: Any) -> Any:
-        names.add(threading.current_thread().name)
-        return predict_matrix(X)
-
-    monkeypatch.setattr(iris, "predict_matrix", recording)
+    names = threads_scoring(monkeypatch, iris)
     text = HEADER + "\n" + "\n".join(ROWS * 5) + "\n"
     assert threaded(iris, text, 2, chunk_rows=50) == threaded(iris, text, 1, chunk_rows=50)
     workers = {n for n in names if n.startswith("dockyard-csv")}

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -17,6 +15,7 @@ from dockyard.predictor import Predictor
 from dockyard.server import v1 as v1_module
 from dockyard.server.app import create_app
 from dockyard.settings import Settings
+from tests.conftest import threads_scoring
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 PATH = "/v1/models/iris/predict/csv"
@@ -109,14 +108,7 @@ def test_the_model_runs_in_threads_and_the_answer_is_local_scoring_s(
 
     monkeypatch.setattr(dataplane, "CSV_THREADS", 2)
     monkeypatch.setattr(batch_fast, "MODEL_SHARE", 0.0)  # however cheap the model
-    threads: set[str] = set()
-    predict_matrix = iris.predict_matrix
-
-    def recording(X: Any) -> Any:
-        threads.add(threading.current_thread().name)
-        return predict_matrix(X)
-
-    monkeypatch.setattr(iris, "predict_matrix", recording)
+    threads = threads_scoring(monkeypatch, iris)
     body = f"{HEADER}\n" + "".join(
         f"{4 + i / 100:g},3.{i % 9},1.{i % 7},0.{i % 5}\n" for i in range(500)
     )
