@@ -151,14 +151,17 @@ def test_labels_match_as_text_or_equal_numbers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("30m", 1800), ("24h", 86_400), ("7d", 604_800), ("2w", 1_209_600)]
+    ("text", "seconds"),
+    [("30m", 1800), ("24h", 86_400), ("7d", 604_800), ("2w", 1_209_600), ("1.5h", 5400)],
 )
 def test_durations(text: str, seconds: float) -> None:
+    # The page and `dockyard monitor --since` read a window alike (duration_seconds).
     assert summary.parse_duration(text) == seconds
+    assert summary.duration_seconds(text) == seconds
 
 
 @pytest.mark.parametrize(
-    "text", ["", "24", "0h", "1.5h", "-1h", "91d", "24 hours", "9" * 100 + "h"]
+    "text", ["", "24", "0h", "0.0h", "-1h", "91d", "24 hours", "1.5.h", "9" * 100 + "h"]
 )
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(BadRequest, match="'since' must be a duration"):

@@ -33,18 +33,30 @@ MAX_BUCKETS = 24
 STEPS = (300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0)
 """Bucket widths to choose from (5 min to a week): the smallest that fits the window."""
 MAX_WINDOW = 90 * 86400.0
-_DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
+_DURATION = re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,3})?)([mhdw])")
 _UNITS = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 
 # -- durations ------------------------------------------------------------------------------
 
 
-def parse_duration(text: str) -> float:
-    """``30m``, ``24h``, ``7d``, ``2w`` -> seconds; at most 90 days. Refused with 400."""
+def duration_seconds(text: str, *, at_most: float | None = None) -> float | None:
+    """``30m``, ``1.5h``, ``7d``, ``2w`` -> seconds; ``None`` for anything else, zero, or
+    more than ``at_most`` seconds. The one reading of a window for the monitoring page and
+    ``dockyard monitor --since``."""
     match = _DURATION.fullmatch(text.strip())
-    seconds = int(match.group(1)) * _UNITS[match.group(2)] if match else 0.0
-    if not match or seconds > MAX_WINDOW:
+    if match is None:
+        return None
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0 or (at_most is not None and seconds > at_most):
+        return None
+    return seconds
+
+
+def parse_duration(text: str) -> float:
+    """The page's ``since``: a duration of at most 90 days, else refused with 400."""
+    seconds = duration_seconds(text, at_most=MAX_WINDOW)
+    if seconds is None:
         raise BadRequest(
             f"'since' must be a duration such as 30m, 24h, 7d or 2w, at most 90 days; "
             f"got {text[:40]!r}."
@@ -295,6 +307,7 @@ __all__ = [
     "bucket_tallies",
     "buckets",
     "classification_scores",
+    "duration_seconds",
     "feature_histograms",
     "histogram",
     "latency_percentiles",

@@ -13,22 +13,21 @@ import typer
 from dockyard.cli.console import out
 from dockyard.errors import ExitCode, UsageError
 from dockyard.monitoring.source import LogReader
+from dockyard.monitoring.summary import duration_seconds
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
-_UNITS = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _SQLITE = "sqlite:///"
 _POSTGRES = ("postgresql://", "postgres://")
 
 
 def parse_duration(text: str) -> float:
-    """``30m``, ``24h``, ``7d`` or ``2w`` in seconds."""
-    match = _DURATION.match(text)
-    if match is None or float(match[1]) <= 0:
+    """``--since``: ``30m``, ``24h``, ``7d`` or ``2w`` in seconds."""
+    seconds = duration_seconds(text)
+    if seconds is None:
         raise UsageError(
             f"--since {text!r} is not a duration: give a positive number and a unit, "
             "m (minutes), h (hours), d (days) or w (weeks), e.g. 30m, 24h or 7d."
         )
-    return float(match[1]) * _UNITS[match[2]]
+    return seconds
 
 
 def open_log(url: str) -> LogReader:
