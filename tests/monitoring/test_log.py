@@ -301,3 +301,28 @@ def test_an_event_that_cannot_be_recorded_is_counted_and_the_log_goes_on(
     assert [r.request_id for r in stored(url)] == ["good"]
     assert (log.state().written, log.state().dropped) == (1, 1)
     assert "cannot record request broken" in caplog.text
+
+
+def test_a_large_event_that_fails_part_way_writes_none_of_its_rows(
+    iris: Predictor, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import dataclasses
+
+    from dockyard.monitoring.log import INLINE_ROWS
+    from dockyard.predictor.prediction import Prediction
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(url)
+    log.start()
+    rows = INLINE_ROWS + 4  # left to the writer, which encodes it row by row
+    chunk = answered(iris, [IRIS_SETOSA] * rows, request_id="chunk", entry="csv")
+    # The last row's label cannot be written as JSON: the rows before it were encoded.
+    broken = dataclasses.replace(
+        chunk, prediction=Prediction(["setosa"] * (rows - 1) + [object()], None)
+    )
+    log(broken)
+    log(answered(iris, [IRIS_SETOSA], request_id="good"))
+    log.close()
+    assert [r.request_id for r in stored(url)] == ["good"]
+    assert (log.state().written, log.state().dropped) == (1, rows)
+    assert "cannot record request chunk" in caplog.text

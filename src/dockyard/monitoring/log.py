@@ -290,6 +290,7 @@ class PredictionLog:
         encoded = 0
         while events and len(values) < self.batch * WIDTH:
             event = events.popleft()
+            mark = len(values)
             try:
                 encode_into(values, event, inputs=self.inputs)
                 encoded += 1
@@ -301,7 +302,8 @@ class PredictionLog:
                 # A bug, not the database: the rows are counted lost and the log goes on.
                 logger.exception("prediction log: cannot record request %s", event.request_id)
                 lost = 1 if event.prediction is None else len(event.prediction)
-                del values[len(values) - len(values) % WIDTH :]
+                # None of its rows are written: the ones encoded before the error go too.
+                del values[mark:]
                 self._lost += lost
                 self._done += lost
         if self.on_taken is not None and answered:
