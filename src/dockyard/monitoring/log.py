@@ -162,7 +162,7 @@ class PredictionLog:
             if rows > INLINE_ROWS:
                 self._events.append(event)
             if self.on_taken is not None:
-                self._gather(event)
+                AnsweredRows.gather(self._answered, event)
         if rows <= INLINE_ROWS:
             values: list[Any] = []
             try:
@@ -180,12 +180,6 @@ class PredictionLog:
         # LINGER_SECONDS. Waking it per request would cost every request a thread switch.
         if queued + rows >= self.batch and not self._wake.is_set():
             self._wake.set()
-
-    def _gather(self, event: PredictionEvent) -> None:
-        answered = self._answered.get(event.predictor.name)
-        if answered is None:
-            answered = self._answered[event.predictor.name] = AnsweredRows.of(event.predictor)
-        answered.add(event)
 
     # -- life ------------------------------------------------------------------------------
 

@@ -103,10 +103,10 @@ PREDICTION_COLUMNS = (
     "latency_ms, inputs, prediction, output"
 )
 """The columns a row is written with, in the order of ``store.LoggedRow``'s fields."""
-WIDTH = 13
-"""Columns of a ``predictions`` row (``store.EncodedRow``). The log keeps the rows it has not written yet as one
-flat list, ``WIDTH`` values a row: no tuple per row to build, and SQLite inserts many rows
-per statement from a slice of it."""
+WIDTH = PREDICTION_COLUMNS.count(",") + 1
+"""Columns of a ``predictions`` row (``store.EncodedRow``). The log keeps the rows it has
+not written yet as one flat list, ``WIDTH`` values a row: no tuple per row to build, and
+SQLite inserts many rows per statement from a slice of it."""
 
 
 def rows_from(values: Sequence[Any]) -> list[tuple[Any, ...]]:

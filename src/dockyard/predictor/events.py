@@ -27,8 +27,8 @@ class PredictionEvent:
     """One request's predictions, or its refusal.
 
     ``columns`` are the validated inputs, one sequence per feature in
-    ``predictor.feature_names`` order (the rows of a float array for CSV's numeric fast path) (``None`` when the request was refused before its
-    rows were validated); ``prediction`` is ``None`` when it was refused. ``first_row`` is
+    ``predictor.feature_names`` order (for CSV's numeric fast path, the rows of a float
+    array), or ``None`` when the request was refused before its rows were validated; ``prediction`` is ``None`` when it was refused. ``first_row`` is
     the 0-based number of the first row within the request (CSV chunks after the first).
     ``status`` is the HTTP status of the answer (200, or the error's status).
     """
@@ -79,14 +79,19 @@ class AnsweredRows:
         self.outputs.extend(prediction.outputs)
 
     @classmethod
+    def gather(cls, found: dict[str, AnsweredRows], event: PredictionEvent) -> None:
+        """Add ``event``'s rows to its model's entry of ``found`` (made when missing)."""
+        rows = found.get(event.predictor.name)
+        if rows is None:
+            rows = found[event.predictor.name] = cls.of(event.predictor)
+        rows.add(event)
+
+    @classmethod
     def by_model(cls, events: Iterable[PredictionEvent]) -> list[AnsweredRows]:
         """The answered rows of ``events``, one :class:`AnsweredRows` per model."""
         found: dict[str, AnsweredRows] = {}
         for event in events:
-            rows = found.get(event.predictor.name)
-            if rows is None:
-                rows = found[event.predictor.name] = cls.of(event.predictor)
-            rows.add(event)
+            cls.gather(found, event)
         return list(found.values())
 
 
