@@ -13,7 +13,7 @@ import pytest
 
 from dockyard.errors import DockerError
 from tests.conftest import missing_prerequisite
-from tests.packaging import served
+from tests.packaging import leftovers, served
 from tests.processes import free_port
 
 BASE_IMAGE = os.environ.get("DOCKYARD_TEST_BASE_IMAGE", "dockyard-test-base:bookworm")
@@ -21,14 +21,49 @@ BASE_IMAGE = os.environ.get("DOCKYARD_TEST_BASE_IMAGE", "dockyard-test-base:book
 BUILD_IMAGE = os.environ.get("DOCKYARD_TEST_BUILD_IMAGE", "dockyard-test-build:bookworm")
 
 
+_SESSION = pytest.StashKey[leftovers.Session]()
+
+
 @pytest.fixture(scope="session")
-def docker_client() -> Any:
+def docker_client(pytestconfig: pytest.Config) -> Iterator[Any]:
+    """The engine; the images the session makes there are removed when it ends
+    (tests/packaging/leftovers.py), and the terminal summary says what that took."""
     from dockyard.packaging import engine
 
     try:
-        return engine.connect()
+        client = engine.connect()
     except DockerError as exc:
         missing_prerequisite(f"no Docker engine: {exc}")
+    session = pytestconfig.stash[_SESSION] = leftovers.Session.begin(client)
+    yield client
+    session.end()
+
+
+@pytest.fixture(scope="session")
+def held_images(docker_client: Any, pytestconfig: pytest.Config) -> set[str]:
+    """Add the name of an image a session-scoped fixture builds: it stays until the session
+    ends, for the modules after the one that built it."""
+    return pytestconfig.stash[_SESSION].held
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_images(pytestconfig: pytest.Config) -> Iterator[None]:
+    """The names a module's tests gave images go when the module ends, which keeps one
+    module's images at a time on the disk (the session's clean-up does the rest)."""
+    session = pytestconfig.stash.get(_SESSION, None)
+    before = leftovers.snapshot(session.client) if session is not None else None
+    yield
+    session = pytestconfig.stash.get(_SESSION, None)
+    if session is not None:
+        session.end_module(before)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is not None and session.report:
+        terminalreporter.write_sep("-", "images on the Docker engine")
+        for line in session.report:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +86,15 @@ def build_base(docker_client: Any) -> str:
 
 @pytest.fixture(scope="session")
 def iris_image(
-    docker_client: Any, base_image: str, iris_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+    docker_client: Any,
+    base_image: str,
+    iris_bundle: Path,
+    held_images: set[str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Any:
     from dockyard.packaging.images import build_image
 
+    held_images.add("dockyard-test/iris:e2e")
     return build_image(
         [iris_bundle], console=served.console(), tag="dockyard-test/iris:e2e", base_image=base_image,
         offline=True, client=docker_client, sbom_dir=tmp_path_factory.mktemp("sbom"),

@@ -154,8 +154,10 @@ def test_cli_refuses_a_postgres_image_without_a_database(
 
 
 @pytest.fixture(scope="session")
-def postgres_image(docker_client: Any, base_image: str) -> str:
-    return stand_in_image(docker_client, base_image)
+def postgres_image(docker_client: Any, base_image: str, held_images: set[str]) -> str:
+    tag = stand_in_image(docker_client, base_image)
+    held_images.add(tag)  # both database modules use it
+    return tag
 
 
 class Compose:
