@@ -20,7 +20,7 @@ from dockyard.packaging import database, engine, swarm
 from dockyard.packaging.images import build_image
 from dockyard.packaging.swarm import Health, ModelService, StackDatabase
 from tests.conftest import missing_prerequisite
-from tests.packaging import served
+from tests.packaging import leftovers, served
 from tests.packaging.postgres import stand_in_image
 from tests.processes import free_port
 
@@ -184,6 +184,7 @@ def database_node(docker_client: Any) -> Iterator[Any]:
     if docker is None:
         missing_prerequisite("no docker command-line client")
     joined = docker_client.info().get("Swarm", {}).get("LocalNodeState") != "active"
+    bridge = leftovers.has_swarm_bridge(docker_client)
     if joined:
         docker_client.swarm.init(advertise_addr="127.0.0.1")
     node = docker_client.nodes.get(docker_client.info()["Swarm"]["NodeID"])
@@ -203,15 +204,17 @@ def database_node(docker_client: Any) -> Iterator[Any]:
         ):
             volume.remove(force=True)
         if joined:
-            docker_client.swarm.leave(force=True)
+            leftovers.leave_swarm(docker_client, bridge_before=bridge)
         else:
             node.reload()
             node.update(node.attrs["Spec"] | {"Labels": spec.get("Labels", {})})
 
 
 @pytest.fixture(scope="module")
-def postgres_image(docker_client: Any, base_image: str) -> str:
-    return stand_in_image(docker_client, base_image)
+def postgres_image(docker_client: Any, base_image: str, held_images: set[str]) -> str:
+    tag = stand_in_image(docker_client, base_image)
+    held_images.add(tag)  # both database modules use it
+    return tag
 
 
 def _healthy(client: Any, service: str, *, other_than: str | None = None) -> Any:
@@ -288,6 +291,9 @@ def test_a_swarm_stack_runs_its_database_and_keeps_the_data_when_the_task_is_rep
         ["psql", "postgresql://dockyard@db:5432/dockyard", "-AtX", "-c", "SELECT current_user"],
         entrypoint=[], environment={"PGPASSFILE": "/pgpass"}, network=swarm.NETWORK,
         volumes={str(pgpass): {"bind": "/pgpass", "mode": "ro"}}, remove=True,
+        # Where the image declares a VOLUME: else each run leaves an anonymous volume
+        # (remove=True does not remove volumes).
+        tmpfs={database.DATA: ""},
     )  # fmt: skip
     assert client_output.decode().strip() == "dockyard"
     url = f"http://127.0.0.1:{port}"

@@ -27,7 +27,7 @@ from dockyard.cli.main import main
 from dockyard.packaging import swarm
 from dockyard.packaging.swarm import Health, ModelService
 from tests.conftest import missing_prerequisite
-from tests.packaging import served
+from tests.packaging import leftovers, served
 
 STACK = "dytest"
 
@@ -157,6 +157,7 @@ def swarm_node(docker_client: Any) -> Iterator[Any]:
 
     state = docker_client.info().get("Swarm", {}).get("LocalNodeState")
     joined = state != "active"
+    bridge = leftovers.has_swarm_bridge(docker_client)
     if joined:
         docker_client.swarm.init(advertise_addr="127.0.0.1")
     try:
@@ -175,7 +176,7 @@ def swarm_node(docker_client: Any) -> Iterator[Any]:
             with contextlib.suppress(docker.errors.APIError):  # leaving the swarm removes it
                 network.remove()
         if joined:
-            docker_client.swarm.leave(force=True)
+            leftovers.leave_swarm(docker_client, bridge_before=bridge)
 
 
 def _image(client: Any, bundle: Path, tag: str, base_image: str) -> str:
@@ -199,7 +200,10 @@ def _broken(client: Any, parent: str, tag: str) -> str:
         info.size = len(dockerfile)
         tar.addfile(info, io.BytesIO(dockerfile))
     archive.seek(0)
-    client.images.build(fileobj=archive, custom_context=True, tag=tag, network_mode="none")
+    # rm: the SDK keeps a build's intermediate containers unless told (the CLI removes them).
+    client.images.build(
+        fileobj=archive, custom_context=True, tag=tag, network_mode="none", rm=True, forcerm=True
+    )
     return tag
 
 
