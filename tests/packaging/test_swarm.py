@@ -167,9 +167,10 @@ def swarm_node(docker_client: Any) -> Iterator[Any]:
             filters={"label": f"com.docker.stack.namespace={STACK}"}
         ):
             service.remove()
+        # Exited tasks too: a container left holds its image, which then cannot be removed.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and docker_client.containers.list(
-            filters={"label": f"com.docker.stack.namespace={STACK}"}
+            all=True, filters={"label": f"com.docker.stack.namespace={STACK}"}
         ):
             time.sleep(1)
         for network in docker_client.networks.list(names=[swarm.NETWORK]):
