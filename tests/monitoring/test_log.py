@@ -296,8 +296,8 @@ def test_an_event_that_cannot_be_recorded_is_counted_and_the_log_goes_on(
     )
     log(broken)
     log(good)
-    # Encoded (and refused) as it is observed: never queued, so the flush wrote all it had.
-    assert log.close() == 0
+    # The writer cannot encode it: close() reports it as not written.
+    assert log.close() == 1
     assert [r.request_id for r in stored(url)] == ["good"]
     assert (log.state().written, log.state().dropped) == (1, 1)
     assert "cannot record request broken" in caplog.text
@@ -308,15 +308,14 @@ def test_a_large_event_that_fails_part_way_writes_none_of_its_rows(
 ) -> None:
     import dataclasses
 
-    from dockyard.monitoring.log import INLINE_ROWS
     from dockyard.predictor.prediction import Prediction
 
     url = f"sqlite:///{tmp_path / 'log.db'}"
     log = PredictionLog(url)
     log.start()
-    rows = INLINE_ROWS + 4  # left to the writer, which encodes it row by row
+    rows = 20
     chunk = answered(iris, [IRIS_SETOSA] * rows, request_id="chunk", entry="csv")
-    # The last row's label cannot be written as JSON: the rows before it were encoded.
+    # The last row's label cannot be written as JSON: the rows before it could be.
     broken = dataclasses.replace(
         chunk, prediction=Prediction(["setosa"] * (rows - 1) + [object()], None)
     )

@@ -2,18 +2,19 @@
 request path.
 
 A :class:`PredictionLog` is a data-plane observer. Called on the event loop with each
-:class:`~dockyard.predictor.events.PredictionEvent`, it encodes a small event's rows at once
-(:func:`encode_into`: a few microseconds) onto a flat list of values, and leaves the rows of
-a large one (a CSV chunk) for the writer thread to encode. The writer takes everything
-queued when a batch is full or every :data:`LINGER_SECONDS`, and writes it in
-transactions of at most ``batch`` rows.
+:class:`~dockyard.predictor.events.PredictionEvent` (from worker threads for CSV chunks), it
+gathers an answered event's rows column by column per model
+(:class:`~dockyard.monitoring.rows.Gathered`: a few list appends) and encodes a refusal's
+one row at once. The writer thread takes everything gathered when a batch is full or every
+:data:`LINGER_SECONDS`, encodes it in bulk (one ``to_json`` over a stacked score matrix, a
+slice of rows at a time), and writes it in transactions of at most ``batch`` rows.
 
-Why encode on the request path: the writer shares the GIL with the event loop, and each
-time it wants the GIL back while the loop is busy it is woken at every one of the loop's
-system calls until it gets it (up to the 5 ms switch interval). Every such wake-up is CPU
-taken from the requests, so the writer is built to want the GIL a few times a second, not
-per event or per row: the events are encoded where the GIL already is, and the database
-gets many rows per statement (:mod:`.sqlite`).
+Why the writer wants the GIL rarely: it shares the GIL with the event loop, and each time
+it wants the GIL back while the loop is busy it is woken at every one of the loop's system
+calls until it gets it (up to the 5 ms switch interval). Every such wake-up is CPU taken
+from the requests, so the writer is built to want the GIL a few times a second, not per
+event or per row: the database gets many rows per statement (:mod:`.sqlite`), and the
+writer lets the loop run between slices of encoding.
 
 While the database is unreachable, rows wait and the writer retries with exponential
 backoff; when the queue is full, new rows are dropped and counted (:attr:`LogState.dropped`),
@@ -29,13 +30,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from dockyard.monitoring.migrations import WIDTH
-from dockyard.monitoring.rows import encode_into
+from dockyard.monitoring.rows import Gathered, answered, encode_into
 from dockyard.monitoring.store import (
     DatabaseUnavailable,
     PredictionLogError,
@@ -51,11 +51,6 @@ logger = logging.getLogger("dockyard.monitoring")
 
 RETENTION_INTERVAL_SECONDS = 3600.0
 """How often old rows are deleted when a retention is set."""
-INLINE_ROWS = 16
-"""Events of at most this many rows are encoded by the observer; larger ones (CSV chunks,
-observed from worker threads) by the writer."""
-YIELD_EVERY = 32
-"""Large events the writer encodes between two chances for the event loop to run."""
 LINGER_SECONDS = 0.5
 """How long rows may wait for a batch to fill before they are written anyway."""
 _RETRY_FIRST_SECONDS = 0.1
@@ -105,11 +100,10 @@ class PredictionLog:
         self.retention_days = retention_days
         self._store = store_factory(url)
         self._retry_first = retry_seconds
-        # Under _accepting: the rows encoded by the observer (flat, WIDTH values a row); the
-        # answered rows of each model for on_taken; the large events the writer encodes.
+        # Under _accepting: the refusals' rows, encoded by the observer (flat, WIDTH values
+        # a row); the answered events' rows, gathered per predictor (by identity).
         self._values: list[Any] = []
-        self._answered: dict[str, AnsweredRows] = {}
-        self._events: deque[PredictionEvent] = deque()
+        self._gathered: dict[int, Gathered] = {}
         self._accepting = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -149,9 +143,10 @@ class PredictionLog:
     # -- the request path ------------------------------------------------------------------
 
     def __call__(self, event: PredictionEvent) -> None:
-        """Queue ``event``'s rows for the writer (encoded now when it has at most
-        :data:`INLINE_ROWS`); drop them, and count them, if the queue is full."""
+        """Queue ``event``'s rows for the writer (a refusal's one row encoded now, answered
+        rows gathered column by column); drop them, and count them, if the queue is full."""
         rows = 1 if event.prediction is None else len(event.prediction)
+        ok = answered(event)
         # CSV chunks are observed from worker threads, everything else on the event loop.
         with self._accepting:
             queued = self._accepted - self._done
@@ -159,16 +154,17 @@ class PredictionLog:
                 self._dropped += rows
                 return
             self._accepted += rows
-            if rows > INLINE_ROWS:
-                self._events.append(event)
-            if self.on_taken is not None:
-                AnsweredRows.gather(self._answered, event)
-        if rows <= INLINE_ROWS:
+            if ok:
+                gathered = self._gathered.get(id(event.predictor))
+                if gathered is None:
+                    gathered = self._gathered[id(event.predictor)] = Gathered(event.predictor)
+                gathered.add(event)
+        if not ok:
             values: list[Any] = []
             try:
                 encode_into(values, event, inputs=self.inputs)
             except Exception:
-                # A bug, not the database: the rows are counted dropped and the log goes on.
+                # A bug, not the database: the row is counted dropped and the log goes on.
                 logger.exception("prediction log: cannot record request %s", event.request_id)
                 with self._accepting:
                     self._accepted -= rows
@@ -275,37 +271,23 @@ class PredictionLog:
             self._wake.clear()
 
     def _take(self) -> list[Any]:
-        """Everything the observer encoded, then the large events' rows until there are
-        ``batch`` rows or none is left: flat, :data:`WIDTH` values a row."""
+        """Everything queued, encoded: flat, :data:`WIDTH` values a row. The drift gauges
+        (``on_taken``) count the answered rows first."""
         with self._accepting:
             values, self._values = self._values, []
-            answered, self._answered = self._answered, {}
-        events = self._events
-        encoded = 0
-        while events and len(values) < self.batch * WIDTH:
-            event = events.popleft()
-            mark = len(values)
+            gathered, self._gathered = self._gathered, {}
+        if self.on_taken is not None and gathered:
             try:
-                encode_into(values, event, inputs=self.inputs)
-                encoded += 1
-                if encoded % YIELD_EVERY == 0:
-                    # Let the event loop have the GIL: many chunks encoded at once kept
-                    # requests waiting for milliseconds.
-                    time.sleep(0)
-            except Exception:
-                # A bug, not the database: the rows are counted lost and the log goes on.
-                logger.exception("prediction log: cannot record request %s", event.request_id)
-                lost = 1 if event.prediction is None else len(event.prediction)
-                # None of its rows are written: the ones encoded before the error go too.
-                del values[mark:]
-                self._lost += lost
-                self._done += lost
-        if self.on_taken is not None and answered:
-            try:
-                self.on_taken(list(answered.values()))
+                self.on_taken([g.answered for g in gathered.values()])
             except Exception:
                 # A bug in the callback: its rows are still written.
-                logger.exception("prediction log: on_taken failed for %d models", len(answered))
+                logger.exception("prediction log: on_taken failed for %d models", len(gathered))
+        for rows in gathered.values():
+            # Between slices the event loop gets the GIL: encoding a full queue at once
+            # kept requests waiting for milliseconds.
+            lost = rows.encode(values, inputs=self.inputs, pause=_let_others_run)
+            self._lost += lost
+            self._done += lost
         return values
 
     def _write(self, values: list[Any]) -> None:
@@ -353,12 +335,15 @@ class PredictionLog:
     def _give_up(self, pending: int) -> None:
         with self._accepting:
             waiting = len(self._values) // WIDTH
-            self._values, self._answered = [], {}
-        waiting += sum(1 if e.prediction is None else len(e.prediction) for e in self._events)
-        self._events.clear()
+            waiting += sum(g.rows for g in self._gathered.values())
+            self._values, self._gathered = [], {}
         lost = pending + waiting
         logger.error(
             "prediction log: %d rows not written at shutdown: %s", lost, self._error or "timeout"
         )
         self._lost += lost
         self._done += lost
+
+
+def _let_others_run() -> None:
+    time.sleep(0)

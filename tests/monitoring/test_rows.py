@@ -1,0 +1,108 @@
+"""The writer's bulk encoding (:class:`Gathered`) gives the rows that encoding each event
+alone (:func:`encode_into`) gives, for every kind of model, and leaves out only the events
+it cannot encode."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dockyard.monitoring.rows import SLICE_ROWS, Gathered, encode_into
+from dockyard.predictor import Predictor
+from dockyard.predictor.events import PredictionEvent
+from dockyard.predictor.prediction import Prediction
+from tests.conftest import IRIS_SETOSA
+from tests.monitoring.conftest import answered
+from tests.monitoring.test_store import VERSICOLOR, _diabetes_records
+from tests.unsupervised import INLIER, OUTLIER
+
+
+def events_of(predictor: Predictor, records: list[dict[str, Any]]) -> list[PredictionEvent]:
+    """Single-row requests, a multi-row one, CSV chunks with and without their inputs, and
+    one larger than a slice, so that slices end inside and between events."""
+    events = [
+        answered(predictor, [records[i % len(records)]], request_id=f"one-{i}") for i in range(7)
+    ]
+    events.append(answered(predictor, records * 3, request_id="many", entry="v2"))
+    chunk = answered(predictor, records * 2, request_id="csv", entry="csv", first_row=4096)
+    events += [chunk, dataclasses.replace(chunk, columns=None, first_row=4100)]
+    events.append(answered(predictor, records * (SLICE_ROWS // len(records) + 3), request_id="big"))
+    events += [answered(predictor, [records[0]], request_id=f"after-{i}") for i in range(3)]
+    return events
+
+
+def one_by_one(events: list[PredictionEvent], *, inputs: bool) -> list[Any]:
+    values: list[Any] = []
+    for event in events:
+        encode_into(values, event, inputs=inputs)
+    return values
+
+
+def gathered(predictor: Predictor, events: list[PredictionEvent]) -> Gathered:
+    rows = Gathered(predictor)
+    for event in events:
+        rows.add(event)
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("name", "records"),
+    [
+        ("iris", [IRIS_SETOSA, VERSICOLOR]),
+        ("diabetes", None),
+        ("segments", [INLIER, OUTLIER]),
+        ("anomalies", [INLIER, OUTLIER]),
+    ],
+)
+@pytest.mark.parametrize("inputs", [True, False])
+def test_bulk_encoding_gives_the_rows_of_each_event_encoded_alone(
+    request: pytest.FixtureRequest, name: str, records: Any, inputs: bool
+) -> None:
+    predictor: Predictor = request.getfixturevalue(name)
+    events = events_of(predictor, records or _diabetes_records())
+    rows = gathered(predictor, events)
+    assert rows.rows == sum(len(e.prediction or ()) for e in events)
+    pauses: list[None] = []
+    values: list[Any] = []
+    assert rows.encode(values, inputs=inputs, pause=lambda: pauses.append(None)) == 0
+    assert values == one_by_one(events, inputs=inputs)
+    # The event loop had a chance to run between slices, not only at the end.
+    assert len(pauses) >= rows.rows // SLICE_ROWS
+
+
+def test_the_drift_gauges_get_the_rows_column_by_column(iris: Predictor) -> None:
+    events = [
+        answered(iris, [IRIS_SETOSA], request_id="a"),
+        answered(iris, [VERSICOLOR, IRIS_SETOSA], request_id="b"),
+    ]
+    rows = gathered(iris, events).answered
+    setosa, versicolor = IRIS_SETOSA["sepal_length"], VERSICOLOR["sepal_length"]
+    assert rows.columns[0] == [setosa, versicolor, setosa]
+    assert rows.outputs == ["setosa", "versicolor", "setosa"]
+
+
+def test_an_event_that_cannot_be_encoded_is_left_out_alone(
+    iris: Predictor, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = events_of(iris, [IRIS_SETOSA, VERSICOLOR])
+    first = good[0]
+    # Scores for two classes where there are three, then a label JSON cannot hold: each
+    # spoils the slice it is in, and only it is left out.
+    wide = dataclasses.replace(
+        first, request_id="wide", prediction=Prediction(["setosa"], np.array([[0.5, 0.5]]))
+    )
+    odd = dataclasses.replace(
+        first,
+        request_id="odd",
+        prediction=Prediction([object()] * 3, None),
+        columns=[[5.0] * 3 for _ in iris.feature_names],
+    )
+    events = [*good[:3], wide, *good[3:-1], odd, good[-1]]
+    values: list[Any] = []
+    assert gathered(iris, events).encode(values) == 1 + 3
+    assert values == one_by_one(good, inputs=True)
+    assert "cannot record request wide" in caplog.text
+    assert "cannot record request odd" in caplog.text
