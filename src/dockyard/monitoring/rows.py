@@ -2,16 +2,15 @@
 prediction log writes, with JSON as text (inputs as an object per row, the prediction as a
 JSON scalar, the row's whole answer as v1 JSON gives it).
 
-Two ways to the same rows. :func:`encode_into` encodes one event. :class:`Gathered` keeps
-the answered events of one predictor column by column, as the log's observer hands them
-over (a few list appends per event), and :meth:`Gathered.encode` encodes them all at once
-in the writer thread: one ``to_json`` over a stacked score matrix instead of one per
-request, which costs about half as much CPU per row as encoding each event alone.
+The log's observer hands each answered event to a :class:`Gathered`, which keeps one
+predictor's events column by column (a few list appends per event), and
+:meth:`Gathered.encode` encodes them all at once in the writer thread: one ``to_json`` over
+a stacked score matrix instead of one per request, which costs about half as much CPU per
+row as encoding each event alone. :func:`encode_into` encodes one event the same way.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -39,32 +38,28 @@ def encode_into(values: list[Any], event: PredictionEvent, *, inputs: bool = Tru
     ``migrations.WIDTH`` a row), with JSON as text: one row per answered row, numbered from
     ``event.first_row``, or one row with the status and no inputs or outputs when the
     request was refused."""
-    p = event.predictor
-    request_id, at, latency_ms = event.request_id, event.time, event.latency * 1000.0
-    head = (p.name, p.version, p.digest, p.runtime, event.entry, event.status, latency_ms)
-    if event.prediction is None or event.status != 200:
-        values += (request_id, event.first_row, at, *head, None, None, None)
+    if answered(event):
+        # The writer's bulk encoding, of one event: one way to encode an answered row.
+        one = Gathered(event.predictor)
+        one.add(event)
+        values += one.encoded(0, 1, 0, inputs)
         return
-    answers = p.to_json(event.prediction)
-    key = _answer_key(p)
-    dumps = orjson.dumps
-    records: Iterable[str | None]
-    if inputs and event.columns is not None:
-        records = _records(p.feature_names, event.columns)
-    else:
-        records = itertools.repeat(None, len(answers))
-    row = event.first_row
-    for record, answer in zip(records, answers, strict=True):
-        values += (
-            request_id,
-            row,
-            at,
-            *head,
-            record,
-            dumps(answer[key], option=_NUMPY).decode(),
-            dumps(answer, option=_NUMPY).decode(),
-        )
-        row += 1
+    p = event.predictor
+    values += (
+        event.request_id,
+        event.first_row,
+        event.time,
+        p.name,
+        p.version,
+        p.digest,
+        p.runtime,
+        event.entry,
+        event.status,
+        event.latency * 1000.0,
+        None,
+        None,
+        None,
+    )
 
 
 def rows_of(event: PredictionEvent, *, inputs: bool = True) -> list[EncodedRow]:
@@ -136,7 +131,7 @@ class Gathered:
             if rows < SLICE_ROWS and end < len(events):
                 continue
             try:
-                values += self._slice(start, end, first, inputs)
+                values += self.encoded(start, end, first, inputs)
             except Exception:
                 # One event's bad value spoils its slice: encode the slice event by event,
                 # and leave out only what fails.
@@ -150,7 +145,7 @@ class Gathered:
         for index in range(start, end):
             count = self.events[index][2]
             try:
-                values += self._slice(index, index + 1, first, inputs)
+                values += self.encoded(index, index + 1, first, inputs)
             except Exception:
                 # A bug, not the database: the event's rows are counted lost, the log goes on.
                 logger.exception("prediction log: cannot record request %s", self.events[index][0])
@@ -158,7 +153,7 @@ class Gathered:
             first += count
         return lost
 
-    def _slice(self, start: int, end: int, first: int, inputs: bool) -> list[Any]:
+    def encoded(self, start: int, end: int, first: int, inputs: bool) -> list[Any]:
         """The rows of events ``start`` to ``end``, whose first row is ``first`` of all."""
         events = self.events[start:end]
         stop = first + sum(e[2] for e in events)
