@@ -14,35 +14,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dockyard.defaults import CSV_CHUNK_ROWS
 from dockyard.errors import UsageError
+from dockyard.monitoring.urls import check_prediction_log_url
 
 MiB = 1024 * 1024
 MIN_KEY_LENGTH = 16
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-PREDICTION_LOG_FORMS = ("sqlite:///PATH", "postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
-"""The prediction log URLs :mod:`dockyard.monitoring.store` opens."""
-_PREDICTION_LOG_SCHEMES = ("sqlite", "postgresql", "postgres")
-
-
-def check_prediction_log_url(url: str) -> str:
-    """``url`` if it names a database the prediction log can open, else a ``ValueError``
-    naming the accepted forms. ``sqlite:///PATH`` (four slashes for an absolute path, as in
-    SQLAlchemy) or ``postgresql://`` (``postgres://`` too, as libpq accepts)."""
-    scheme, sep, rest = url.partition("://")
-    forms = " or ".join(PREDICTION_LOG_FORMS)
-    if not sep or scheme not in _PREDICTION_LOG_SCHEMES:
-        raise ValueError(f"'{redacted_url(url)}' is not a database URL; use {forms}")
-    if scheme == "sqlite" and (not rest.startswith("/") or not rest[1:]):
-        raise ValueError(f"'{url}' names no file; use {PREDICTION_LOG_FORMS[0]}")
-    return url
-
-
-def redacted_url(url: str) -> str:
-    """``url`` with its password, if any, as ``***``: for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not (sep and at and ":" in userinfo):
-        return url
-    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 class Settings(BaseSettings):

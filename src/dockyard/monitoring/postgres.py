@@ -16,7 +16,7 @@ from dockyard.monitoring.migrations import (
     Dialect,
     rows_from,
 )
-from dockyard.settings import redacted_url
+from dockyard.monitoring.urls import redacted_url
 
 CONNECT_TIMEOUT_SECONDS = 5
 # pg_advisory_xact_lock's key for migrations ("dock"): workers starting together migrate

@@ -30,7 +30,7 @@ from dockyard.monitoring.migrations import (
     SchemaTooNew,
     migrate,
 )
-from dockyard.settings import check_prediction_log_url
+from dockyard.monitoring.urls import check_prediction_log_url
 
 __all__ = [
     "DatabaseUnavailable",

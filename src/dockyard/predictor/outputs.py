@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dockyard.bundle.metadata import UNSUPERVISED_TASKS, BundleMetadata
 from dockyard.predictor.prediction import Prediction
+
+if TYPE_CHECKING:
+    from dockyard.bundle.metadata import BundleMetadata
 
 # What each kind of score is called: in JSON, as a CSV column prefix, as the model method.
 _SCORES: dict[str, tuple[str, str, str]] = {
@@ -54,6 +56,8 @@ class UnsupervisedOutputs:
     @classmethod
     def of(cls, metadata: BundleMetadata) -> UnsupervisedOutputs | None:
         """``None`` for classification and regression bundles."""
+        from dockyard.bundle.metadata import UNSUPERVISED_TASKS
+
         if metadata.task not in UNSUPERVISED_TASKS:
             return None
         kind = metadata.target.scores
@@ -136,6 +140,42 @@ class UnsupervisedOutputs:
                     "required": list(self.keys),
                 }
         return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """How one bundle's rows are answered as JSON (v1, the form, the prediction log),
+    apart from its model: small and picklable, so that the prediction log's writer process
+    encodes rows as the server answers them."""
+
+    task: str
+    class_keys: tuple[str, ...]
+    """Each class label as text (``label_text``): the probabilities' keys."""
+    unsupervised: UnsupervisedOutputs | None
+
+    @property
+    def key(self) -> str:
+        """The key of a row's answer that holds its prediction."""
+        if self.unsupervised is not None:
+            return self.unsupervised.label_key
+        return "value" if self.task == "regression" else "label"
+
+    def to_json(self, prediction: Prediction) -> list[dict[str, Any]]:
+        """Per-row JSON objects: ``{"label", "probabilities"}`` or ``{"value"}``, or what a
+        clustering or outlier-detection bundle answers."""
+        if self.unsupervised is not None:
+            return self.unsupervised.to_json(prediction)
+        if self.task == "regression":
+            return [{"value": float(v)} for v in prediction.outputs]
+        if prediction.probabilities is None:
+            return [{"label": label} for label in prediction.outputs]
+        keys = self.class_keys
+        return [
+            {"label": label, "probabilities": dict(zip(keys, row, strict=True))}
+            for label, row in zip(
+                prediction.outputs, prediction.probabilities.tolist(), strict=True
+            )
+        ]
 
 
 def _keys(classes: Sequence[Any]) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from dockyard.bundle.bins import category_key
 from dockyard.bundle.metadata import BundleMetadata
 from dockyard.bundle.store import Bundle
 from dockyard.errors import FieldError, InvalidInput
-from dockyard.predictor.outputs import UnsupervisedOutputs
+from dockyard.predictor.outputs import Answers, UnsupervisedOutputs
 from dockyard.predictor.prediction import Inputs, Prediction
 from dockyard.predictor.validation import Validator
 from dockyard.runtime.loading import RuntimeChoice, load_for_serving, runtime_from_env
@@ -66,6 +66,7 @@ class Predictor:
             type(self.model) is OnnxModel or hasattr(self.model, "predict_proba")
         )
         self.unsupervised = UnsupervisedOutputs.of(bundle.metadata)
+        self.answers = Answers(self.task, tuple(self.class_keys), self.unsupervised)
         self._frame_input = bundle.metadata.model.input == "frame"
         self._column_input = bundle.metadata.model.input == "column"
         self._dtypes = {
@@ -240,19 +241,7 @@ class Predictor:
 
     def to_json(self, prediction: Prediction) -> list[dict[str, Any]]:
         """Per-row JSON objects: ``{"label", "probabilities"}`` or ``{"value"}``."""
-        if self.unsupervised is not None:
-            return self.unsupervised.to_json(prediction)
-        if self.task == "regression":
-            return [{"value": float(v)} for v in prediction.outputs]
-        if prediction.probabilities is None:
-            return [{"label": label} for label in prediction.outputs]
-        keys = self.class_keys
-        return [
-            {"label": label, "probabilities": dict(zip(keys, row, strict=True))}
-            for label, row in zip(
-                prediction.outputs, prediction.probabilities.tolist(), strict=True
-            )
-        ]
+        return self.answers.to_json(prediction)
 
     def response(self, prediction: Prediction) -> dict[str, Any]:
         return {

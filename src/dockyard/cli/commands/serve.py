@@ -17,7 +17,8 @@ from pydantic import SecretStr, ValidationError
 
 from dockyard.cli.refusals import in_flags
 from dockyard.errors import UsageError
-from dockyard.settings import Settings, redacted_url
+from dockyard.monitoring.urls import redacted_url
+from dockyard.settings import Settings
 
 
 def settings_from_flags(**flags: Any) -> Settings:
