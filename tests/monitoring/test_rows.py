@@ -5,12 +5,14 @@ it cannot encode."""
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from typing import Any
 
 import numpy as np
 import pytest
 
-from dockyard.monitoring.rows import SLICE_ROWS, Gathered, encode_into
+from dockyard.monitoring.parcels import SLICE_ROWS
+from dockyard.monitoring.rows import Gathered, encode_into
 from dockyard.predictor import Predictor
 from dockyard.predictor.events import PredictionEvent
 from dockyard.predictor.prediction import Prediction
@@ -67,10 +69,21 @@ def test_bulk_encoding_gives_the_rows_of_each_event_encoded_alone(
     assert rows.rows == sum(len(e.prediction or ()) for e in events)
     pauses: list[None] = []
     values: list[Any] = []
-    assert rows.encode(values, inputs=inputs, pause=lambda: pauses.append(None)) == 0
+    assert rows.parcel.encode(values, inputs=inputs, pause=lambda: pauses.append(None)) == 0
     assert values == one_by_one(events, inputs=inputs)
     # The event loop had a chance to run between slices, not only at the end.
     assert len(pauses) >= rows.rows // SLICE_ROWS
+    # As the writer process gets it: one score matrix crosses, split again on arrival.
+    shipped = pickle.loads(pickle.dumps(rows.parcel))
+    blocks = rows.parcel.scores
+    if blocks[0] is None:
+        assert shipped.scores == blocks
+    else:
+        (stacked,) = shipped.scores
+        assert stacked.tolist() == [row for block in blocks for row in block.tolist()]
+    again: list[Any] = []
+    assert shipped.encode(again, inputs=inputs) == 0
+    assert again == values
 
 
 def test_the_drift_gauges_get_the_rows_column_by_column(iris: Predictor) -> None:
@@ -102,7 +115,7 @@ def test_an_event_that_cannot_be_encoded_is_left_out_alone(
     )
     events = [*good[:3], wide, *good[3:-1], odd, good[-1]]
     values: list[Any] = []
-    assert gathered(iris, events).encode(values) == 1 + 3
+    assert gathered(iris, events).parcel.encode(values) == 1 + 3
     assert values == one_by_one(good, inputs=True)
     assert "cannot record request wide" in caplog.text
     assert "cannot record request odd" in caplog.text

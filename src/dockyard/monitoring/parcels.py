@@ -56,7 +56,8 @@ class RowFormat:
 class Parcel:
     """The answered events of one model, column by column: the events (:data:`Event`),
     each feature's values (``None`` for rows that came without their inputs), the outputs
-    and each event's score block (``None`` when the model has no scores)."""
+    and each event's score block (``None`` when the model has no scores); once pickled, the
+    score blocks of two or more events are one block of all the rows."""
 
     format: RowFormat
     events: list[Event]
@@ -70,23 +71,33 @@ class Parcel:
 
     def __getstate__(self) -> tuple[Any, ...]:
         # One matrix, not an array per event: pickling thousands of small arrays costs
-        # more than all the rest of a parcel.
+        # more than all the rest of a parcel. It arrives as one block of all the rows.
+        return self.format, self.events, self.columns, self.outputs, self._stacked()
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.format, self.events, self.columns, self.outputs, self.scores = state
+
+    def _stacked(self) -> list[np.ndarray | None]:
         blocks = self.scores
-        stacked: Any = blocks
-        if blocks and all(
+        if len(blocks) > 1 and all(
             block is not None and block.shape[1:] == blocks[0].shape[1:]  # type: ignore[union-attr]
             for block in blocks
         ):
-            stacked = (np.concatenate(blocks), [len(block) for block in blocks])  # type: ignore[arg-type]
-        return self.format, self.events, self.columns, self.outputs, stacked
+            return [np.concatenate(blocks)]  # type: ignore[arg-type]
+        return blocks
 
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.format, self.events, self.columns, self.outputs, stacked = state
-        if isinstance(stacked, tuple):
-            matrix, sizes = stacked
-            self.scores = list(np.split(matrix, np.cumsum(sizes)[:-1])) if sizes else []
-        else:
-            self.scores = stacked
+    def _scores(self, start: int, end: int, first: int, stop: int) -> np.ndarray | None:
+        """The score rows ``first`` to ``stop``, of events ``start`` to ``end``."""
+        blocks = self.scores
+        if len(blocks) == 1 and len(self.events) > 1:  # stacked
+            block = blocks[0]
+            return None if block is None else block[first:stop]
+        blocks = blocks[start:end]
+        if all(block is None for block in blocks):
+            return None
+        if any(block is None for block in blocks):
+            raise ValueError("some of the events have scores and some do not")
+        return np.concatenate(blocks)  # type: ignore[arg-type]
 
     def encode(
         self, values: list[Any], *, inputs: bool = True, pause: Callable[[], None] = lambda: None
@@ -131,12 +142,7 @@ class Parcel:
         events = self.events[start:end]
         stop = first + sum(e[2] for e in events)
         form = self.format
-        blocks = self.scores[start:end]
-        scores: np.ndarray | None = None
-        if any(block is not None for block in blocks):
-            if any(block is None for block in blocks):
-                raise ValueError("some of the events have scores and some do not")
-            scores = np.concatenate(blocks)  # type: ignore[arg-type]
+        scores = self._scores(start, end, first, stop)
         answers = form.answers.to_json(Prediction(self.outputs[first:stop], scores))
         if len(answers) != stop - first:
             raise ValueError(f"{len(answers)} answers for {stop - first} rows")
