@@ -5,24 +5,16 @@ A :class:`PredictionLog` is a data-plane observer. Called on the event loop with
 :class:`~dockyard.predictor.events.PredictionEvent` (from worker threads for CSV chunks), it
 gathers an answered event's rows column by column per model
 (:class:`~dockyard.monitoring.rows.Gathered`: a few list appends) and encodes a refusal's
-one row at once. The writer thread takes everything gathered when a batch is full or every
-:data:`LINGER_SECONDS`, encodes it in bulk (one ``to_json`` over a stacked score matrix, a
-slice of rows at a time), and writes it in transactions of at most ``batch`` rows.
-
-Why the writer wants the GIL rarely: it shares the GIL with the event loop, and each time
-it wants the GIL back while the loop is busy it is woken at every one of the loop's system
-calls until it gets it (up to the 5 ms switch interval). Every such wake-up is CPU taken
-from the requests, so the writer is built to want the GIL a few times a second, not per
-event or per row: the database gets many rows per statement (:mod:`.sqlite`), and the
-writer lets the loop run between slices of encoding.
+one row at once. Its shipping thread takes everything gathered when a batch is full or
+every :data:`LINGER_SECONDS` and hands it to the writer (:mod:`.writer`), which runs in a
+process of its own (:mod:`.channel`): encoding and writing rows take none of the worker's
+GIL, so they cost the requests nothing but the gathering and one pickle per batch.
 
 While the database is unreachable, rows wait and the writer retries with exponential
-backoff; when the queue is full, new rows are dropped and counted (:attr:`LogState.dropped`),
-so the server never waits for the database and never grows without bound.
-:meth:`PredictionLog.close` flushes the queue (SIGTERM).
-
-Every count is written by one thread only (the observer's under its lock, the writer's by
-the writer), so the writer's need no lock.
+backoff; when the queue (the rows accepted and not yet written, the writer's included) is
+full, new rows are dropped and counted (:attr:`LogState.dropped`), so the server never
+waits for the database and never grows without bound. :meth:`PredictionLog.close` flushes
+the queue (SIGTERM).
 """
 
 from __future__ import annotations
@@ -34,14 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from dockyard.monitoring.migrations import WIDTH
+from dockyard.monitoring.channel import WriterProcess, WriterThread
 from dockyard.monitoring.rows import Gathered, answered, encode_into
-from dockyard.monitoring.store import (
-    DatabaseUnavailable,
-    PredictionLogError,
-    Store,
-    open_store,
-)
+from dockyard.monitoring.store import DatabaseUnavailable, Store, open_store
+from dockyard.monitoring.writer import Progress, WriterConfig
 from dockyard.predictor.events import AnsweredRows, PredictionEvent
 
 if TYPE_CHECKING:
@@ -49,13 +37,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("dockyard.monitoring")
 
-RETENTION_INTERVAL_SECONDS = 3600.0
-"""How often old rows are deleted when a retention is set."""
 LINGER_SECONDS = 0.5
-"""How long rows may wait for a batch to fill before they are written anyway."""
+"""How long rows may wait for a batch to fill before they are handed to the writer."""
 _RETRY_FIRST_SECONDS = 0.1
-_RETRY_MAX_SECONDS = 10.0
-_DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +61,11 @@ class PredictionLog:
     """Records each :class:`PredictionEvent` it is called with in the database at ``url``.
 
     ``inputs`` false keeps each row's inputs out of the log; ``queue`` bounds the rows
-    waiting (per process); ``batch`` bounds the rows per transaction; ``retention_days``
-    deletes older rows every hour. ``store_factory`` opens the database (tests give one
-    that fails, then works). Call :meth:`start` once, :meth:`close` at shutdown.
+    waiting (per worker process, the writer's included); ``batch`` bounds the rows per
+    transaction; ``retention_days`` deletes older rows every hour. The writer runs in a
+    process of its own unless ``process`` is false; then it runs in a thread, and
+    ``store_factory`` may open its database (tests give one that fails, then works). Call
+    :meth:`start` once, :meth:`close` at shutdown.
     """
 
     def __init__(
@@ -90,16 +76,21 @@ class PredictionLog:
         queue: int = 20_000,
         batch: int = 2_000,
         retention_days: float | None = None,
-        store_factory: Callable[[str], Store] = open_store,
+        store_factory: Callable[[str], Store] | None = None,
         retry_seconds: float = _RETRY_FIRST_SECONDS,
+        process: bool = True,
     ) -> None:
+        if store_factory is not None and process:
+            raise ValueError("a store_factory is used in this process only: pass process=False")
         self.url = url
         self.inputs = inputs
         self.capacity = queue
         self.batch = batch
         self.retention_days = retention_days
-        self._store = store_factory(url)
-        self._retry_first = retry_seconds
+        self.config = WriterConfig(url, inputs, batch, retention_days, retry_seconds)
+        self._store_factory = store_factory or open_store
+        self._writer: WriterProcess | WriterThread | None = None
+        self._process = process
         # Under _accepting: the refusals' rows, encoded by the observer (flat, WIDTH values
         # a row); the answered events' rows, gathered per predictor (by identity).
         self._values: list[Any] = []
@@ -109,22 +100,15 @@ class PredictionLog:
         self._closing = threading.Event()
         self._deadline = float("inf")
         self._thread: threading.Thread | None = None
-        self._migrated = False
-        self._next_retention = 0.0
         # Written by the observer only, under _accepting:
         self._accepted = 0
         self._dropped = 0
-        # Written by the writer thread only:
-        self._done = 0
-        self._written = 0
-        self._lost = 0
-        self._error: str | None = None
         # Read by counts_since_last only:
         self._reported = (0, 0)
         self.on_taken: Callable[[list[AnsweredRows]], None] | None = None
-        """Called by the writer thread with the answered rows of the events it takes off
-        the queue, one :class:`AnsweredRows` per model (the live drift gauges count them
-        there: off the request path, and while the database is down too). Set it before
+        """Called by the shipping thread with the answered rows it takes off the queue,
+        one :class:`AnsweredRows` per model (the live drift gauges count them there: off
+        the request path, and while the database is down too). Set it before
         :meth:`start`."""
 
     @classmethod
@@ -147,9 +131,11 @@ class PredictionLog:
         rows gathered column by column); drop them, and count them, if the queue is full."""
         rows = 1 if event.prediction is None else len(event.prediction)
         ok = answered(event)
+        writer = self._writer
+        done = 0 if writer is None else writer.done
         # CSV chunks are observed from worker threads, everything else on the event loop.
         with self._accepting:
-            queued = self._accepted - self._done
+            queued = self._accepted - done
             if queued and queued + rows > self.capacity:
                 self._dropped += rows
                 return
@@ -172,7 +158,7 @@ class PredictionLog:
                 return
             with self._accepting:
                 self._values += values
-        # The writer is woken for a full batch only; otherwise it comes by itself within
+        # The shipper is woken for a full batch only; otherwise it comes by itself within
         # LINGER_SECONDS. Waking it per request would cost every request a thread switch.
         if queued + rows >= self.batch and not self._wake.is_set():
             self._wake.set()
@@ -183,12 +169,20 @@ class PredictionLog:
         """Create or upgrade the tables, then start the writer. A database that is down
         does not stop the start (the writer retries); one a newer Dockyard upgraded does
         (:class:`SchemaTooNew`), as does one that is not a prediction log."""
+        store = self._store_factory(self.url)
+        error: str | None = None
         try:
-            self._migrate()
+            store.migrate()
         except DatabaseUnavailable as exc:
-            self._failed(exc)
+            logger.warning("prediction log: %s Predictions are queued until it is back.", exc)
+            error = exc.message
+        if self._process:
+            store.close()
+            self._writer = WriterProcess(self.config, error)
+        else:
+            self._writer = WriterThread(self.config, store, error)
         self._thread = threading.Thread(
-            target=self._run, name="dockyard-prediction-log", daemon=True
+            target=self._ship, name="dockyard-prediction-log", daemon=True
         )
         self._thread.start()
 
@@ -198,22 +192,28 @@ class PredictionLog:
         self._deadline = time.monotonic() + timeout
         self._closing.set()
         self._wake.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout + 1.0)
-            if thread.is_alive():
-                # Stuck in the driver past the deadline; its rows are reported lost.
-                return self._lost + self._accepted - self._done
-        self._store.close()
-        return self._lost + (self._accepted - self._done)
+        if self._thread is not None:
+            self._thread.join(timeout + 1.0)
+        writer = self._writer
+        if writer is not None:
+            writer.join(max(self._deadline - time.monotonic(), 0.0) + 2.0)
+        state = self.state()
+        return state.queued + (state.dropped - self._dropped)
+
+    @property
+    def writer(self) -> WriterProcess | WriterThread | None:
+        """Where the rows go once taken off the queue; ``None`` before :meth:`start`."""
+        return self._writer
 
     def state(self) -> LogState:
+        writer = self._writer
+        progress = Progress(0, 0, 0, None) if writer is None else writer.progress
         return LogState(
-            status="ok" if self._error is None else "unavailable",
-            queued=max(self._accepted - self._done, 0),
-            dropped=self._dropped + self._lost,
-            written=self._written,
-            error=self._error,
+            status="ok" if progress.error is None else "unavailable",
+            queued=max(self._accepted - progress.done, 0),
+            dropped=self._dropped + progress.lost,
+            written=progress.written,
+            error=progress.error,
         )
 
     def counts_since_last(self) -> tuple[int, int]:
@@ -225,125 +225,28 @@ class PredictionLog:
         self._reported = (state.dropped, state.written)
         return dropped, written
 
-    # -- the writer thread -----------------------------------------------------------------
+    # -- the shipping thread ---------------------------------------------------------------
 
-    def _run(self) -> None:
-        pending: list[Any] = []
-        step = self.batch * WIDTH
-        retry = self._retry_first
+    def _ship(self) -> None:
+        """Hand what is queued to the writer when a batch is full or every
+        :data:`LINGER_SECONDS`, and at close; then tell it to close."""
+        writer = self._writer
+        assert writer is not None
         while True:
-            # Here, not only when idle: under steady load the queue is never empty.
-            self._retain()
-            if not pending:
-                pending = self._take()
-            if pending:
-                chunk = pending[:step]
-                rows = len(chunk) // WIDTH
+            closing = self._closing.is_set()
+            with self._accepting:
+                values, self._values = self._values, []
+                gathered, self._gathered = self._gathered, {}
+            if self.on_taken is not None and gathered:
                 try:
-                    self._write(chunk)
-                except PredictionLogError as exc:
-                    self._failed(exc)
-                    if self._closing.is_set() and time.monotonic() >= self._deadline:
-                        self._give_up(len(pending) // WIDTH)
-                        return
-                    # Woken early only by close(), never by new events: a database that
-                    # is down is not retried at the request rate.
-                    self._closing.wait(min(retry, max(self._deadline - time.monotonic(), 0)))
-                    retry = min(retry * 2, _RETRY_MAX_SECONDS)
-                    continue
+                    self.on_taken([g.answered for g in gathered.values()])
                 except Exception:
-                    # Not the database: a bug, which retrying would only repeat. The chunk
-                    # is counted lost, and the log goes on with the next.
-                    logger.exception("prediction log: cannot write %d rows", rows)
-                    del pending[:step]
-                    self._lost += rows
-                    self._done += rows
-                    continue
-                del pending[:step]
-                self._done += rows
-                self._written += rows
-                self._recovered()
-                retry = self._retry_first
-                continue
-            if self._closing.is_set():
+                    # A bug in the callback: its rows are still written.
+                    logger.exception("prediction log: on_taken failed for %d models", len(gathered))
+            if values or gathered:
+                writer.send((values, [g.parcel for g in gathered.values()]))
+            if closing:
+                writer.close(max(self._deadline - time.monotonic(), 0.0))
                 return
             self._wake.wait(LINGER_SECONDS)
             self._wake.clear()
-
-    def _take(self) -> list[Any]:
-        """Everything queued, encoded: flat, :data:`WIDTH` values a row. The drift gauges
-        (``on_taken``) count the answered rows first."""
-        with self._accepting:
-            values, self._values = self._values, []
-            gathered, self._gathered = self._gathered, {}
-        if self.on_taken is not None and gathered:
-            try:
-                self.on_taken([g.answered for g in gathered.values()])
-            except Exception:
-                # A bug in the callback: its rows are still written.
-                logger.exception("prediction log: on_taken failed for %d models", len(gathered))
-        for rows in gathered.values():
-            # Between slices the event loop gets the GIL: encoding a full queue at once
-            # kept requests waiting for milliseconds.
-            lost = rows.encode(values, inputs=self.inputs, pause=_let_others_run)
-            self._lost += lost
-            self._done += lost
-        return values
-
-    def _write(self, values: list[Any]) -> None:
-        if not self._migrated:
-            self._migrate()
-        try:
-            self._store.insert_values(values)
-        except PredictionLogError:
-            # The database may come back empty (a new PostgreSQL, a deleted file).
-            self._migrated = False
-            raise
-
-    def _migrate(self) -> None:
-        self._store.migrate()
-        self._migrated = True
-
-    def _retain(self) -> None:
-        if self.retention_days is None or time.monotonic() < self._next_retention:
-            return
-        try:
-            if not self._migrated:
-                self._migrate()
-            deleted = self._store.delete_before(time.time() - self.retention_days * _DAY)
-        except PredictionLogError as exc:
-            self._failed(exc)
-            self._next_retention = time.monotonic() + 60.0
-            return
-        self._recovered()
-        self._next_retention = time.monotonic() + RETENTION_INTERVAL_SECONDS
-        if deleted:
-            logger.info(
-                "prediction log: deleted %d rows older than %g days", deleted, self.retention_days
-            )
-
-    def _failed(self, exc: PredictionLogError) -> None:
-        if self._error is None:
-            logger.warning("prediction log: %s Predictions are queued until it is back.", exc)
-        self._error = exc.message
-
-    def _recovered(self) -> None:
-        if self._error is not None:
-            logger.warning("prediction log: %s is available again.", self._store.where)
-            self._error = None
-
-    def _give_up(self, pending: int) -> None:
-        with self._accepting:
-            waiting = len(self._values) // WIDTH
-            waiting += sum(g.rows for g in self._gathered.values())
-            self._values, self._gathered = [], {}
-        lost = pending + waiting
-        logger.error(
-            "prediction log: %d rows not written at shutdown: %s", lost, self._error or "timeout"
-        )
-        self._lost += lost
-        self._done += lost
-
-
-def _let_others_run() -> None:
-    time.sleep(0)
