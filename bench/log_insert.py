@@ -1,6 +1,6 @@
 """What one logged prediction costs the prediction log, in CPU, without a server around it:
 building the data plane's event and encoding its row (the observer's work, on the request
-path), and inserting it into SQLite in the log's batches (the writer thread's work), for
+path), and inserting it into SQLite in the log's batches (the writer process's work), for
 SQLite page sizes of 4, 16 and 64 KiB. Rows are single-row Iris answers, as ``bench/run``
 sends them.
 

@@ -5,7 +5,7 @@ training reference, as a population stability index per feature.
 (:mod:`dockyard.bundle.bins`, which ``dockyard monitor`` uses too, so a gauge and the
 monitor's PSI agree on the same rows): numbers by the reference's edges, categories by
 their key (values the reference never saw pooled), texts by the edges of their lengths,
-and the predictions. It is fed by the prediction log's writer thread, the rows of many
+and the predictions. It is fed by the prediction log's shipping thread, the rows of many
 events at a time (:attr:`PredictionLog.on_taken <dockyard.monitoring.log.PredictionLog>`,
 :class:`~dockyard.predictor.events.AnsweredRows`), never on the request path; so without a
 prediction log there are no drift gauges.
@@ -212,7 +212,7 @@ class LiveDistributions:
         *,
         window_rows: int = DEFAULT_WINDOW_ROWS,
     ) -> LiveDistributions:
-        """The distributions of ``predictors``, counted by ``log``'s writer thread."""
+        """The distributions of ``predictors``, counted by ``log``'s shipping thread."""
         live = cls(predictors, window_rows=window_rows)
         log.on_taken = live.count
         return live

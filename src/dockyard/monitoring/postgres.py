@@ -23,7 +23,7 @@ CONNECT_TIMEOUT_SECONDS = 5
 # one at a time, the others then find the schema current.
 _SCHEMA_LOCK = 0x646F636B
 # COPY: 1.7 times the rows per second of executemany's pipelined INSERTs, for less of the
-# writer thread's time (which it shares with the event loop).
+# writer's time.
 _COPY = f"COPY predictions ({PREDICTION_COLUMNS}) FROM STDIN"
 
 

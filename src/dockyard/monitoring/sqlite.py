@@ -31,10 +31,10 @@ CHUNK_ROWS = 1000
 """Rows inserted by one statement (13,000 parameters; SQLite allows 32,766 since 3.32).
 
 One multi-row ``INSERT`` costs the same CPU per row as ``executemany`` but lets go of the
-GIL once, where ``executemany`` lets go of it for every row. That matters: each time the
-writer thread wants the GIL back while the event loop is busy, it is woken at every one of
-the loop's system calls until it gets it (up to the 5 ms switch interval), and every such
-wake-up is CPU taken from the requests."""
+GIL once, where ``executemany`` lets go of it for every row. That matters when the writer
+is a thread (``PredictionLog(process=False)``): each time it wants the GIL back while the
+event loop is busy, it is woken at every one of the loop's system calls until it gets it
+(up to the 5 ms switch interval), and every such wake-up is CPU taken from the requests."""
 
 
 @functools.lru_cache(maxsize=16)

@@ -232,12 +232,12 @@ def prediction_log(
 ) -> tuple[PredictionLog | None, Store | None]:
     """The prediction log ``settings`` ask for, its metrics and drift gauges watched, and a
     store of its own for feedback and the monitoring pages (the log writes through another
-    connection, from its writer thread); ``(None, None)`` without a log."""
+    connection, from its writer process); ``(None, None)`` without a log."""
     log = PredictionLog.from_settings(settings)
     if log is None or settings.prediction_log is None:
         return None, None
     metrics.watch_log(log.counts_since_last)
-    # Drift gauges are counted by the log's writer thread, so only with a log.
+    # Drift gauges are counted by the log's shipping thread, so only with a log.
     metrics.watch_drift(LiveDistributions.fed_by(log, repository).drift)
     return log, open_store(settings.prediction_log)
 

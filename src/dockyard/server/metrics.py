@@ -80,7 +80,7 @@ class _Families:
 
 class _DriftFamilies:
     """The live drift gauges (see :mod:`dockyard.monitoring.gauges`), registered only when
-    the server keeps a prediction log: its writer thread feeds them.
+    the server keeps a prediction log: its shipping thread feeds them.
 
     With several workers each one sees part of the traffic and computes the PSI of its own
     window, a sample of the same stream: summing them would grow with the worker count, a
