@@ -276,6 +276,23 @@ def test_sqlite_uses_wal_and_waits_for_other_writers(tmp_path: Path) -> None:
     assert [r.request_id for r in store.window("m", 0)] == ["late"]
 
 
+def test_a_new_log_waits_for_the_worker_that_is_creating_it(tmp_path: Path) -> None:
+    import threading
+
+    # The first worker holds the new file, not yet in WAL mode: SQLite refuses a second
+    # connection's switch to WAL at once, without its busy timeout.
+    first = sqlite3.connect(tmp_path / "log.db", isolation_level=None, check_same_thread=False)
+    first.execute("CREATE TABLE creating (x)")
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("INSERT INTO creating VALUES (1)")
+    threading.Timer(0.3, lambda: first.execute("COMMIT")).start()
+    store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    assert store.migrate() == SCHEMA_VERSION
+    store.close()
+    first.close()
+    assert raw(f"sqlite:///{tmp_path / 'log.db'}", "PRAGMA journal_mode") == [("wal",)]
+
+
 # -- several processes, one database ---------------------------------------------------------
 
 

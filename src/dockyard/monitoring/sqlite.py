@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,24 @@ event loop is busy, it is woken at every one of the loop's system calls until it
 def _insert(rows: int) -> str:
     one = "(" + ", ".join("?" * WIDTH) + ")"
     return f"INSERT INTO predictions ({PREDICTION_COLUMNS}) VALUES " + ", ".join([one] * rows)  # noqa: S608 - constants only
+
+
+def _wal(connection: sqlite3.Connection) -> None:
+    """Put the file in WAL mode. While another connection holds a lock on a file not yet in
+    WAL mode (the first worker creating the log), SQLite refuses at once, without its busy
+    timeout: wait for that lock here, as for any other."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 # SQLite's primary result codes that say "not now" rather than "never".
@@ -81,7 +100,7 @@ class SQLiteBackend:
             # make a logged row cost about a fifth less CPU to insert than the default 4 KiB
             # (fewer page splits and WAL frames per row; bench/log_insert.py).
             connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-            connection.execute("PRAGMA journal_mode = WAL")
+            _wal(connection)
             # In WAL mode NORMAL never corrupts the file; a power cut may lose the last
             # transactions, which a log can afford for a write that costs no fsync.
             connection.execute("PRAGMA synchronous = NORMAL")
