@@ -249,7 +249,8 @@ def test_from_settings(tmp_path: Path) -> None:
         )
     )
     assert log is not None
-    assert (log.url, log.inputs, log.capacity, log.batch, log.retention_days) == (
+    config = log.config
+    assert (config.url, config.inputs, log.capacity, config.batch, config.retention_days) == (
         url,
         False,
         3,

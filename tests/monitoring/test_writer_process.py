@@ -22,11 +22,16 @@ from tests.monitoring.conftest import answered, refused
 from tests.monitoring.test_log import stored, wait_for
 
 
-def writer_pid(log: PredictionLog) -> int:
+def writer_process(log: PredictionLog) -> WriterProcess:
     writer = log.writer
     assert isinstance(writer, WriterProcess)
-    assert writer.pid is not None
-    return writer.pid
+    return writer
+
+
+def writer_pid(log: PredictionLog) -> int:
+    pid = writer_process(log).pid
+    assert pid is not None
+    return pid
 
 
 def test_the_writer_is_a_process_of_its_own(iris: Predictor, tmp_path: Path) -> None:
@@ -69,9 +74,7 @@ def test_an_interrupt_for_the_server_does_not_stop_the_writer(
     url = f"sqlite:///{tmp_path / 'log.db'}"
     log = PredictionLog(url)
     log.start()
-    writer = log.writer
-    assert isinstance(writer, WriterProcess)
-    assert writer.running.wait(30)
+    assert writer_process(log).running.wait(30)
     pid = writer_pid(log)
     # Ctrl-C reaches the whole process group; the server stops, then closes the log.
     os.kill(pid, signal.SIGINT)

@@ -85,7 +85,8 @@ class WriterProcess:
     def __init__(self, config: WriterConfig, error: str | None) -> None:
         self.config = config
         self.progress = Progress(0, 0, 0, error)
-        self._error = error
+        self._error: str | None = None
+        """Why the last writer process ended, while no new one runs."""
         self._base = Progress(0, 0, 0, None)
         """What writer processes that ended did."""
         self._shipped = 0
@@ -121,7 +122,7 @@ class WriterProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,  # it logs to the server's standard error
             )
-        self._process, self._sock, self._ended = process, ours, False
+        self._process, self._sock, self._ended, self._error = process, ours, False, None
         self._started = time.monotonic()
         wire.send(ours, self.config)
         self._listener = threading.Thread(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dockyard.monitoring.channel import WriterProcess, WriterThread
 from dockyard.monitoring.rows import Gathered, answered, encode_into
 from dockyard.monitoring.store import DatabaseUnavailable, Store, open_store
-from dockyard.monitoring.writer import Progress, WriterConfig
+from dockyard.monitoring.writer import Progress, WriterConfig, warn_unavailable
 from dockyard.predictor.events import AnsweredRows, PredictionEvent
 
 if TYPE_CHECKING:
@@ -82,12 +82,9 @@ class PredictionLog:
     ) -> None:
         if store_factory is not None and process:
             raise ValueError("a store_factory is used in this process only: pass process=False")
-        self.url = url
-        self.inputs = inputs
         self.capacity = queue
-        self.batch = batch
-        self.retention_days = retention_days
         self.config = WriterConfig(url, inputs, batch, retention_days, retry_seconds)
+        """The log's settings, as its writer gets them."""
         self._store_factory = store_factory or open_store
         self._writer: WriterProcess | WriterThread | None = None
         self._process = process
@@ -148,7 +145,7 @@ class PredictionLog:
         if not ok:
             values: list[Any] = []
             try:
-                encode_into(values, event, inputs=self.inputs)
+                encode_into(values, event, inputs=self.config.inputs)
             except Exception:
                 # A bug, not the database: the row is counted dropped and the log goes on.
                 logger.exception("prediction log: cannot record request %s", event.request_id)
@@ -160,7 +157,7 @@ class PredictionLog:
                 self._values += values
         # The shipper is woken for a full batch only; otherwise it comes by itself within
         # LINGER_SECONDS. Waking it per request would cost every request a thread switch.
-        if queued + rows >= self.batch and not self._wake.is_set():
+        if queued + rows >= self.config.batch and not self._wake.is_set():
             self._wake.set()
 
     # -- life ------------------------------------------------------------------------------
@@ -169,13 +166,12 @@ class PredictionLog:
         """Create or upgrade the tables, then start the writer. A database that is down
         does not stop the start (the writer retries); one a newer Dockyard upgraded does
         (:class:`SchemaTooNew`), as does one that is not a prediction log."""
-        store = self._store_factory(self.url)
+        store = self._store_factory(self.config.url)
         error: str | None = None
         try:
             store.migrate()
         except DatabaseUnavailable as exc:
-            logger.warning("prediction log: %s Predictions are queued until it is back.", exc)
-            error = exc.message
+            error = warn_unavailable(exc)
         if self._process:
             store.close()
             self._writer = WriterProcess(self.config, error)

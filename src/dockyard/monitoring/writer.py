@@ -32,7 +32,7 @@ from dockyard.monitoring.migrations import WIDTH
 from dockyard.monitoring.parcels import Parcel
 from dockyard.monitoring.store import PredictionLogError, Store, open_store
 
-__all__ = ["Inbox", "Progress", "Writer", "WriterConfig"]
+__all__ = ["Inbox", "Progress", "Writer", "WriterConfig", "warn_unavailable"]
 
 logger = logging.getLogger("dockyard.monitoring")
 
@@ -199,9 +199,7 @@ class Writer:
             logger.info("prediction log: deleted %d rows older than %g days", deleted, days)
 
     def _failed(self, exc: PredictionLogError) -> None:
-        if self._error is None:
-            logger.warning("prediction log: %s Predictions are queued until it is back.", exc)
-        self._error = exc.message
+        self._error = warn_unavailable(exc) if self._error is None else exc.message
 
     def _recovered(self) -> None:
         if self._error is not None:
@@ -216,6 +214,13 @@ class Writer:
         )
         self._lost += lost
         self._done += lost
+
+
+def warn_unavailable(exc: PredictionLogError) -> str:
+    """Say that the database cannot be written, and why; returns the reason (``exc``'s
+    message), which ``/readyz`` shows until a write succeeds."""
+    logger.warning("prediction log: %s Predictions are queued until it is back.", exc)
+    return exc.message
 
 
 # -- the writer process --------------------------------------------------------------------
