@@ -149,6 +149,33 @@ def test_a_database_that_is_down_delays_rows_and_loses_none(
     assert log.close() == 0
 
 
+def test_the_shipper_takes_whole_batches_while_the_writer_is_behind(
+    iris: Predictor, store_url: str, tmp_path: Path
+) -> None:
+    # Under load the writer always holds unwritten rows. They must not count towards the
+    # next batch: that woke the shipping thread at every request, for a shipment (and a
+    # transaction) of one row each.
+    outage = Outage(store_url, tmp_path)
+    log = PredictionLog(
+        store_url, batch=10, store_factory=outage, retry_seconds=0.02, process=False
+    )
+    shipped: list[int] = []
+    log.on_taken = lambda taken: shipped.append(sum(len(rows.outputs) for rows in taken))
+    log.start()
+    for i in range(10):
+        log(answered(iris, [IRIS_SETOSA], request_id=f"first-{i}"))
+    wait_for(lambda: shipped == [10])
+    for i in range(5):
+        log(answered(iris, [IRIS_SETOSA], request_id=f"then-{i}"))
+        time.sleep(0.01)
+    wait_for(lambda: sum(shipped) == 15)
+    # Together after the linger (or split once, if it ran out among the five).
+    assert len(shipped) <= 3, shipped
+    outage.end()
+    assert log.close() == 0
+    assert len(stored(store_url)) == 15
+
+
 def test_a_full_queue_drops_and_counts_rows(
     iris: Predictor, store_url: str, tmp_path: Path
 ) -> None:

@@ -100,6 +100,8 @@ class PredictionLog:
         # Written by the observer only, under _accepting:
         self._accepted = 0
         self._dropped = 0
+        # Under _accepting: rows accepted since the shipping thread last took them.
+        self._unshipped = 0
         # Read by counts_since_last only:
         self._reported = (0, 0)
         self.on_taken: Callable[[list[AnsweredRows]], None] | None = None
@@ -137,6 +139,8 @@ class PredictionLog:
                 self._dropped += rows
                 return
             self._accepted += rows
+            self._unshipped += rows
+            unshipped = self._unshipped
             if ok:
                 gathered = self._gathered.get(id(event.predictor))
                 if gathered is None:
@@ -156,8 +160,11 @@ class PredictionLog:
             with self._accepting:
                 self._values += values
         # The shipper is woken for a full batch only; otherwise it comes by itself within
-        # LINGER_SECONDS. Waking it per request would cost every request a thread switch.
-        if queued + rows >= self.config.batch and not self._wake.is_set():
+        # LINGER_SECONDS. Waking it per request would cost every request a thread switch,
+        # and the writer a transaction for a few rows. (A batch counts the rows gathered
+        # since it last came, not all the rows unwritten: under load the writer always
+        # holds a batch or so, and counting those woke it at every request.)
+        if unshipped >= self.config.batch and not self._wake.is_set():
             self._wake.set()
 
     # -- life ------------------------------------------------------------------------------
@@ -233,6 +240,7 @@ class PredictionLog:
             with self._accepting:
                 values, self._values = self._values, []
                 gathered, self._gathered = self._gathered, {}
+                self._unshipped = 0
             if self.on_taken is not None and gathered:
                 try:
                     self.on_taken([g.answered for g in gathered.values()])
