@@ -9,8 +9,10 @@ import pickle
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
+from dockyard.monitoring.migrations import rows_from
 from dockyard.monitoring.parcels import SLICE_ROWS
 from dockyard.monitoring.rows import Gathered, encode_into
 from dockyard.predictor import Predictor
@@ -84,6 +86,55 @@ def test_bulk_encoding_gives_the_rows_of_each_event_encoded_alone(
     again: list[Any] = []
     assert shipped.encode(again, inputs=inputs) == 0
     assert again == values
+
+
+REVIEWS = [
+    {"review": 'so-so "100%" café, {fine} [ok]', "channel": "web", "age": None},
+    {"review": "great staff, quick", "channel": "phone", "age": 31.5},
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "records"),
+    [
+        ("iris", [IRIS_SETOSA, VERSICOLOR]),
+        ("diabetes", None),
+        ("segments", [INLIER, OUTLIER]),
+        ("anomalies", [INLIER, OUTLIER]),
+        ("reviews", REVIEWS),
+    ],
+)
+def test_each_row_holds_the_json_orjson_writes_of_its_objects(
+    request: pytest.FixtureRequest, name: str, records: Any
+) -> None:
+    # The writer puts the text together from columns and templates; it must be the text of
+    # the objects a client is answered with, for every kind of model and value.
+    predictor: Predictor = request.getfixturevalue(name)
+    events = events_of(predictor, records or _diabetes_records())
+    if name == "iris":
+        nan = answered(predictor, [IRIS_SETOSA], request_id="nan")
+        scores = np.array([[np.nan, 0.5, 0.5]])
+        events.append(dataclasses.replace(nan, prediction=Prediction(["setosa"], scores)))
+    values: list[Any] = []
+    assert gathered(predictor, events).parcel.encode(values) == 0
+    rows = iter(rows_from(values))
+    dumps = orjson.dumps
+    for event in events:
+        prediction = event.prediction
+        assert prediction is not None
+        for index, answer in enumerate(predictor.to_json(prediction)):
+            row = next(rows)
+            assert row[-1] == dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            key = predictor.answers.key
+            assert row[-2] == dumps(answer[key], option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            if event.columns is None:
+                assert row[-3] is None
+            else:
+                inputs = dict(
+                    zip(predictor.feature_names, (c[index] for c in event.columns), strict=True)
+                )
+                assert row[-3] == dumps(inputs, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    assert next(rows, None) is None
 
 
 def test_the_drift_gauges_get_the_rows_column_by_column(iris: Predictor) -> None:

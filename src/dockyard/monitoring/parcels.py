@@ -11,7 +11,7 @@ scikit-learn or ONNX Runtime.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,6 @@ import numpy as np
 import orjson
 
 from dockyard.predictor.outputs import Answers
-from dockyard.predictor.prediction import Prediction
 
 if TYPE_CHECKING:
     from dockyard.predictor.predictor import Predictor
@@ -138,21 +137,32 @@ class Parcel:
         return lost
 
     def encoded(self, start: int, end: int, first: int, inputs: bool) -> list[Any]:
-        """The rows of events ``start`` to ``end``, whose first row is ``first`` of all."""
+        """The rows of events ``start`` to ``end``, whose first row is ``first`` of all.
+
+        The JSON is written column by column (a column of numbers is one ``orjson.dumps``,
+        split at its commas) and put together by %-templates: the text orjson gives each
+        row's objects, for about half the CPU of building and dumping every object."""
         events = self.events[start:end]
         stop = first + sum(e[2] for e in events)
         form = self.format
+        answers = form.answers
         scores = self._scores(start, end, first, stop)
-        answers = form.answers.to_json(Prediction(self.outputs[first:stop], scores))
-        if len(answers) != stop - first:
-            raise ValueError(f"{len(answers)} answers for {stop - first} rows")
+        predictions = _texts(answers.predictions(self.outputs[first:stop]))
+        template = answers.template(scores is not None)
+        if scores is None:
+            outputs = [template % (p,) for p in predictions]
+        else:
+            if scores.shape[0] != len(predictions):
+                raise ValueError(f"{scores.shape[0]} score rows for {len(predictions)} rows")
+            outputs = [
+                template % (p, *row)
+                for p, row in zip(predictions, _rows(scores.tolist()), strict=True)
+            ]
         records: Sequence[str | None] = (
             _records(form.feature_names, [column[first:stop] for column in self.columns])
             if inputs
-            else [None] * len(answers)
+            else [None] * len(outputs)
         )
-        key = form.answers.key
-        dumps = orjson.dumps
         head = form.head
         out: list[Any] = []
         at = 0
@@ -160,7 +170,6 @@ class Parcel:
             latency_ms = latency * 1000.0
             row = first_row
             for index in range(at, at + count):
-                answer = answers[index]
                 out += (
                     request_id,
                     row,
@@ -170,18 +179,37 @@ class Parcel:
                     200,
                     latency_ms,
                     records[index] if has_inputs else None,
-                    dumps(answer[key], option=_NUMPY).decode(),
-                    dumps(answer, option=_NUMPY).decode(),
+                    predictions[index],
+                    outputs[index],
                 )
                 row += 1
             at += count
         return out
 
 
-def _records(names: Sequence[str], columns: Iterable[Iterable[Any]]) -> list[str]:
-    """Each row's inputs as a JSON object."""
+def _texts(values: Sequence[Any]) -> list[str]:
+    """Each value as the JSON text orjson gives it alone: dumped all at once and split at
+    the commas, or one by one when a value's text holds a comma (a string, a list)."""
+    if values:
+        parts = orjson.dumps(values, option=_NUMPY).decode()[1:-1].split(",")
+        # Each value gives one part at least: as many parts as values, and none held one.
+        if len(parts) == len(values):
+            return parts
     dumps = orjson.dumps
-    return [
-        dumps(dict(zip(names, row, strict=True)), option=_NUMPY).decode()
-        for row in zip(*columns, strict=True)
-    ]
+    return [dumps(value, option=_NUMPY).decode() for value in values]
+
+
+def _rows(matrix: list[list[float]]) -> list[list[str]]:
+    """Each row of a score matrix as the JSON text of each of its numbers."""
+    if not matrix:
+        return []
+    text = orjson.dumps(matrix).decode()
+    return [row.split(",") for row in text[2:-2].split("],[")]
+
+
+def _records(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> list[str]:
+    """Each row's inputs as the JSON object orjson writes of ``dict(zip(names, row))``."""
+    template = (
+        "{" + ",".join(orjson.dumps(n).decode().replace("%", "%%") + ":%s" for n in names) + "}"
+    )
+    return [template % row for row in zip(*(_texts(column) for column in columns), strict=True)]

@@ -13,7 +13,7 @@ CSV scoring appends the same keys as columns (``cluster``, ``distance_0``…;
 after the scikit-learn method (``transform``, ``predict_proba``, ``decision_function``).
 The :class:`~dockyard.predictor.predictor.Prediction` holds the labels in ``outputs`` and
 the per-row numbers in ``probabilities`` (an ``(n, k)`` matrix; ``(n, 1)`` for a score).
-This module needs numpy only: ONNX-served bundles use it too.
+This module needs numpy and orjson only: ONNX-served bundles use it too.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from dockyard.predictor.prediction import Prediction
 
@@ -166,7 +167,7 @@ class Answers:
         if self.unsupervised is not None:
             return self.unsupervised.to_json(prediction)
         if self.task == "regression":
-            return [{"value": float(v)} for v in prediction.outputs]
+            return [{"value": v} for v in self.predictions(prediction.outputs)]
         if prediction.probabilities is None:
             return [{"label": label} for label in prediction.outputs]
         keys = self.class_keys
@@ -176,6 +177,41 @@ class Answers:
                 prediction.outputs, prediction.probabilities.tolist(), strict=True
             )
         ]
+
+    def predictions(self, outputs: Sequence[Any]) -> list[Any]:
+        """What each row's answer holds under :attr:`key`, for these outputs."""
+        if self.unsupervised is None and self.task == "regression":
+            return [float(v) for v in outputs]
+        return list(outputs)
+
+    def template(self, scored: bool) -> str:
+        """A row of :meth:`to_json` as the JSON text orjson writes, with ``%s`` for its
+        prediction (:meth:`predictions`) and then for each of its scores in order (a row of
+        the score matrix; ``scored``: the prediction has one): the prediction log formats
+        the answers of many rows with it, instead of building and dumping each object."""
+        unsupervised = self.unsupervised
+        if unsupervised is not None:
+            head = _text(unsupervised.label_key) + ":%s"
+            if unsupervised.score_key is None or not scored:
+                return "{" + head + "}"
+            if unsupervised.single_score:
+                return "{" + head + "," + _text("score") + ":%s}"
+            return "{" + head + "," + _object(unsupervised.score_key, unsupervised.keys) + "}"
+        if self.task == "regression":
+            return "{" + _text("value") + ":%s}"
+        head = _text("label") + ":%s"
+        if not scored:
+            return "{" + head + "}"
+        return "{" + head + "," + _object("probabilities", self.class_keys) + "}"
+
+
+def _text(key: str) -> str:
+    """``key`` as JSON text, for a %-template."""
+    return orjson.dumps(key).decode().replace("%", "%%")
+
+
+def _object(key: str, names: Sequence[str]) -> str:
+    return _text(key) + ":{" + ",".join(_text(name) + ":%s" for name in names) + "}"
 
 
 def _keys(classes: Sequence[Any]) -> tuple[str, ...]:
