@@ -4,9 +4,9 @@ JSON scalar, the row's whole answer as v1 JSON gives it).
 
 The log's observer hands each answered event to a :class:`Gathered`, which keeps one
 predictor's events column by column (a few list appends per event); the writer encodes its
-:class:`~dockyard.monitoring.parcels.Parcel` all at once: one ``to_json`` over a stacked
-score matrix instead of one per request, which costs about half as much CPU per row as
-encoding each event alone. :func:`encode_into` encodes one event the same way.
+:class:`~dockyard.monitoring.parcels.Parcel` all at once, column by column over a stacked
+score matrix, which costs a fraction of the CPU per row of encoding each event alone.
+:func:`encode_into` encodes one event the same way.
 """
 
 from __future__ import annotations
