@@ -18,6 +18,7 @@ from dockyard.monitoring.store import (
     PredictionLogError,
     SchemaTooNew,
     Store,
+    encode,
     open_store,
 )
 from dockyard.predictor import Predictor
@@ -231,6 +232,52 @@ def test_delete_before_removes_old_predictions_and_feedback(store: Store) -> Non
     assert [r.request_id for r in store.window("m", 0)] == ["new"]
     assert store.labelled("m", 0) == [("label-0", 2)]
     assert store.delete_before(150.0) == 0
+
+
+def test_retention_deletes_a_row_written_after_younger_ones_at_a_later_round(
+    store: Store,
+) -> None:
+    store.migrate()
+    # "late" arrived with the old rows but was written after a young one (a slow request).
+    store.insert_predictions([row("a", at=100.0), row("b", at=300.0), row("late", at=100.0)])
+    assert store.delete_before(200.0) == 1
+    assert [r.request_id for r in store.window("m", 0)] == ["late", "b"]
+    store.insert_predictions([row("c", at=500.0)])
+    assert store.delete_before(400.0) == 2
+    assert [r.request_id for r in store.window("m", 0)] == ["c"]
+    # Nothing young enough to keep: everything old goes.
+    assert store.delete_before(600.0) == 1
+    assert store.window("m", 0) == []
+
+
+def test_retention_costs_the_rows_it_deletes_not_the_table(tmp_path: Path) -> None:
+    def steps_to_delete_ten_old_rows(young: int) -> int:
+        store = open_store(f"sqlite:///{tmp_path / f'{young}.db'}")
+        store.migrate()
+        old = [encode(row(f"old-{i}", at=100.0)) for i in range(10)]
+        store.insert_encoded([*old, *(encode(row(f"y-{i}", at=900.0)) for i in range(young))])
+        steps = [0]
+        connect = store.backend.connect
+
+        def counting() -> Any:
+            connection = connect()
+
+            def step() -> int:
+                steps[0] += 1
+                return 0
+
+            connection.set_progress_handler(step, 100)
+            return connection
+
+        store.close()
+        store.backend.connect = counting  # type: ignore[method-assign]
+        assert store.delete_before(500.0) == 10
+        store.close()
+        return steps[0]
+
+    small, large = steps_to_delete_ten_old_rows(1_000), steps_to_delete_ten_old_rows(30_000)
+    # A scan of the table would take 30 times the steps.
+    assert large < 2 * small + 50, (small, large)
 
 
 # -- opening -------------------------------------------------------------------------------

@@ -93,8 +93,19 @@ _LABELLED = """SELECT pr.prediction, fb.truth FROM predictions pr
           AND latest.model = pr.model
       )
     ORDER BY pr."time", pr.id"""
-_DELETE_PREDICTIONS = 'DELETE FROM predictions WHERE "time" < ?'
-_DELETE_FEEDBACK = 'DELETE FROM feedback WHERE "time" < ?'
+# Retention reads each table in id order, the order its rows were written, only as far as
+# the first row young enough to keep, and deletes the old rows before it: it costs the rows
+# it deletes, not the table, so an hourly round on a log of millions of rows holds the
+# write lock for moments. A row written after a younger one (a slow request, another
+# host's clock a little behind) goes at a later round, once the rows around it are old too.
+_RETENTION = {
+    table: (
+        f'SELECT id FROM {table} WHERE "time" >= ? ORDER BY id LIMIT 1',  # noqa: S608 - constants
+        f'DELETE FROM {table} WHERE id < ? AND "time" < ?',  # noqa: S608 - constants
+        f'DELETE FROM {table} WHERE "time" < ?',  # noqa: S608 - constants
+    )
+    for table in ("predictions", "feedback")
+}
 
 
 EncodedRow = tuple[
@@ -253,11 +264,18 @@ class Store:
     def delete_before(self, cutoff: float) -> int:
         """Retention: delete predictions and feedback older than ``cutoff`` (epoch
         seconds); returns how many rows went, from both tables."""
+        sql = self.dialect.sql
+        deleted = 0
         with self._transaction() as cursor:
-            cursor.execute(self.dialect.sql(_DELETE_PREDICTIONS), (cutoff,))
-            deleted = int(cursor.rowcount)
-            cursor.execute(self.dialect.sql(_DELETE_FEEDBACK), (cutoff,))
-            return deleted + int(cursor.rowcount)
+            for first_kept, delete_before, delete_all in _RETENTION.values():
+                cursor.execute(sql(first_kept), (cutoff,))
+                found = cursor.fetchone()
+                if found is None:  # every row is old
+                    cursor.execute(sql(delete_all), (cutoff,))
+                else:
+                    cursor.execute(sql(delete_before), (found[0], cutoff))
+                deleted += int(cursor.rowcount)
+        return deleted
 
     # -- reading ---------------------------------------------------------------------------
 
