@@ -141,7 +141,7 @@ class Parcel:
 
         The JSON is written column by column (a column of numbers is one ``orjson.dumps``,
         split at its commas) and put together by %-templates: the text orjson gives each
-        row's objects, for about 40 % less CPU than building and dumping every object."""
+        row's objects, for less CPU than building and dumping every object."""
         events = self.events[start:end]
         stop = first + sum(e[2] for e in events)
         form = self.format
