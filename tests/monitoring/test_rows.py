@@ -52,15 +52,16 @@ def gathered(predictor: Predictor, events: list[PredictionEvent]) -> Gathered:
     return rows
 
 
-@pytest.mark.parametrize(
-    ("name", "records"),
-    [
-        ("iris", [IRIS_SETOSA, VERSICOLOR]),
-        ("diabetes", None),
-        ("segments", [INLIER, OUTLIER]),
-        ("anomalies", [INLIER, OUTLIER]),
-    ],
-)
+MODELS = [
+    ("iris", [IRIS_SETOSA, VERSICOLOR]),
+    ("diabetes", None),
+    ("segments", [INLIER, OUTLIER]),
+    ("anomalies", [INLIER, OUTLIER]),
+]
+"""A bundle fixture of each kind, with records for it (``None``: diabetes rows)."""
+
+
+@pytest.mark.parametrize(("name", "records"), MODELS)
 @pytest.mark.parametrize("inputs", [True, False])
 def test_bulk_encoding_gives_the_rows_of_each_event_encoded_alone(
     request: pytest.FixtureRequest, name: str, records: Any, inputs: bool
@@ -94,16 +95,7 @@ REVIEWS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "records"),
-    [
-        ("iris", [IRIS_SETOSA, VERSICOLOR]),
-        ("diabetes", None),
-        ("segments", [INLIER, OUTLIER]),
-        ("anomalies", [INLIER, OUTLIER]),
-        ("reviews", REVIEWS),
-    ],
-)
+@pytest.mark.parametrize(("name", "records"), [*MODELS, ("reviews", REVIEWS)])
 def test_each_row_holds_the_json_orjson_writes_of_its_objects(
     request: pytest.FixtureRequest, name: str, records: Any
 ) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from dockyard.predictor.outputs import Answers
+from dockyard.predictor.outputs import Answers, object_template
 
 if TYPE_CHECKING:
     from dockyard.predictor.predictor import Predictor
@@ -209,7 +209,5 @@ def _rows(matrix: list[list[float]]) -> list[list[str]]:
 
 def _records(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> list[str]:
     """Each row's inputs as the JSON object orjson writes of ``dict(zip(names, row))``."""
-    template = (
-        "{" + ",".join(orjson.dumps(n).decode().replace("%", "%%") + ":%s" for n in names) + "}"
-    )
+    template = object_template(names)
     return [template % row for row in zip(*(_texts(column) for column in columns), strict=True)]

@@ -98,14 +98,14 @@ _LABELLED = """SELECT pr.prediction, fb.truth FROM predictions pr
 # it deletes, not the table, so an hourly round on a log of millions of rows holds the
 # write lock for moments. A row written after a younger one (a slow request, another
 # host's clock a little behind) goes at a later round, once the rows around it are old too.
-_RETENTION = {
-    table: (
+_RETENTION = [
+    (
         f'SELECT id FROM {table} WHERE "time" >= ? ORDER BY id LIMIT 1',  # noqa: S608 - constants
         f'DELETE FROM {table} WHERE id < ? AND "time" < ?',  # noqa: S608 - constants
         f'DELETE FROM {table} WHERE "time" < ?',  # noqa: S608 - constants
     )
     for table in ("predictions", "feedback")
-}
+]
 
 
 EncodedRow = tuple[
@@ -267,7 +267,7 @@ class Store:
         sql = self.dialect.sql
         deleted = 0
         with self._transaction() as cursor:
-            for first_kept, delete_before, delete_all in _RETENTION.values():
+            for first_kept, delete_before, delete_all in _RETENTION:
                 cursor.execute(sql(first_kept), (cutoff,))
                 found = cursor.fetchone()
                 if found is None:  # every row is old

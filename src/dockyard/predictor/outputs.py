@@ -205,13 +205,19 @@ class Answers:
         return "{" + head + "," + _object("probabilities", self.class_keys) + "}"
 
 
+def object_template(names: Sequence[str]) -> str:
+    """The JSON text orjson writes of an object with these keys, in order, with ``%s`` for
+    each value."""
+    return "{" + ",".join(_text(name) + ":%s" for name in names) + "}"
+
+
 def _text(key: str) -> str:
     """``key`` as JSON text, for a %-template."""
     return orjson.dumps(key).decode().replace("%", "%%")
 
 
 def _object(key: str, names: Sequence[str]) -> str:
-    return _text(key) + ":{" + ",".join(_text(name) + ":%s" for name in names) + "}"
+    return _text(key) + ":" + object_template(names)
 
 
 def _keys(classes: Sequence[Any]) -> tuple[str, ...]:
