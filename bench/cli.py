@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         doc["meta"]["wall_s"] = round(time.monotonic() - started, 1)
         doc["meta"]["load_average_at_end"] = os.getloadavg()[0]
         report.add_ratios(doc)
+        report.add_log_cost(doc)
         json_path, md_path = report.write(doc, args.out)
         print(report.markdown(doc))
         print(f"bench: wrote {json_path} and {md_path}")

@@ -34,6 +34,36 @@ def add_ratios(doc: dict[str, Any]) -> None:
             r["vs_ceiling"] = round(rps / ceiling, 3)
 
 
+def add_log_cost(doc: dict[str, Any]) -> None:
+    """``log_cost``: for each model served both as ``dockyard-fast`` and as
+    ``dockyard-fast-log``, what logging every prediction changes in req/s at the headline
+    concurrency: the ``change`` of the medians and, with rounds, each round's own
+    (``rounds``, paired by round: the servers take turns within a round, so a slow minute
+    of a shared machine falls on both) and their ``median_round``."""
+    found = {(r["server"], r["model"]): r for r in doc["results"] if r["status"] == "ok"}
+    costs = []
+    for (server, model), on in found.items():
+        off = found.get(("dockyard-fast", model))
+        if server != "dockyard-fast-log" or off is None:
+            continue
+        cost: dict[str, Any] = {"model": model}
+        before, after = _rps(off), _rps(on)
+        if before and after:
+            cost["change"] = round(after / before - 1, 4)
+        paired = {r["round"]: r["rps"] for r in off.get("rounds", []) if r["rps"]}
+        rounds = [
+            round(r["rps"] / paired[r["round"]] - 1, 4)
+            for r in on.get("rounds", [])
+            if r["rps"] and r["round"] in paired
+        ]
+        if rounds:
+            cost["rounds"] = rounds
+            cost["median_round"] = round(statistics.median(rounds), 4)
+        costs.append(cost)
+    if costs:
+        doc["log_cost"] = costs
+
+
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One result from several rounds of the same server and model: the median of every
     figure over the rounds that succeeded (peak memory: the highest), each round's headline
@@ -47,11 +77,13 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     merged["cold_start_s"] = round(statistics.median(merged["cold_start_runs_s"]), 3)
     merged["rounds"] = [
         {
+            "round": number,
             "rps": _rps(r),
             "p99_ms": r["load"].get(HEADLINE, {}).get("p99_ms"),
             "cold_start_s": r["cold_start_s"],
         }
-        for r in ok
+        for number, r in enumerate(runs, 1)
+        if r["status"] == "ok"
     ]
     merged["failed_rounds"] = len(runs) - len(ok)
     return merged
@@ -102,6 +134,16 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {_f(r.get('cold_start_s'), '{:.2f}')} | {_f(r.get('peak_rss_mb'))} "
             f"| {_f(csv.get('rows_per_s')) if csv.get('status') == 'ok' else csv.get('reason', '—')[:60]} |"
         )
+    for cost in doc.get("log_cost", []):
+        line = (
+            f"Prediction log (`dockyard-fast-log` against `dockyard-fast`, "
+            f"{KINDS.get(cost['model'], cost['model'])}, req/s at 32 connections): "
+            f"{_f(cost.get('change'), '{:+.1%}')} between the medians"
+        )
+        if cost.get("rounds"):
+            each = ", ".join(f"{c:+.1%}" for c in cost["rounds"])
+            line += f"; by round {each} (median {cost['median_round']:+.1%})"
+        lines += ["", line + "."]
     if doc.get("csv_cli"):
         lines += [
             "",

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,6 +134,46 @@ def test_rounds_merge_into_medians_keeping_each_round() -> None:
     assert merged["cold_start_s"] == 0.42
     assert merged["peak_rss_mb"] == 320.0
     assert [r["rps"] for r in merged["rounds"]] == [900.0, 1200.0, 1000.0]
+    assert [r["round"] for r in merged["rounds"]] == [1, 2, 4]
     assert merged["failed_rounds"] == 1
     assert report.median_of(runs[2:3])["status"] == "error"
     assert report.median_of(runs[:1]) is runs[0]
+
+
+def test_the_log_cost_pairs_each_round_with_the_same_round_without_the_log() -> None:
+    def result(server: str, rounds: list[float | None]) -> dict[str, Any]:
+        ok = [r for r in rounds if r is not None]
+        return {
+            "server": server,
+            "model": "lr",
+            "status": "ok",
+            "load": {"c32": {"rps": sorted(ok)[len(ok) // 2]}},
+            "rounds": [
+                {"round": n, "rps": rps} for n, rps in enumerate(rounds, 1) if rps is not None
+            ],
+        }
+
+    # The machine slows down in round 2 for both; the log's third round failed.
+    doc: dict[str, Any] = {
+        "results": [
+            result("dockyard-fast", [20_000.0, 10_000.0, 21_000.0, 20_000.0]),
+            result("dockyard-fast-log", [18_000.0, 9_500.0, None, 19_000.0]),
+            result("mlflow", [5_000.0]),
+        ]
+    }
+    report.add_log_cost(doc)
+    [cost] = doc["log_cost"]
+    assert cost["model"] == "lr"
+    assert cost["change"] == round(18_000 / 20_000 - 1, 4)
+    assert cost["rounds"] == [-0.1, -0.05, -0.05]
+    assert cost["median_round"] == -0.05
+    doc["meta"] = {
+        "started": "now", "commit": "abc", "cpus": 2, "seconds": 1, "workers": 2,
+        "load_average_at_start": 0.1,
+    }  # fmt: skip
+    doc.update(csv_cli=[], skipped=[])
+    assert "by round -10.0%, -5.0%, -5.0% (median -5.0%)" in report.markdown(doc)
+    # Without the logged server, nothing to report.
+    doc = {"results": [result("dockyard-fast", [20_000.0])]}
+    report.add_log_cost(doc)
+    assert "log_cost" not in doc
