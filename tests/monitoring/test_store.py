@@ -202,26 +202,6 @@ def test_a_batch_larger_than_one_statement_goes_in_whole(store: Store) -> None:
         store.insert_values(["only", "three", "values"])
 
 
-def test_a_writer_pauses_between_statements_of_one_transaction(store: Store) -> None:
-    from dockyard.monitoring.store import PAUSE_ROWS
-
-    store.migrate()
-    rows = [row(f"r-{n:05d}", n, at=float(n)) for n in range(3 * PAUSE_ROWS + 7)]
-    seen: list[int] = []
-    # Each pause comes with the rows before it inserted and not yet committed: another
-    # connection sees none of them until the end.
-    other = Store(store.backend)
-    try:
-        store.insert_values(
-            [v for r in rows for v in encode(r)],
-            pause=lambda: seen.append(len(other.window("m", 0.0))),
-        )
-    finally:
-        other.close()
-    assert seen == [0, 0, 0]
-    assert store.window("m", 0.0) == rows
-
-
 def test_feedback_is_paired_with_its_row(store: Store) -> None:
     store.migrate()
     store.insert_predictions([row("a", 0, at=10.0), row("a", 1, at=10.0), row("b", at=20.0)])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +33,6 @@ from dockyard.monitoring.migrations import (
 from dockyard.monitoring.urls import check_prediction_log_url
 
 __all__ = [
-    "PAUSE_ROWS",
     "DatabaseUnavailable",
     "EncodedRow",
     "Feedback",
@@ -76,9 +75,6 @@ class Feedback:
 
 
 # Written with ? placeholders (see Dialect.sql).
-PAUSE_ROWS = 250
-"""Rows the writer inserts between two of its pauses (:meth:`Store.insert_values`)."""
-
 _WINDOW = """SELECT request_id, "row", "time", model, version, bundle_sha256, runtime, entry,
     status, latency_ms, inputs, prediction, output FROM predictions
     WHERE model = ? AND "time" >= ? AND "time" < ? AND status = 200 ORDER BY "time", id"""
@@ -241,25 +237,15 @@ class Store:
         """Write rows already encoded (see :data:`EncodedRow`) in one transaction."""
         self.insert_values([value for row in rows for value in row])
 
-    def insert_values(
-        self, values: Sequence[Any], *, pause: Callable[[], None] | None = None
-    ) -> None:
+    def insert_values(self, values: Sequence[Any]) -> None:
         """Write encoded rows given as one flat sequence (:data:`WIDTH` values a row) in one
-        transaction; with ``pause``, in statements of :data:`PAUSE_ROWS` rows with
-        ``pause()`` between them."""
+        transaction."""
         if len(values) % WIDTH:
             raise ValueError(f"{len(values)} values are not rows of {WIDTH} columns")
         if not values:
             return
         with self._transaction() as cursor:
-            if pause is None:
-                self.backend.insert_predictions(cursor, values)
-                return
-            step = PAUSE_ROWS * WIDTH
-            for start in range(0, len(values), step):
-                if start:
-                    pause()
-                self.backend.insert_predictions(cursor, values[start : start + step])
+            self.backend.insert_predictions(cursor, values)
 
     def insert_feedback(self, items: Sequence[Feedback]) -> int:
         """Record true answers; returns how many name a logged row of their model. The

@@ -10,10 +10,6 @@ time it wanted the GIL back while the event loop was busy it was woken at every 
 loop's system calls until it got it, and a saturated server lost a sixth of its requests
 to that. A program that cannot start processes runs it in a thread (``process=False``).
 
-Its work comes in slices (a few hundred rows encoded, or inserted) with a pause between
-them: in its own process it yields the CPU there, so that a server worker waiting for a
-core gets it within a slice, not after a whole batch.
-
 It reports its counts (:class:`Progress`) after every change, and stops when told to
 close, or when its parent goes away, once it has written what it holds or its deadline
 has passed.
@@ -23,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import select
 import signal
 import socket
@@ -162,7 +157,7 @@ class Writer:
             if not self._migrated:
                 self._migrate()
             try:
-                self.store.insert_values(chunk, pause=self._pause)
+                self.store.insert_values(chunk)
             except PredictionLogError:
                 # The database may come back empty (a new PostgreSQL, a deleted file).
                 self._migrated = False
@@ -263,11 +258,7 @@ def main(argv: Sequence[str]) -> int:
     sock = socket.socket(fileno=int(argv[0]))
     config = wire.receive(sock)
     assert isinstance(config, WriterConfig)
-    # Between slices of its work the writer yields the CPU to whatever is waiting for it:
-    # the server's workers share the machine's cores with it, and a batch encoded and
-    # inserted at once (a few milliseconds) kept a worker off its core that long, which
-    # showed in the server's p99 latency.
-    writer = Writer(config, open_store(config.url), pause=os.sched_yield)
+    writer = Writer(config, open_store(config.url))
     inbox = _SocketInbox(sock)
 
     def report(progress: Progress) -> None:
