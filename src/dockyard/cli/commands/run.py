@@ -37,6 +37,10 @@ def run(
     started = time.monotonic()
     with _signals_interrupt():
         container: Any = None
+        # Set before "is ready" is printed: from there an interrupt is the normal end, and
+        # the container is stopped. Before, it is an abort, and the container is removed.
+        # One try covers both, so no signal between them finds the container unowned.
+        serving = False
         try:
             # Held while the container is created: a signal then finds it in `container`.
             with _signals_held():
@@ -44,24 +48,36 @@ def run(
                     client, image, port=port or None, host_ip=host, name=name
                 )
             engine.wait_ready(url, timeout=timeout, container=container)
-        except BaseException:
-            if container is not None:
-                container.remove(force=True)
-            raise
-        out.print(
-            f"{image} is ready at {url} ({time.monotonic() - started:.1f} s)   docs {url}/docs"
-        )
-        if detach:
-            out.print(f"  container {container.name}; stop it with: docker stop {container.name}")
-            return
-        err.print("Logs follow; Ctrl-C stops the container.")
-        try:
+            ready = (
+                f"{image} is ready at {url} ({time.monotonic() - started:.1f} s)   docs {url}/docs"
+            )
+            if detach:
+                out.print(ready)
+                out.print(
+                    f"  container {container.name}; stop it with: docker stop {container.name}"
+                )
+                return
+            serving = True
+            out.print(ready)
+            err.print("Logs follow; Ctrl-C stops the container.")
             for line in container.logs(stream=True, follow=True):
                 err.out(line.decode(errors="replace").rstrip(), highlight=False)
         except KeyboardInterrupt:
-            pass
+            if not serving:
+                _remove(container)
+                raise
+        except BaseException:
+            if not serving:
+                _remove(container)
+            raise
         finally:
-            _stop(container)
+            if serving:
+                _stop(container)
+
+
+def _remove(container: Any) -> None:
+    if container is not None:
+        container.remove(force=True)
 
 
 def _stop(container: Any) -> None:
