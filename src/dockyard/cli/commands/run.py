@@ -37,8 +37,9 @@ def run(
     started = time.monotonic()
     with _signals_interrupt():
         container: Any = None
-        # Set before "is ready" is printed: from there an interrupt is the normal end, and
-        # the container is stopped. Before, it is an abort, and the container is removed.
+        # Set before "is ready" is printed (unless detached: the container is left to run):
+        # from there an interrupt is the normal end, and the container is stopped. Before,
+        # it is an abort, and the container is removed.
         # One try covers both, so no signal between them finds the container unowned.
         serving = False
         try:
@@ -48,17 +49,15 @@ def run(
                     client, image, port=port or None, host_ip=host, name=name
                 )
             engine.wait_ready(url, timeout=timeout, container=container)
-            ready = (
+            serving = not detach
+            out.print(
                 f"{image} is ready at {url} ({time.monotonic() - started:.1f} s)   docs {url}/docs"
             )
             if detach:
-                out.print(ready)
                 out.print(
                     f"  container {container.name}; stop it with: docker stop {container.name}"
                 )
                 return
-            serving = True
-            out.print(ready)
             err.print("Logs follow; Ctrl-C stops the container.")
             for line in container.logs(stream=True, follow=True):
                 err.out(line.decode(errors="replace").rstrip(), highlight=False)
