@@ -132,6 +132,25 @@ def test_text_lengths_missing_numbers_and_unseen_categories_agree(reviews: Predi
     assert found["channel"] > 0.2
 
 
+def test_a_category_of_mixed_types_counts_as_the_monitor_does(churn: Predictor) -> None:
+    # Values of one type are counted by value; of several, by type and value, so that True
+    # (spelled "true") and 1 (spelled "1") stay apart and None stays out.
+    region = ["north", None, 1, True, "south", "north", 1.0, "west"] * 25
+    plans = ["basic"] * len(region)
+    reference = churn.metadata.reference
+    assert reference is not None
+    for values in (region, plans):
+        columns: list[list[Any]] = [
+            values if name == "region" else [_churn_row()[name]] * len(values)
+            for name in churn.feature_names
+        ]
+        live = LiveDistributions([churn])
+        live.count([AnsweredRows(churn, columns, ["no"] * len(values))])
+        expected = compare(reference.features["region"], values, Thresholds())
+        found = live.drift()["churn"].features["region"]
+        assert found == pytest.approx(expected.psi, abs=1e-12)
+
+
 def test_rows_without_inputs_count_for_the_predictions_only(churn: Predictor) -> None:
     event = answered(churn, [_churn_row()] * 20)
     live = LiveDistributions([churn])

@@ -96,11 +96,17 @@ class _Cells:
             finite = np.isfinite(numbers)
             cells[finite] = live_bins(self.edges, numbers[finite])
             return cells
-        # Counted by distinct value: the typed pairs keep True apart from 1.
-        keys = list(zip(map(type, values), values, strict=True))
-        lookup: dict[tuple[type, Any], int] = {}
+        # Counted by distinct value. Values of one type (labels, mostly) are their own
+        # keys; of several, typed pairs keep True apart from 1.
+        keys: list[Any] = (
+            values
+            if len(set(map(type, values))) == 1
+            else list(zip(map(type, values), values, strict=True))
+        )
+        typed = keys is not values
+        lookup: dict[Any, int] = {}
         for key in set(keys):
-            cell = folded_key(key[1], self.counts)
+            cell = folded_key(key[1] if typed else key, self.counts)
             lookup[key] = -1 if cell is None else self.index[cell]
         return np.fromiter(map(lookup.__getitem__, keys), dtype=np.intp, count=len(keys))
 

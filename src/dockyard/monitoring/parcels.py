@@ -78,11 +78,14 @@ class Parcel:
 
     def _stacked(self) -> list[np.ndarray | None]:
         blocks = self.scores
-        if len(blocks) > 1 and all(
-            block is not None and block.shape[1:] == blocks[0].shape[1:]  # type: ignore[union-attr]
-            for block in blocks
-        ):
-            return [np.concatenate(blocks)]  # type: ignore[arg-type]
+        if len(blocks) > 1 and blocks[0] is not None:
+            # Blocks of one width stack; a None among them (a model without scores) or
+            # blocks of other widths do not, and go as they are. (Asking numpy costs less
+            # than checking thousands of blocks first.)
+            try:
+                return [np.concatenate(blocks)]  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                pass
         return blocks
 
     def _scores(self, start: int, end: int, first: int, stop: int) -> np.ndarray | None:

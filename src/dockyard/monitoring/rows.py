@@ -85,19 +85,30 @@ class Gathered:
         return len(self.answered.outputs)
 
     def add(self, event: PredictionEvent) -> None:
-        """Add an answered event (see :func:`answered`)."""
+        """Add an answered event (see :func:`answered`). On the event loop once per
+        request: what :meth:`AnsweredRows.add` does, inlined, and one tuple."""
         prediction = event.prediction
         assert prediction is not None
+        outputs = prediction.outputs
+        columns = event.columns
         self.parcel.events.append(
             (
                 event.request_id,
                 event.first_row,
-                len(prediction),
+                len(outputs),
                 event.time,
                 event.entry,
                 event.latency,
-                event.columns is not None,
+                columns is not None,
             )
         )
-        self.answered.add(event)
+        answered = self.answered
+        if columns is None:
+            missing = [None] * len(outputs)
+            for values in answered.columns:
+                values.extend(missing)
+        else:
+            for values, column in zip(answered.columns, columns, strict=True):
+                values.extend(column)
+        answered.outputs.extend(outputs)
         self.parcel.scores.append(prediction.probabilities)

@@ -280,16 +280,17 @@ class DataPlane:
         prediction log and any later consumer of predictions."""
         if not self.observers:
             return
+        # Positional: once per request, and keywords cost more to pass.
         event = PredictionEvent(
-            request_id=call.request_id,
-            entry=call.entry,
-            predictor=predictor,
-            time=call.time,
-            latency=time.perf_counter() - call.start,
-            status=status,
-            columns=columns,
-            prediction=prediction,
-            first_row=first_row,
+            call.request_id,
+            call.entry,
+            predictor,
+            call.time,
+            time.perf_counter() - call.start,
+            status,
+            columns,
+            prediction,
+            first_row,
         )
         for observer in self.observers:
             observer(event)
