@@ -85,8 +85,8 @@ class Gathered:
         return len(self.answered.outputs)
 
     def add(self, event: PredictionEvent) -> None:
-        """Add an answered event (see :func:`answered`). On the event loop once per
-        request: what :meth:`AnsweredRows.add` does, inlined, and one tuple."""
+        """Add an answered event (see :func:`answered`): one tuple and the event's rows,
+        on the event loop once per request."""
         prediction = event.prediction
         assert prediction is not None
         outputs = prediction.outputs
@@ -102,13 +102,5 @@ class Gathered:
                 columns is not None,
             )
         )
-        answered = self.answered
-        if columns is None:
-            missing = [None] * len(outputs)
-            for values in answered.columns:
-                values.extend(missing)
-        else:
-            for values, column in zip(answered.columns, columns, strict=True):
-                values.extend(column)
-        answered.outputs.extend(outputs)
+        self.answered.extend(columns, outputs)
         self.parcel.scores.append(prediction.probabilities)

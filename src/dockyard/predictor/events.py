@@ -69,14 +69,19 @@ class AnsweredRows:
         prediction = event.prediction
         if prediction is None or event.status != 200:
             return
-        if event.columns is None:
-            missing = [None] * len(prediction)
+        self.extend(event.columns, prediction.outputs)
+
+    def extend(self, columns: Inputs | None, outputs: list[Any]) -> None:
+        """Add answered rows: their inputs (``None`` when they came without them) and
+        their outputs."""
+        if columns is None:
+            missing = [None] * len(outputs)
             for values in self.columns:
                 values.extend(missing)
         else:
-            for values, column in zip(self.columns, event.columns, strict=True):
+            for values, column in zip(self.columns, columns, strict=True):
                 values.extend(column)
-        self.outputs.extend(prediction.outputs)
+        self.outputs.extend(outputs)
 
     @classmethod
     def gather(cls, found: dict[str, AnsweredRows], event: PredictionEvent) -> None:
