@@ -195,8 +195,10 @@ def database_node(docker_client: Any) -> Iterator[Any]:
     finally:
         subprocess.run([docker, "stack", "rm", STACK], capture_output=True, timeout=120, check=True)
         deadline = time.monotonic() + 90
+        # sparse: a full list inspects each container, and one removed between the list
+        # and its inspection would fail the teardown.
         while time.monotonic() < deadline and docker_client.containers.list(
-            all=True, filters={"label": f"com.docker.stack.namespace={STACK}"}
+            all=True, sparse=True, filters={"label": f"com.docker.stack.namespace={STACK}"}
         ):
             time.sleep(1)
         for volume in docker_client.volumes.list(
@@ -221,8 +223,10 @@ def _healthy(client: Any, service: str, *, other_than: str | None = None) -> Any
     """The service's running, healthy container (not ``other_than``), waiting for it."""
     deadline = time.monotonic() + 180
     while True:
+        # A replaced task's container can go between the list and its inspection.
         for container in client.containers.list(
-            filters={"label": f"com.docker.swarm.service.name={STACK}_{service}"}
+            ignore_removed=True,
+            filters={"label": f"com.docker.swarm.service.name={STACK}_{service}"},
         ):
             health = container.attrs["State"].get("Health", {}).get("Status")
             if health == "healthy" and container.id != other_than:

@@ -169,8 +169,10 @@ def swarm_node(docker_client: Any) -> Iterator[Any]:
             service.remove()
         # Exited tasks too: a container left holds its image, which then cannot be removed.
         deadline = time.monotonic() + 60
+        # sparse: a full list inspects each container, and one removed between the list
+        # and its inspection would fail the teardown.
         while time.monotonic() < deadline and docker_client.containers.list(
-            all=True, filters={"label": f"com.docker.stack.namespace={STACK}"}
+            all=True, sparse=True, filters={"label": f"com.docker.stack.namespace={STACK}"}
         ):
             time.sleep(1)
         for network in docker_client.networks.list(names=[swarm.NETWORK]):
