@@ -98,12 +98,8 @@ class _Cells:
             return cells
         # Counted by distinct value. Values of one type (labels, mostly) are their own
         # keys; of several, typed pairs keep True apart from 1.
-        keys: list[Any] = (
-            values
-            if len(set(map(type, values))) == 1
-            else list(zip(map(type, values), values, strict=True))
-        )
-        typed = keys is not values
+        typed = len(set(map(type, values))) > 1
+        keys: list[Any] = list(zip(map(type, values), values, strict=True)) if typed else values
         lookup: dict[Any, int] = {}
         for key in set(keys):
             cell = folded_key(key[1] if typed else key, self.counts)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from dockyard.monitoring.channel import WriterProcess, WriterThread
-from dockyard.monitoring.rows import Gathered, encode_into
+from dockyard.monitoring.rows import Gathered, answered, encode_into
 from dockyard.monitoring.store import DatabaseUnavailable, Store, open_store
 from dockyard.monitoring.writer import Progress, WriterConfig, warn_unavailable
 from dockyard.predictor.events import AnsweredRows, PredictionEvent
@@ -128,13 +128,10 @@ class PredictionLog:
     def __call__(self, event: PredictionEvent) -> None:
         """Queue ``event``'s rows for the writer (a refusal's one row encoded now, answered
         rows gathered column by column); drop them, and count them, if the queue is full."""
-        # Once per request on the event loop: attributes read directly, not through
-        # answered() and len(prediction), which cost a call each.
-        prediction = event.prediction
-        rows = 1 if prediction is None else len(prediction.outputs)
-        ok = prediction is not None and event.status == 200
+        rows = 1 if event.prediction is None else len(event.prediction)
+        ok = answered(event)
         writer = self._writer
-        done = 0 if writer is None else writer.progress.done
+        done = 0 if writer is None else writer.done
         # CSV chunks are observed from worker threads, everything else on the event loop.
         with self._accepting:
             queued = self._accepted - done
