@@ -16,7 +16,7 @@ import yaml
 import dockyard
 from dockyard.cli.main import main
 from dockyard.errors import ExitCode, UsageError
-from dockyard.packaging import database, engine, swarm
+from dockyard.packaging import database, engine, rollout, swarm
 from dockyard.packaging.images import build_image
 from dockyard.packaging.swarm import Health, ModelService, StackDatabase
 from tests.conftest import missing_prerequisite
@@ -129,7 +129,7 @@ def test_cli_refuses_an_unknown_database(
     assert main([*args, "--database", "mysql"]) == ExitCode.USAGE
     assert main([*args, "--postgres-image", "pg:17"]) == ExitCode.USAGE
     err = capsys.readouterr().err
-    assert "Unknown database 'mysql'" in err
+    assert "'mysql' is not one of 'postgres'" in err
     assert "--postgres-image goes with --database postgres" in err
     assert not output.exists()
 
@@ -193,23 +193,29 @@ def database_node(docker_client: Any) -> Iterator[Any]:
     try:
         yield docker_client
     finally:
-        subprocess.run([docker, "stack", "rm", STACK], capture_output=True, timeout=120, check=True)
-        deadline = time.monotonic() + 90
-        # sparse: a full list inspects each container, and one removed between the list
-        # and its inspection would fail the teardown.
-        while time.monotonic() < deadline and docker_client.containers.list(
-            all=True, sparse=True, filters={"label": f"com.docker.stack.namespace={STACK}"}
-        ):
-            time.sleep(1)
-        for volume in docker_client.volumes.list(
-            filters={"label": f"com.docker.stack.namespace={STACK}"}
-        ):
-            volume.remove(force=True)
+        _remove_stack(docker_client, docker)
         if joined:
             leftovers.leave_swarm(docker_client, bridge_before=bridge)
         else:
             node.reload()
             node.update(node.attrs["Spec"] | {"Labels": spec.get("Labels", {})})
+
+
+def _remove_stack(client: Any, docker: str) -> None:
+    """Remove the test stack with its containers, volume and secrets, and wait until they
+    are gone (a stack deployed again at once would find its old secrets)."""
+    subprocess.run([docker, "stack", "rm", STACK], capture_output=True, timeout=120, check=True)
+    namespace = {"label": f"com.docker.stack.namespace={STACK}"}
+    deadline = time.monotonic() + 90
+    # sparse: a full list inspects each container, and one removed between the list and
+    # its inspection would fail the teardown.
+    while time.monotonic() < deadline and (
+        client.containers.list(all=True, sparse=True, filters=namespace)
+        or client.networks.list(names=[swarm.NETWORK])
+    ):
+        time.sleep(1)
+    for volume in client.volumes.list(filters=namespace):
+        volume.remove(force=True)
 
 
 @pytest.fixture(scope="module")
@@ -239,10 +245,15 @@ def _healthy(client: Any, service: str, *, other_than: str | None = None) -> Any
 
 def _sql(container: Any, sql: str) -> list[str]:
     """``sql`` over TCP as the stack's user, with the password from the database's secret."""
+    code, output = _run_sql(container, sql)
+    assert code == 0, output
+    return output.splitlines()
+
+
+def _run_sql(container: Any, sql: str) -> tuple[int, str]:
     script = f'PGPASSWORD="$(cat {SECRET})" psql -h 127.0.0.1 -U dockyard -d dockyard -AtX -c "$0"'
     code, output = container.exec_run(["sh", "-c", script, sql])
-    assert code == 0, output.decode(errors="replace")
-    return output.decode().splitlines()
+    return code, output.decode(errors="replace")
 
 
 @pytest.mark.docker
@@ -312,3 +323,77 @@ def test_a_swarm_stack_runs_its_database_and_keeps_the_data_when_the_task_is_rep
     )  # fmt: skip
     replaced = _healthy(client, "db", other_than=db.id)
     assert _sql(replaced, "SELECT note FROM dockyard_probe") == ["kept"]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_deploy_to_swarm_with_a_database_logs_every_prediction_there(
+    database_node: Any,
+    base_image: str,
+    postgres_image: str,
+    iris_bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = database_node
+    docker = shutil.which("docker") or "docker"
+    _remove_stack(client, docker)  # a stack of the test before, with another password
+    tag = "dockyard-test/iris:compose"
+    build_image(
+        [iris_bundle], console=served.console(), tag=tag, base_image=base_image, offline=True,
+        client=client,
+    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    code = main(
+        [
+            "deploy", "--to", "swarm", "--image", tag, "--name", "iris", "--stack", STACK,
+            "--endpoint-mode", "dnsrr", "--resolve-image", "never", "--replicas", "1",
+            "--port", str(port), "--health-start-period", "15", "--health-interval", "2",
+            "--timeout", "300", "--database", "postgres", "--postgres-image", postgres_image,
+        ]
+    )  # fmt: skip
+    said = capsys.readouterr()
+    assert code == 0, said.out + said.err
+    password_file = tmp_path / f"{STACK}.postgres.password"
+    assert f"Wrote {password_file} (mode 0600)" in said.out
+    assert "1/1 replicas on" in said.out
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+
+    url = f"http://127.0.0.1:{port}"
+    engine.wait_ready(url, timeout=60)
+    records = served.records(iris_bundle)
+    served.assert_same(served.predict(url, "iris", records), served.local(iris_bundle, records))
+    db = _healthy(client, "db")
+    # The log writes within a second; the database may have come up after the model, whose
+    # writer then creates the tables when it retries.
+    deadline = time.monotonic() + 60
+    query = "SELECT count(*), min(entry), max(status) FROM predictions WHERE model = 'iris'"
+    while (said := _run_sql(db, query)) != (0, f"{len(records)}|json|200\n"):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the logged predictions are {said}, not {len(records)} JSON rows")
+        time.sleep(1)
+
+
+def test_deploy_refuses_a_database_without_a_node_for_it() -> None:
+    class Nodes:
+        def list(self, filters: dict[str, str]) -> list[Any]:
+            assert filters == {"node.label": f"{swarm.DATABASE_NODE_LABEL}=true"}
+            return []
+
+    class Client:
+        nodes = Nodes()
+
+    with pytest.raises(UsageError, match="No node of this swarm is labelled") as refused:
+        rollout.require_database_node(Client())
+    assert refused.value.hint is not None
+    assert f"--label-add {swarm.DATABASE_NODE_LABEL}=true" in refused.value.hint
+
+
+def test_deploy_takes_a_postgres_image_only_with_a_database(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["deploy", "--to", "swarm", "--image", "x:1", "--name", "x", "--postgres-image", "pg"]
+    assert main(args) == ExitCode.USAGE
+    assert "--postgres-image goes with --database postgres" in capsys.readouterr().err

@@ -23,10 +23,18 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote
 
 from dockyard.errors import UsageError
+
+
+class DatabaseKind(StrEnum):
+    """The databases ``--database`` can add beside the models (``compose``, ``stack``)."""
+
+    postgres = "postgres"
+
 
 DEFAULT_IMAGE = "postgres:17-bookworm"
 """The official image, pinned to a major version and Debian release."""

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dockyard.errors import DockerError
+from dockyard.errors import DockerError, UsageError
 from dockyard.packaging import yamlwriter
+from dockyard.packaging.swarm import DATABASE_NODE_LABEL
 
 Progress = Callable[[str], None]
 _FAILED_STATES = frozenset({"failed", "rejected"})
@@ -80,6 +81,18 @@ def stack_deploy(
         raise DockerError(
             f"docker stack deploy failed: {said[-1] if said else f'exit {done.returncode}'}",
             hint=hint,
+        )
+
+
+def require_database_node(client: Any) -> None:
+    """Refuse a stack with a database when no node is labelled to hold it (and its volume):
+    Swarm would keep its task pending, and the models would log to nothing."""
+    label = f"{DATABASE_NODE_LABEL}=true"
+    if not client.nodes.list(filters={"node.label": label}):
+        raise UsageError(
+            f"No node of this swarm is labelled {label}, so the database has nowhere to run.",
+            hint=f"Pin it, and its volume, to one node first: docker node update "
+            f"--label-add {label} NODE",
         )
 
 

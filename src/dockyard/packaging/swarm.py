@@ -109,9 +109,10 @@ class StackDatabase:
     """A PostgreSQL service for the models' prediction log."""
 
     password_file: str
-    """The password's file, relative to the stack file (:func:`database.password_file`)."""
+    """The password's file, relative to the stack file or absolute
+    (:func:`database.password_file`)."""
     pgpass_file: str
-    """Its libpq twin, relative to the stack file (:func:`database.pgpass_file_for`)."""
+    """Its libpq twin, likewise (:func:`database.pgpass_file_for`)."""
     image: str = database.DEFAULT_IMAGE
 
 

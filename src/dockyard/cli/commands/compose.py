@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -10,10 +9,7 @@ import typer
 from dockyard.cli.console import err, out
 from dockyard.errors import UsageError
 from dockyard.packaging.database import DEFAULT_IMAGE as DEFAULT_POSTGRES_IMAGE
-
-
-class Database(StrEnum):
-    postgres = "postgres"
+from dockyard.packaging.database import DatabaseKind
 
 
 def compose(
@@ -35,7 +31,7 @@ def compose(
         None, help="Wheelhouse for offline builds; implies --offline."
     ),
     offline: bool = typer.Option(False, "--offline", help="Builds need no network."),
-    database: Database | None = typer.Option(
+    database: DatabaseKind | None = typer.Option(
         None,
         "--database",
         help="Add a database the models log their predictions to (a named volume keeps "
@@ -55,11 +51,11 @@ def compose(
     from dockyard.packaging.images import image_per_bundle
     from dockyard.packaging.lock import Target
 
-    if postgres_image is not None and database is not Database.postgres:
+    if postgres_image is not None and database is not DatabaseKind.postgres:
         raise UsageError("--postgres-image goes with --database postgres.")
     database_service = None
     credentials = None
-    if database is Database.postgres:
+    if database is DatabaseKind.postgres:
         # Before the builds: a damaged env file should stop the command at once.
         credentials = db.credentials(db.env_file_for(output))
         database_service = ComposeDatabase(

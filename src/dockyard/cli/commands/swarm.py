@@ -12,6 +12,7 @@ import typer
 from dockyard.cli.console import err, out
 from dockyard.errors import DockerError, UsageError
 from dockyard.packaging.database import DEFAULT_IMAGE as DEFAULT_POSTGRES_IMAGE
+from dockyard.packaging.database import DatabaseKind
 
 EndpointMode = Literal["vip", "dnsrr"]
 
@@ -31,6 +32,11 @@ _MEMORY_LIMIT = typer.Option("1G", help="Memory per replica (limit).")
 _BASE_IMAGE = typer.Option(None, help="Base image (see 'dockyard build').")
 _WHEELHOUSE = typer.Option(None, help="Wheelhouse for offline builds; implies --offline.")
 _OFFLINE = typer.Option(False, "--offline", help="Builds need no network.")
+_POSTGRES_IMAGE = typer.Option(
+    None,
+    help=f"PostgreSQL image for --database postgres [default: {DEFAULT_POSTGRES_IMAGE}].",
+    show_default=False,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,31 +109,23 @@ def stack(
     base_image: str | None = _BASE_IMAGE,
     wheelhouse: Path | None = _WHEELHOUSE,
     offline: bool = _OFFLINE,
-    database: str | None = typer.Option(
+    database: DatabaseKind | None = typer.Option(
         None,
         "--database",
-        help="postgres: add a database the models log their predictions to (its password "
+        help="Add a database the models log their predictions to (its password "
         "is a secret made from a file beside the stack file).",
         show_default=False,
     ),
-    postgres_image: str | None = typer.Option(
-        None,
-        help=f"PostgreSQL image for --database postgres [default: {DEFAULT_POSTGRES_IMAGE}].",
-        show_default=False,
-    ),
+    postgres_image: str | None = _POSTGRES_IMAGE,
 ) -> None:
     """Write a Swarm stack: replicated, hardened services with rolling updates and rollback."""
     from dockyard.packaging import database as db
     from dockyard.packaging.swarm import DATABASE_NODE_LABEL, StackDatabase, render
 
     mode = _endpoint_mode(endpoint_mode)
-    if database not in (None, "postgres"):
-        raise UsageError(f"Unknown database {database!r}.", hint="Use --database postgres.")
-    if postgres_image is not None and database is None:
-        raise UsageError("--postgres-image goes with --database postgres.")
     credentials = None
     stack_database = None
-    if database is not None:
+    if _database_asked(database, postgres_image):
         # Before the builds: a damaged password file should stop the command at once.
         credentials = db.password_file(db.password_file_for(output))
         stack_database = StackDatabase(
@@ -186,9 +184,19 @@ def deploy(
     base_image: str | None = _BASE_IMAGE,
     wheelhouse: Path | None = _WHEELHOUSE,
     offline: bool = _OFFLINE,
+    database: DatabaseKind | None = typer.Option(
+        None,
+        "--database",
+        help="Run a database beside the models and log their predictions to it (its "
+        "password is a secret made from STACK.postgres.password in this directory).",
+        show_default=False,
+    ),
+    postgres_image: str | None = _POSTGRES_IMAGE,
 ) -> None:
     """Create or update Swarm services and wait until every replica runs the new version."""
+    from dockyard.packaging import database as db
     from dockyard.packaging import engine, rollout
+    from dockyard.packaging.swarm import StackDatabase
     from dockyard.packaging.swarm import stack as stack_document
 
     if to != "swarm":
@@ -196,7 +204,20 @@ def deploy(
     if resolve_image not in ("always", "changed", "never"):
         raise UsageError("--resolve-image takes always, changed or never.")
     mode = _endpoint_mode(endpoint_mode)
+    stack_database = None
+    credentials = None
+    if _database_asked(database, postgres_image):
+        # The stack goes to 'docker stack deploy' on its standard input: the secrets' files
+        # are named by absolute paths. Kept between deploys, as the database's data is.
+        credentials = db.password_file(db.password_file_for(Path.cwd() / f"{stack_name}.yaml"))
+        stack_database = StackDatabase(
+            str(credentials.path),
+            str(db.pgpass_file_for(credentials.path)),
+            postgres_image or DEFAULT_POSTGRES_IMAGE,
+        )
     client = engine.connect()
+    if stack_database is not None:
+        rollout.require_database_node(client)
     if image is not None:
         if bundles or not name:
             raise UsageError("--image deploys one image: give --name MODEL and no bundles.")
@@ -217,9 +238,15 @@ def deploy(
         memory_limit,
     )
     services = shape.services(models)
+    if credentials is not None:
+        action = "Wrote" if credentials.created else "Kept"
+        out.print(
+            f"{action} {credentials.path} (mode 0600): the database password; keep it with "
+            "the database's volume."
+        )
     with err.status(f"Deploying to stack {stack_name}…"):
         rollout.stack_deploy(
-            stack_document(services, endpoint_mode=mode),
+            stack_document(services, endpoint_mode=mode, db=stack_database),
             stack_name,
             resolve_image=resolve_image,  # type: ignore[arg-type]
         )
@@ -244,6 +271,12 @@ def deploy(
             + ".",
             hint="See why with: docker service ps --no-trunc SERVICE",
         )
+
+
+def _database_asked(database: DatabaseKind | None, postgres_image: str | None) -> bool:
+    if postgres_image is not None and database is None:
+        raise UsageError("--postgres-image goes with --database postgres.")
+    return database is DatabaseKind.postgres
 
 
 def _endpoint_mode(value: str) -> EndpointMode:
