@@ -358,7 +358,9 @@ def test_deploy_to_swarm_with_a_database_logs_every_prediction_there(
     assert code == 0, said.out + said.err
     password_file = tmp_path / f"{STACK}.postgres.password"
     assert f"Wrote {password_file} (mode 0600)" in said.out
-    assert "1/1 replicas on" in said.out
+    # The database rolled out first, then the model.
+    assert f"{STACK}_db: 1/1 replicas on {postgres_image}" in said.out
+    assert f"{STACK}_iris: 1/1 replicas on" in said.out
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
 
     url = f"http://127.0.0.1:{port}"

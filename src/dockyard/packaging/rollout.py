@@ -199,4 +199,4 @@ def follow(
         time.sleep(poll)
 
 
-__all__ = ["Outcome", "Progress", "follow", "stack_deploy"]
+__all__ = ["Outcome", "Progress", "follow", "require_database_node", "stack_deploy"]

@@ -250,14 +250,28 @@ def deploy(
             stack_name,
             resolve_image=resolve_image,  # type: ignore[arg-type]
         )
+    # The database first: the models log to it (and wait for it without failing).
+    rollouts = [(s.name, s.image, s.version) for s in services]
+    if stack_database is not None:
+        rollouts.insert(0, (db.SERVICE, stack_database.image, stack_database.image))
+    _follow(client, stack_name, rollouts, timeout)
+
+
+def _follow(
+    client: Any, stack_name: str, rollouts: list[tuple[str, str, str]], timeout: float
+) -> None:
+    """Follow each (service, image, version) rollout of the stack to its end; fail when any
+    was rolled back."""
+    from dockyard.packaging import rollout
+
     failed = []
-    for service in services:
-        with err.status(f"Rolling out {service.name} {service.version}…") as status:
+    for service, image, version in rollouts:
+        with err.status(f"Rolling out {service} {version}…") as status:
             outcome = rollout.follow(
                 client,
-                f"{stack_name}_{service.name}",
-                image=service.image,
-                version=service.version,
+                f"{stack_name}_{service}",
+                image=image,
+                version=version,
                 timeout=timeout,
                 progress=status.update,
             )
@@ -266,7 +280,7 @@ def deploy(
             failed.append(outcome)
     if failed:
         raise DockerError(
-            f"{len(failed)} of {len(services)} rollouts failed and were rolled back: "
+            f"{len(failed)} of {len(rollouts)} rollouts failed and were rolled back: "
             + "; ".join(f"{o.service} serves {o.serving}" for o in failed)
             + ".",
             hint="See why with: docker service ps --no-trunc SERVICE",
