@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 import yaml
 
@@ -129,7 +130,7 @@ def test_cli_refuses_an_unknown_database(
     assert main([*args, "--database", "mysql"]) == ExitCode.USAGE
     assert main([*args, "--postgres-image", "pg:17"]) == ExitCode.USAGE
     err = capsys.readouterr().err
-    assert "'mysql' is not one of 'postgres'" in err
+    assert "Invalid value for '--database'" in err
     assert "--postgres-image goes with --database postgres" in err
     assert not output.exists()
 
@@ -346,21 +347,20 @@ def test_deploy_to_swarm_with_a_database_logs_every_prediction_there(
     )  # fmt: skip
     monkeypatch.chdir(tmp_path)
     port = free_port()
-    code = main(
-        [
-            "deploy", "--to", "swarm", "--image", tag, "--name", "iris", "--stack", STACK,
-            "--endpoint-mode", "dnsrr", "--resolve-image", "never", "--replicas", "1",
-            "--port", str(port), "--health-start-period", "15", "--health-interval", "2",
-            "--timeout", "300", "--database", "postgres", "--postgres-image", postgres_image,
-        ]
-    )  # fmt: skip
+    deploy = [
+        "deploy", "--to", "swarm", "--image", tag, "--name", "iris", "--stack", STACK,
+        "--endpoint-mode", "dnsrr", "--resolve-image", "never", "--replicas", "1",
+        "--port", str(port), "--health-start-period", "15", "--health-interval", "2",
+        "--timeout", "300", "--database", "postgres", "--postgres-image", postgres_image,
+    ]  # fmt: skip
+    code = main(deploy)
     said = capsys.readouterr()
     assert code == 0, said.out + said.err
     password_file = tmp_path / f"{STACK}.postgres.password"
-    assert f"Wrote {password_file} (mode 0600)" in said.out
+    assert f"Wrote {password_file} and {STACK}.postgres.pgpass (mode 0600)" in said.out
     # The database rolled out first, then the model.
-    assert f"{STACK}_db: 1/1 replicas on {postgres_image}" in said.out
-    assert f"{STACK}_iris: 1/1 replicas on" in said.out
+    database_line = said.out.index(f"{STACK}_db: 1/1 replicas on {postgres_image}")
+    assert said.out.index(f"{STACK}_iris: 1/1 replicas on") > database_line
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
 
     url = f"http://127.0.0.1:{port}"
@@ -377,25 +377,75 @@ def test_deploy_to_swarm_with_a_database_logs_every_prediction_there(
             pytest.fail(f"the logged predictions are {said}, not {len(records)} JSON rows")
         time.sleep(1)
 
+    # Deployed again: the password is kept, so Swarm takes the unchanged secret.
+    assert main(deploy) == 0
+    again = capsys.readouterr()
+    assert f"Kept {password_file}" in again.out, again.err
+    # From a directory without the password file: refused, since the stack has one.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(deploy) == ExitCode.USAGE
+    assert f"Stack {STACK} already has a database password" in capsys.readouterr().err
+    assert list(elsewhere.iterdir()) == []
 
-def test_deploy_refuses_a_database_without_a_node_for_it() -> None:
-    class Nodes:
-        def list(self, filters: dict[str, str]) -> list[Any]:
+
+class _Swarm:
+    """An engine's client as ``deploy`` sees it, with ``labelled`` nodes for the database
+    and the stack's password ``secrets``; ``outside`` when the engine is in no swarm."""
+
+    def __init__(self, labelled: int = 0, secrets: int = 0, *, outside: bool = False) -> None:
+        self.labelled, self.found_secrets, self.outside = labelled, secrets, outside
+        self.nodes, self.secrets = self, self
+
+    def list(self, filters: dict[str, str]) -> list[str]:
+        if "node.label" in filters:
             assert filters == {"node.label": f"{swarm.DATABASE_NODE_LABEL}=true"}
-            return []
-
-    class Client:
-        nodes = Nodes()
-
-    with pytest.raises(UsageError, match="No node of this swarm is labelled") as refused:
-        rollout.require_database_node(Client())
-    assert refused.value.hint is not None
-    assert f"--label-add {swarm.DATABASE_NODE_LABEL}=true" in refused.value.hint
+            if self.outside:
+                raise docker.errors.APIError("503", explanation="This node is not a swarm manager.")
+            return ["node"] * self.labelled
+        assert filters == {"name": f"{STACK}_dockyard-postgres-password"}
+        return ["secret"] * self.found_secrets
 
 
-def test_deploy_takes_a_postgres_image_only_with_a_database(
+@pytest.mark.parametrize(
+    ("client", "said"),
+    [
+        (_Swarm(outside=True), "Cannot list this swarm's nodes: This node is not a swarm manager."),
+        (_Swarm(), f"No node of this swarm is labelled {swarm.DATABASE_NODE_LABEL}=true"),
+        (_Swarm(labelled=1, secrets=1), f"Stack {STACK} already has a database password"),
+    ],
+)
+def test_deploy_with_a_database_refuses_before_it_writes_or_deploys(
+    client: _Swarm,
+    said: str,
+    iris_bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    args = ["deploy", "--to", "swarm", "--image", "x:1", "--name", "x", "--postgres-image", "pg"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine, "connect", lambda: client)
+
+    def never(*args: object, **kwargs: object) -> None:
+        pytest.fail("deployed or built although the database was refused")
+
+    monkeypatch.setattr(rollout, "stack_deploy", never)
+    monkeypatch.setattr("dockyard.packaging.images.image_per_bundle", never)
+    args = ["deploy", "--to", "swarm", str(iris_bundle), "--stack", STACK, "--database", "postgres"]
+    assert main(args) in (ExitCode.USAGE, ExitCode.DOCKER)
+    err = capsys.readouterr().err
+    assert said in err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--postgres-image", "pg:17"), ("--password-file", "pw")]
+)
+def test_deploy_takes_database_options_only_with_a_database(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["deploy", "--to", "swarm", "--image", "x:1", "--name", "x", option, value]
     assert main(args) == ExitCode.USAGE
-    assert "--postgres-image goes with --database postgres" in capsys.readouterr().err
+    assert f"{option} goes with --database postgres" in capsys.readouterr().err

@@ -31,11 +31,16 @@ from dockyard.errors import UsageError
 
 
 class DatabaseKind(StrEnum):
-    """The databases ``--database`` can add beside the models (``compose``, ``stack``)."""
+    """The databases ``--database`` can add beside the models (``compose``, ``stack``,
+    ``deploy``)."""
 
     postgres = "postgres"
 
 
+NODE_LABEL = "io.dockyard.postgres"
+"""The Swarm node label that pins the database (and so its volume) to one node."""
+SECRET = "dockyard-postgres-password"  # noqa: S105 - a secret's name
+"""The Swarm secret holding the bare password (``STACK_`` before it, once deployed)."""
 DEFAULT_IMAGE = "postgres:17-bookworm"
 """The official image, pinned to a major version and Debian release."""
 SERVICE = "db"

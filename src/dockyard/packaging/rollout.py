@@ -18,11 +18,11 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from dockyard.errors import DockerError, UsageError
-from dockyard.packaging import yamlwriter
-from dockyard.packaging.swarm import DATABASE_NODE_LABEL
+from dockyard.packaging import database, yamlwriter
 
 Progress = Callable[[str], None]
 _FAILED_STATES = frozenset({"failed", "rejected"})
@@ -87,12 +87,35 @@ def stack_deploy(
 def require_database_node(client: Any) -> None:
     """Refuse a stack with a database when no node is labelled to hold it (and its volume):
     Swarm would keep its task pending, and the models would log to nothing."""
-    label = f"{DATABASE_NODE_LABEL}=true"
-    if not client.nodes.list(filters={"node.label": label}):
+    import docker
+
+    label = f"{database.NODE_LABEL}=true"
+    try:
+        nodes = client.nodes.list(filters={"node.label": label})
+    except docker.errors.APIError as exc:
+        raise DockerError(
+            f"Cannot list this swarm's nodes: {exc.explanation or exc}.",
+            hint="Deploy from a manager of a swarm ('docker swarm init' makes this engine one).",
+        ) from None
+    if not nodes:
         raise UsageError(
             f"No node of this swarm is labelled {label}, so the database has nowhere to run.",
             hint=f"Pin it, and its volume, to one node first: docker node update "
             f"--label-add {label} NODE",
+        )
+
+
+def require_password_file(client: Any, stack_name: str, password_file: Path) -> None:
+    """Refuse to make a new password for a stack whose database already has one: Swarm
+    does not change a secret in place, and a database keeps the password it first had."""
+    if password_file.exists():
+        return
+    secret = f"{stack_name}_{database.SECRET}"
+    if client.secrets.list(filters={"name": secret}):
+        raise UsageError(
+            f"Stack {stack_name} already has a database password (the secret {secret}), "
+            f"and {password_file} does not exist to give it again.",
+            hint="Deploy from the directory that holds it, or pass it with --password-file.",
         )
 
 
@@ -199,4 +222,11 @@ def follow(
         time.sleep(poll)
 
 
-__all__ = ["Outcome", "Progress", "follow", "require_database_node", "stack_deploy"]
+__all__ = [
+    "Outcome",
+    "Progress",
+    "follow",
+    "require_database_node",
+    "require_password_file",
+    "stack_deploy",
+]

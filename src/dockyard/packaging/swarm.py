@@ -98,9 +98,9 @@ class ModelService:
         return self.health.give_up_after + 5
 
 
-DATABASE_SECRET = "dockyard-postgres-password"  # noqa: S105 - a secret's name
+DATABASE_SECRET = database.SECRET
 PGPASS_SECRET = "dockyard-postgres-pgpass"  # noqa: S105 - a secret's name
-DATABASE_NODE_LABEL = "io.dockyard.postgres"
+DATABASE_NODE_LABEL = database.NODE_LABEL
 """The node label that pins the database (and so its volume) to one node."""
 
 

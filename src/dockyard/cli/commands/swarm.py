@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
@@ -13,6 +13,10 @@ from dockyard.cli.console import err, out
 from dockyard.errors import DockerError, UsageError
 from dockyard.packaging.database import DEFAULT_IMAGE as DEFAULT_POSTGRES_IMAGE
 from dockyard.packaging.database import DatabaseKind
+
+if TYPE_CHECKING:
+    from dockyard.packaging.database import Credentials
+    from dockyard.packaging.swarm import StackDatabase
 
 EndpointMode = Literal["vip", "dnsrr"]
 
@@ -188,15 +192,20 @@ def deploy(
         None,
         "--database",
         help="Run a database beside the models and log their predictions to it (its "
-        "password is a secret made from STACK.postgres.password in this directory).",
+        "password is a secret made from --password-file).",
         show_default=False,
     ),
     postgres_image: str | None = _POSTGRES_IMAGE,
+    password_file: Path | None = typer.Option(
+        None,
+        help="The database's password file, made when missing and kept [default: "
+        "STACK.postgres.password in this directory].",
+        show_default=False,
+    ),
 ) -> None:
     """Create or update Swarm services and wait until every replica runs the new version."""
     from dockyard.packaging import database as db
     from dockyard.packaging import engine, rollout
-    from dockyard.packaging.swarm import StackDatabase
     from dockyard.packaging.swarm import stack as stack_document
 
     if to != "swarm":
@@ -204,30 +213,30 @@ def deploy(
     if resolve_image not in ("always", "changed", "never"):
         raise UsageError("--resolve-image takes always, changed or never.")
     mode = _endpoint_mode(endpoint_mode)
-    stack_database = None
-    credentials = None
-    if _database_asked(database, postgres_image):
-        # The stack goes to 'docker stack deploy' on its standard input: the secrets' files
-        # are named by absolute paths. Kept between deploys, as the database's data is.
-        credentials = db.password_file(db.password_file_for(Path.cwd() / f"{stack_name}.yaml"))
-        stack_database = StackDatabase(
-            str(credentials.path),
-            str(db.pgpass_file_for(credentials.path)),
-            postgres_image or DEFAULT_POSTGRES_IMAGE,
-        )
-    client = engine.connect()
-    if stack_database is not None:
-        rollout.require_database_node(client)
+    with_database = _database_asked(database, postgres_image)
+    if password_file is not None and not with_database:
+        raise UsageError("--password-file goes with --database postgres.")
     if image is not None:
         if bundles or not name:
             raise UsageError("--image deploys one image: give --name MODEL and no bundles.")
-        models = [(name, _image_version(client, image, name), image)]
+        given: tuple[str, str] | None = (image, name)
     elif bundles:
+        given = None
+    else:
+        raise UsageError("Nothing to deploy.", hint="Pass bundles, or --image IMAGE --name MODEL.")
+    client = engine.connect()
+    models: list[tuple[str, str, str]] = []
+    if given is not None:
+        models.append((given[1], _image_version(client, *given), given[0]))
+    stack_database, credentials = (
+        _database_for(client, stack_name, password_file, postgres_image)
+        if with_database
+        else (None, None)
+    )
+    if given is None:
         models = _built(
             bundles, build=True, base_image=base_image, offline=offline, wheelhouse=wheelhouse
         )
-    else:
-        raise UsageError("Nothing to deploy.", hint="Pass bundles, or --image IMAGE --name MODEL.")
     shape = _Shape(
         replicas,
         port,
@@ -241,8 +250,8 @@ def deploy(
     if credentials is not None:
         action = "Wrote" if credentials.created else "Kept"
         out.print(
-            f"{action} {credentials.path} (mode 0600): the database password; keep it with "
-            "the database's volume."
+            f"{action} {credentials.path} and {db.pgpass_file_for(credentials.path).name} "
+            "(mode 0600): the database password; keep them with the database's volume."
         )
     with err.status(f"Deploying to stack {stack_name}…"):
         rollout.stack_deploy(
@@ -255,6 +264,29 @@ def deploy(
     if stack_database is not None:
         rollouts.insert(0, (db.SERVICE, stack_database.image, stack_database.image))
     _follow(client, stack_name, rollouts, timeout)
+
+
+def _database_for(
+    client: Any, stack_name: str, password_file: Path | None, postgres_image: str | None
+) -> tuple[StackDatabase, Credentials]:
+    """The stack's database and its password file's credentials,
+    made when missing: checked first against the swarm, before anything is written."""
+    from dockyard.packaging import database as db
+    from dockyard.packaging import rollout
+    from dockyard.packaging.swarm import StackDatabase
+
+    rollout.require_database_node(client)
+    wanted = password_file or db.password_file_for(Path.cwd() / f"{stack_name}.yaml")
+    rollout.require_password_file(client, stack_name, wanted)
+    # The stack goes to 'docker stack deploy' on its standard input: the secrets' files are
+    # named by absolute paths. Kept between deploys, as the database's data is.
+    credentials = db.password_file(wanted.absolute())
+    stack_database = StackDatabase(
+        str(credentials.path),
+        str(db.pgpass_file_for(credentials.path)),
+        postgres_image or DEFAULT_POSTGRES_IMAGE,
+    )
+    return stack_database, credentials
 
 
 def _follow(
