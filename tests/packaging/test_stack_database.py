@@ -357,7 +357,10 @@ def test_deploy_to_swarm_with_a_database_logs_every_prediction_there(
     said = capsys.readouterr()
     assert code == 0, said.out + said.err
     password_file = tmp_path / f"{STACK}.postgres.password"
-    assert f"Wrote {password_file} and {STACK}.postgres.pgpass (mode 0600)" in said.out
+    assert (
+        f"Wrote {password_file} (mode 0600): the database password, and its libpq twin "
+        f"{STACK}.postgres.pgpass" in said.out
+    )
     # The database rolled out first, then the model.
     database_line = said.out.index(f"{STACK}_db: 1/1 replicas on {postgres_image}")
     assert said.out.index(f"{STACK}_iris: 1/1 replicas on") > database_line

@@ -37,6 +37,14 @@ class DatabaseKind(StrEnum):
     postgres = "postgres"
 
 
+def requested(kind: DatabaseKind | None, image: str | None) -> bool:
+    """Whether ``--database`` asks for PostgreSQL; ``--postgres-image`` (``image``) without
+    it is refused."""
+    if image is not None and kind is None:
+        raise UsageError("--postgres-image goes with --database postgres.")
+    return kind is DatabaseKind.postgres
+
+
 NODE_LABEL = "io.dockyard.postgres"
 """The Swarm node label that pins the database (and so its volume) to one node."""
 SECRET = "dockyard-postgres-password"  # noqa: S105 - a secret's name

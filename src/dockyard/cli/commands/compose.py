@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from dockyard.cli.console import err, out
-from dockyard.errors import UsageError
 from dockyard.packaging.database import DEFAULT_IMAGE as DEFAULT_POSTGRES_IMAGE
 from dockyard.packaging.database import DatabaseKind
 
@@ -51,11 +50,9 @@ def compose(
     from dockyard.packaging.images import image_per_bundle
     from dockyard.packaging.lock import Target
 
-    if postgres_image is not None and database is not DatabaseKind.postgres:
-        raise UsageError("--postgres-image goes with --database postgres.")
     database_service = None
     credentials = None
-    if database is DatabaseKind.postgres:
+    if db.requested(database, postgres_image):
         # Before the builds: a damaged env file should stop the command at once.
         credentials = db.credentials(db.env_file_for(output))
         database_service = ComposeDatabase(

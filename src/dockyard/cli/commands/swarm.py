@@ -129,7 +129,7 @@ def stack(
     mode = _endpoint_mode(endpoint_mode)
     credentials = None
     stack_database = None
-    if _database_asked(database, postgres_image):
+    if db.requested(database, postgres_image):
         # Before the builds: a damaged password file should stop the command at once.
         credentials = db.password_file(db.password_file_for(output))
         stack_database = StackDatabase(
@@ -153,11 +153,8 @@ def stack(
     output.write_text(render(services, endpoint_mode=mode, db=stack_database), encoding="utf-8")
     out.print(f"Wrote {output}: {', '.join(f'{s.name} x{s.replicas}' for s in services)}")
     if credentials is not None:
-        action = "Wrote" if credentials.created else "Kept"
         out.print(
-            f"{action} {credentials.path} (mode 0600): the database password, and its libpq "
-            f"twin {db.pgpass_file_for(credentials.path).name}; keep them with the database's "
-            "volume. Pin the database to a node first:\n"
+            f"{_password_said(credentials)} Pin the database to a node first:\n"
             f"  docker node update --label-add {DATABASE_NODE_LABEL}=true NODE"
         )
     out.print(f"  deploy: docker stack deploy -c {output} dockyard")
@@ -213,7 +210,7 @@ def deploy(
     if resolve_image not in ("always", "changed", "never"):
         raise UsageError("--resolve-image takes always, changed or never.")
     mode = _endpoint_mode(endpoint_mode)
-    with_database = _database_asked(database, postgres_image)
+    with_database = db.requested(database, postgres_image)
     if password_file is not None and not with_database:
         raise UsageError("--password-file goes with --database postgres.")
     if image is not None:
@@ -248,11 +245,7 @@ def deploy(
     )
     services = shape.services(models)
     if credentials is not None:
-        action = "Wrote" if credentials.created else "Kept"
-        out.print(
-            f"{action} {credentials.path} and {db.pgpass_file_for(credentials.path).name} "
-            "(mode 0600): the database password; keep them with the database's volume."
-        )
+        out.print(_password_said(credentials))
     with err.status(f"Deploying to stack {stack_name}…"):
         rollout.stack_deploy(
             stack_document(services, endpoint_mode=mode, db=stack_database),
@@ -319,10 +312,14 @@ def _follow(
         )
 
 
-def _database_asked(database: DatabaseKind | None, postgres_image: str | None) -> bool:
-    if postgres_image is not None and database is None:
-        raise UsageError("--postgres-image goes with --database postgres.")
-    return database is DatabaseKind.postgres
+def _password_said(credentials: Credentials) -> str:
+    from dockyard.packaging import database as db
+
+    action = "Wrote" if credentials.created else "Kept"
+    return (
+        f"{action} {credentials.path} (mode 0600): the database password, and its libpq twin "
+        f"{db.pgpass_file_for(credentials.path).name}; keep them with the database's volume."
+    )
 
 
 def _endpoint_mode(value: str) -> EndpointMode:
