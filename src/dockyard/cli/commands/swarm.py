@@ -213,24 +213,21 @@ def deploy(
     with_database = db.requested(database, postgres_image)
     if password_file is not None and not with_database:
         raise UsageError("--password-file goes with --database postgres.")
-    if image is not None:
-        if bundles or not name:
-            raise UsageError("--image deploys one image: give --name MODEL and no bundles.")
-        given: tuple[str, str] | None = (image, name)
-    elif bundles:
-        given = None
-    else:
+    if image is not None and (bundles or not name):
+        raise UsageError("--image deploys one image: give --name MODEL and no bundles.")
+    if image is None and not bundles:
         raise UsageError("Nothing to deploy.", hint="Pass bundles, or --image IMAGE --name MODEL.")
     client = engine.connect()
-    models: list[tuple[str, str, str]] = []
-    if given is not None:
-        models.append((given[1], _image_version(client, *given), given[0]))
+    # An image is checked before anything is written; bundles are built after the checks.
+    models = (
+        [(name, _image_version(client, image, name), image)] if image is not None and name else []
+    )
     stack_database, credentials = (
         _database_for(client, stack_name, password_file, postgres_image)
         if with_database
         else (None, None)
     )
-    if given is None:
+    if image is None:
         models = _built(
             bundles, build=True, base_image=base_image, offline=offline, wheelhouse=wheelhouse
         )
