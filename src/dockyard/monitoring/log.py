@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from dockyard.monitoring.channel import WriterProcess, WriterThread
-from dockyard.monitoring.rows import Gathered, answered, encode_into
+from dockyard.monitoring.rows import Gathered, encode_into
 from dockyard.monitoring.store import DatabaseUnavailable, Store, open_store
 from dockyard.monitoring.writer import Progress, WriterConfig, warn_unavailable
-from dockyard.predictor.events import AnsweredRows, PredictionEvent
+from dockyard.predictor.events import AnsweredRows, PredictionEvent, answered
 
 if TYPE_CHECKING:
     from dockyard.settings import Settings

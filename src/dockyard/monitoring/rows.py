@@ -16,7 +16,7 @@ from typing import Any
 from dockyard.monitoring.migrations import rows_from
 from dockyard.monitoring.parcels import Parcel, RowFormat
 from dockyard.monitoring.store import EncodedRow
-from dockyard.predictor.events import AnsweredRows, PredictionEvent
+from dockyard.predictor.events import AnsweredRows, PredictionEvent, answered
 from dockyard.predictor.predictor import Predictor
 
 __all__ = ["Gathered", "encode_into", "rows_of"]
@@ -56,11 +56,6 @@ def rows_of(event: PredictionEvent, *, inputs: bool = True) -> list[EncodedRow]:
     values: list[Any] = []
     encode_into(values, event, inputs=inputs)
     return rows_from(values)
-
-
-def answered(event: PredictionEvent) -> bool:
-    """Whether ``event`` has rows with answers (not a refusal)."""
-    return event.prediction is not None and event.status == 200
 
 
 class Gathered:

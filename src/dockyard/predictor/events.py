@@ -46,6 +46,11 @@ class PredictionEvent:
     first_row: int = 0
 
 
+def answered(event: PredictionEvent) -> bool:
+    """Whether ``event`` has rows with answers (not a refusal)."""
+    return event.prediction is not None and event.status == 200
+
+
 @dataclass(slots=True)
 class AnsweredRows:
     """The answered rows of one model gathered from many events, column by column: each
@@ -66,10 +71,9 @@ class AnsweredRows:
 
     def add(self, event: PredictionEvent) -> None:
         """Add ``event``'s rows if it was answered (refusals are left out)."""
-        prediction = event.prediction
-        if prediction is None or event.status != 200:
-            return
-        self.extend(event.columns, prediction.outputs)
+        if answered(event):
+            assert event.prediction is not None
+            self.extend(event.columns, event.prediction.outputs)
 
     def extend(self, columns: Inputs | None, outputs: list[Any]) -> None:
         """Add answered rows: their inputs (``None`` when they came without them) and
@@ -103,4 +107,4 @@ class AnsweredRows:
 Observer = Callable[[PredictionEvent], None]
 """Called on the event loop once per event; must not block (queue and return)."""
 
-__all__ = ["ENTRY_POINTS", "AnsweredRows", "Observer", "PredictionEvent"]
+__all__ = ["ENTRY_POINTS", "AnsweredRows", "Observer", "PredictionEvent", "answered"]
